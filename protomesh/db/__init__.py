@@ -1,0 +1,1 @@
+"""PostgreSQL helpers: the embedded server, pools, roles and schemas, migrations."""

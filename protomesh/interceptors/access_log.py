@@ -1,0 +1,52 @@
+"""One log line per call: method, status code, duration, peer.
+
+It sits just inside the request-id interceptor so the line carries the id, and
+outside the error interceptor so it sees the final status code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from protomesh.interceptors.base import Behavior, UnaryInterceptor
+
+log = logging.getLogger("protomesh.access")
+
+
+class AccessLogInterceptor(UnaryInterceptor):
+    async def intercept(
+        self,
+        method: str,
+        request: Message,
+        context: grpc.aio.ServicerContext[Any, Any],
+        call_next: Behavior,
+    ) -> Message:
+        started = time.perf_counter()
+        outcome = "OK"
+        try:
+            return await call_next(request, context)
+        except asyncio.CancelledError:
+            outcome = "CANCELLED"
+            raise
+        except BaseException:
+            code = context.code()
+            outcome = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+            raise
+        finally:
+            log.info(
+                "rpc %s %s",
+                method,
+                outcome,
+                extra={
+                    "rpc_method": method,
+                    "grpc_code": outcome,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "peer": context.peer(),
+                },
+            )

@@ -1,0 +1,118 @@
+"""Turn domain errors into gRPC statuses with `google.rpc` details.
+
+Callers get a status code they can act on plus machine-readable details
+(BadRequest field violations, ResourceInfo, PreconditionFailure, RetryInfo and
+always an ErrorInfo whose reason names the error). Anything unexpected becomes
+INTERNAL with the request id and nothing else: stack traces stay in our logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from protomesh import errors, request_context
+from protomesh.interceptors.base import Behavior, UnaryInterceptor
+
+log = logging.getLogger("protomesh.errors")
+
+_CODES: tuple[tuple[type[errors.DomainError], int], ...] = (
+    (errors.InvalidArgument, code_pb2.INVALID_ARGUMENT),
+    (errors.NotFound, code_pb2.NOT_FOUND),
+    (errors.AlreadyExists, code_pb2.ALREADY_EXISTS),
+    (errors.FailedPrecondition, code_pb2.FAILED_PRECONDITION),
+    (errors.PermissionDenied, code_pb2.PERMISSION_DENIED),
+    (errors.Unauthenticated, code_pb2.UNAUTHENTICATED),
+    (errors.ResourceExhausted, code_pb2.RESOURCE_EXHAUSTED),
+    (errors.Unavailable, code_pb2.UNAVAILABLE),
+)
+
+
+def _reason(error: errors.DomainError) -> str:
+    """`EmailAlreadyTaken` → `EMAIL_ALREADY_TAKEN`: a stable key clients can switch on."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).upper()
+
+
+def _pack(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def _retry_info(seconds: float | None) -> list[any_pb2.Any]:
+    if seconds is None:
+        return []
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(int(seconds * 1e9))
+    return [_pack(error_details_pb2.RetryInfo(retry_delay=delay))]
+
+
+def _details(error: errors.DomainError) -> list[any_pb2.Any]:
+    match error:
+        case errors.InvalidArgument():
+            violations = [
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in error.violations
+            ]
+            return [_pack(error_details_pb2.BadRequest(field_violations=violations))]
+        case errors.NotFound() | errors.AlreadyExists():
+            info = error_details_pb2.ResourceInfo(
+                resource_type=error.resource_type,
+                resource_name=error.resource_name,
+                description=error.message,
+            )
+            return [_pack(info)]
+        case errors.FailedPrecondition():
+            violation = error_details_pb2.PreconditionFailure.Violation(
+                type=error.kind, subject=error.subject, description=error.message
+            )
+            return [_pack(error_details_pb2.PreconditionFailure(violations=[violation]))]
+        case errors.ResourceExhausted() | errors.Unavailable():
+            return _retry_info(error.retry_after)
+        case _:
+            return []
+
+
+def to_status(error: errors.DomainError, domain: str) -> grpc.Status:
+    code = next(code for kind, code in _CODES if isinstance(error, kind))
+    info = error_details_pb2.ErrorInfo(reason=_reason(error), domain=domain)
+    status = status_pb2.Status(
+        code=code, message=error.message, details=[*_details(error), _pack(info)]
+    )
+    converted: grpc.Status = rpc_status.to_status(status)
+    return converted
+
+
+class ErrorInterceptor(UnaryInterceptor):
+    def __init__(self, domain: str) -> None:
+        super().__init__()
+        self.domain = domain
+
+    async def intercept(
+        self,
+        method: str,
+        request: Message,
+        context: grpc.aio.ServicerContext[Any, Any],
+        call_next: Behavior,
+    ) -> Message:
+        try:
+            return await call_next(request, context)
+        except errors.DomainError as error:
+            await context.abort_with_status(to_status(error, self.domain))
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception:
+            log.exception("unhandled error in %s", method)
+            rid = request_context.request_id.get()
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")
+        raise AssertionError("unreachable: abort raises")

@@ -1,0 +1,82 @@
+"""Readiness: SERVING only while every dependency answers.
+
+Liveness and readiness differ: the process stays up when PostgreSQL goes
+away, but it reports NOT_SERVING so Envoy and Kubernetes stop sending it
+traffic, and SERVING again as soon as the dependency is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from grpc_health.v1 import health, health_pb2
+
+log = logging.getLogger("protomesh.readiness")
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """A named probe of one dependency; it must answer within `timeout` seconds."""
+
+    name: str
+    probe: Callable[[], Awaitable[None]]
+    timeout: float = 1.0
+
+
+class ReadinessMonitor:
+    def __init__(
+        self,
+        health_servicer: health.aio.HealthServicer,
+        service_names: Sequence[str],
+        checks: Sequence[ReadinessCheck],
+        interval: float,
+    ) -> None:
+        self._health = health_servicer
+        self._names = ["", *service_names]
+        self._checks = list(checks)
+        self._interval = interval
+        self._failing: set[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def check_once(self) -> bool:
+        results = await asyncio.gather(*(self._run(c) for c in self._checks))
+        failing = {check.name for check, ok in zip(self._checks, results, strict=True) if not ok}
+        if failing != self._failing:
+            if failing:
+                log.warning("not ready: %s unavailable", ", ".join(sorted(failing)))
+            else:
+                log.info("ready")
+            self._failing = failing
+            status = (
+                health_pb2.HealthCheckResponse.NOT_SERVING
+                if failing
+                else health_pb2.HealthCheckResponse.SERVING
+            )
+            for name in self._names:
+                await self._health.set(name, status)
+        return not failing
+
+    async def _run(self, check: ReadinessCheck) -> bool:
+        try:
+            async with asyncio.timeout(check.timeout):
+                await check.probe()
+        except Exception as error:  # any failure of a probe means "not ready"
+            log.debug("readiness check %s failed: %r", check.name, error)
+            return False
+        return True
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="readiness")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.check_once()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

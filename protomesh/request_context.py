@@ -1,0 +1,30 @@
+"""Per-request values that follow a call through every await (contextvars).
+
+The interceptors set them; logging reads the request id, outbound clients read
+the deadline so it propagates to the next hop.
+"""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+rpc_method: ContextVar[str | None] = ContextVar("rpc_method", default=None)
+_deadline: ContextVar[float | None] = ContextVar("deadline", default=None)
+
+
+def set_deadline(seconds_from_now: float) -> None:
+    _deadline.set(time.monotonic() + seconds_from_now)
+
+
+def time_remaining(default: float) -> float:
+    """Seconds left for the current request, for the timeout of an outbound call.
+
+    Outside a request the caller's `default` applies; inside one, never more than
+    what the incoming deadline leaves, so a slow hop cannot outlive its caller.
+    """
+    deadline = _deadline.get()
+    if deadline is None:
+        return default
+    return max(0.0, min(default, deadline - time.monotonic()))

@@ -1,0 +1,27 @@
+"""Settings every gRPC service shares; a service's config class extends these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from protomesh.config import setting
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings:
+    host: str = setting("127.0.0.1", doc="address to listen on")
+    port: int = setting(minimum=0, maximum=65535, doc="gRPC port; 0 picks a free one")
+    grace_period: float = setting(
+        10.0, minimum=0, doc="seconds in-flight calls get to finish after SIGTERM"
+    )
+    shutdown_delay: float = setting(
+        0.0,
+        minimum=0,
+        doc="seconds to keep serving while NOT_SERVING, so load balancers notice first",
+    )
+    default_timeout: float = setting(
+        30.0, minimum=0.001, doc="budget for calls that arrive without a deadline"
+    )
+    readiness_interval: float = setting(1.0, minimum=0.05, doc="seconds between dependency checks")
+    log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
+    log_pretty: bool = setting(False, doc="human-readable logs instead of JSON lines")

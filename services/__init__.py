@@ -1,0 +1,1 @@
+"""One package per bounded context. Services never import each other."""

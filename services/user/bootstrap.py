@@ -1,0 +1,90 @@
+"""Wire the user service together: the composition root, and the only place
+that creates pools, stores and servicers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from shop.user.v1 import user_pb2_grpc as v1_grpc
+from shop.user.v2 import user_pb2_grpc as v2_grpc
+
+from protomesh.db.migrations import migrate
+from protomesh.db.pool import create_pool, probe
+from protomesh.db.provision import provision_service_database
+from protomesh.readiness import ReadinessCheck
+from protomesh.server import GrpcService, Registration, ServiceDefinition
+from services.user.config import UserServiceConfig
+from services.user.servicer_v1 import UserServiceV1
+from services.user.servicer_v2 import UserServiceV2
+from services.user.store import PostgresUserStore
+from services.user.validation import VALIDATORS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("services.user")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _provision(config: UserServiceConfig) -> None:
+    assert config.admin_database_url is not None
+    if config.database_password is None:
+        raise ValueError("USER_SERVICE_DATABASE_PASSWORD(_FILE) is required to provision the role")
+    admin = await asyncpg.connect(
+        config.admin_database_url,
+        password=config.admin_database_password.reveal()
+        if config.admin_database_password
+        else None,
+    )
+    try:
+        await provision_service_database(
+            admin,
+            role=config.database_role,
+            password=config.database_password,
+            schema=config.database_schema,
+        )
+    finally:
+        await admin.close()
+
+
+async def build(config: UserServiceConfig) -> GrpcService:
+    if config.admin_database_url:
+        await _provision(config)
+    pool = await create_pool(
+        config.database_url,
+        password=config.database_password,
+        schema=config.database_schema,
+        application_name="user-service",
+        min_size=config.pool_min_size,
+        max_size=config.pool_max_size,
+    )
+    async with pool.acquire() as connection:
+        await migrate(connection, config.database_schema, MIGRATIONS)
+    store = PostgresUserStore(pool)
+
+    async def postgres_ready() -> None:
+        await probe(pool)
+
+    definition = ServiceDefinition(
+        name="user",
+        registrations=[
+            Registration(
+                "shop.user.v1.UserService",
+                UserServiceV1(store, utc_now),
+                v1_grpc.add_UserServiceServicer_to_server,
+            ),
+            Registration(
+                "shop.user.v2.UserService",
+                UserServiceV2(store, utc_now),
+                v2_grpc.add_UserServiceServicer_to_server,
+            ),
+        ],
+        validators=VALIDATORS,
+        readiness_checks=[ReadinessCheck("postgres", postgres_ready)],
+        closers=[pool.close],
+    )
+    return GrpcService(definition, config)
