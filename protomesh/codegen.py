@@ -64,9 +64,14 @@ def _protoc(out: Path) -> None:
         f"-I{PROTO_DIR}",
         f"-I{THIRD_PARTY_DIR}",
         f"-I{well_known}",
+        # mypy-protobuf's plugins type the messages and, unlike protoc's own
+        # --pyi_out, the gRPC stubs and servicers too (sync and asyncio).
+        f"--plugin=protoc-gen-mypy={tool('protoc-gen-mypy')}",
+        f"--plugin=protoc-gen-mypy_grpc={tool('protoc-gen-mypy_grpc')}",
         f"--python_out={out}",
-        f"--pyi_out={out}",
+        f"--mypy_out={out}",
         f"--grpc_python_out={out}",
+        f"--mypy_grpc_out={out}",
         *files,
     ]
     subprocess.run(command, check=True, cwd=ROOT)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -30,9 +31,6 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        rid = request_context.request_id.get()
-        if rid is not None:
-            entry["request_id"] = rid
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
                 entry[key] = value
@@ -43,11 +41,11 @@ class JsonFormatter(logging.Formatter):
 
 class PrettyFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        rid = request_context.request_id.get()
+        rid = getattr(record, "request_id", None)
         extras = {
             k: v
             for k, v in vars(record).items()
-            if k not in _STANDARD_ATTRIBUTES and not k.startswith("_")
+            if k not in _STANDARD_ATTRIBUTES and not k.startswith("_") and k != "request_id"
         }
         tail = " ".join(f"{k}={v}" for k, v in extras.items())
         line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.getMessage()}"
@@ -58,6 +56,29 @@ class PrettyFormatter(logging.Formatter):
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+
+def stamp_request_ids() -> None:
+    """Give every log record the current request id, taken when the record is made.
+
+    Records may be formatted later or elsewhere (a queue, a test's capture), when
+    the request's context is gone; so the id is copied at creation. Idempotent.
+    """
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "stamps_request_id", False):
+        logging.setLogRecordFactory(_stamping(factory))
+
+
+def _stamping(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        rid = request_context.request_id.get()
+        if rid is not None and not hasattr(record, "request_id"):
+            record.request_id = rid
+        return record
+
+    make.stamps_request_id = True  # type: ignore[attr-defined]
+    return make
 
 
 def configure(
@@ -71,3 +92,4 @@ def configure(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    stamp_request_ids()

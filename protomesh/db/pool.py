@@ -34,7 +34,30 @@ async def create_pool(
     return pool
 
 
-async def probe(pool: asyncpg.Pool) -> None:
-    """Readiness: a round trip to the server, not just a pooled socket."""
-    async with pool.acquire() as connection:
-        await connection.fetchval("SELECT 1")
+class PostgresProbe:
+    """Readiness probe on a connection of its own, outside the service's pool.
+
+    Probing through the pool would report a busy pool (every connection in use)
+    as "PostgreSQL is down" and take a loaded but healthy replica out of
+    rotation. One dedicated connection asks the real question: does the server
+    answer? It reconnects after any failure.
+    """
+
+    def __init__(self, dsn: str, password: Secret | None) -> None:
+        self._dsn = dsn
+        self._password = password.reveal() if password else None
+        self._connection: asyncpg.Connection | None = None
+
+    async def __call__(self) -> None:
+        try:
+            if self._connection is None or self._connection.is_closed():
+                self._connection = await asyncpg.connect(self._dsn, password=self._password)
+            await self._connection.fetchval("SELECT 1")
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            self._connection.terminate()
+            self._connection = None

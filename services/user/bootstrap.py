@@ -12,7 +12,7 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh.db.migrations import migrate
-from protomesh.db.pool import create_pool, probe
+from protomesh.db.pool import PostgresProbe, create_pool
 from protomesh.db.provision import provision_service_database
 from protomesh.readiness import ReadinessCheck
 from protomesh.server import GrpcService, Registration, ServiceDefinition
@@ -65,9 +65,7 @@ async def build(config: UserServiceConfig) -> GrpcService:
     async with pool.acquire() as connection:
         await migrate(connection, config.database_schema, MIGRATIONS)
     store = PostgresUserStore(pool)
-
-    async def postgres_ready() -> None:
-        await probe(pool)
+    postgres_ready = PostgresProbe(config.database_url, config.database_password)
 
     definition = ServiceDefinition(
         name="user",
@@ -85,6 +83,6 @@ async def build(config: UserServiceConfig) -> GrpcService:
         ],
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("postgres", postgres_ready)],
-        closers=[pool.close],
+        closers=[pool.close, postgres_ready.close],
     )
     return GrpcService(definition, config)

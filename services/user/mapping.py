@@ -11,7 +11,7 @@ from shop.user.v2 import user_pb2 as v2
 
 from services.user.domain import User
 
-_VERIFICATION_FILTER: dict[v2.EmailVerification, bool | None] = {
+_VERIFICATION_FILTER: dict[v2.EmailVerification.ValueType, bool | None] = {
     v2.EMAIL_VERIFICATION_UNSPECIFIED: None,
     v2.EMAIL_VERIFICATION_UNVERIFIED: False,
     v2.EMAIL_VERIFICATION_VERIFIED: True,
@@ -55,5 +55,5 @@ def to_v2(user: User) -> v2.User:
     )
 
 
-def verification_filter(value: v2.EmailVerification) -> bool | None:
+def verification_filter(value: v2.EmailVerification.ValueType) -> bool | None:
     return _VERIFICATION_FILTER[value]

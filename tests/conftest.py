@@ -1,0 +1,23 @@
+"""Fixtures shared by every test: generated code is fresh, real servers clean up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from protomesh.codegen import ensure_generated
+from tests.support.postgres import Postgres, start_postgres
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests import generated modules: regenerate before collection if protos changed."""
+    ensure_generated()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """One real PostgreSQL for the session; tests isolate by role and schema."""
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.server.stop()

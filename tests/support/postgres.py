@@ -1,0 +1,39 @@
+"""A real PostgreSQL (the embedded one from pgserver) for a test session or a test."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from protomesh.db.embedded import EmbeddedPostgres
+from tests.support.ports import free_port
+
+
+@dataclass
+class Postgres:
+    server: EmbeddedPostgres
+    password: str
+    password_file: Path
+
+    @property
+    def admin_dsn(self) -> str:
+        return self.server.dsn()
+
+    def dsn_for(self, role: str) -> str:
+        return self.server.dsn(user=role)
+
+    async def connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.admin_dsn, password=self.password)
+
+
+def start_postgres(directory: Path) -> Postgres:
+    password = secrets.token_urlsafe(16)
+    password_file = directory / "admin_password"
+    password_file.write_text(password)
+    server = EmbeddedPostgres(directory / "data", free_port())
+    server.initialise(password)
+    server.start()
+    return Postgres(server, password, password_file)
