@@ -1,0 +1,1 @@
+"""Contract checks: published protos may only change additively, gRPC and REST alike."""
