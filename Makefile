@@ -35,10 +35,10 @@ down: $(READY) ## stop the local cluster (data is kept)
 	$(BIN)/protomesh down
 
 status: $(READY) ## show each component of the local cluster
-	$(BIN)/protomesh status
+	@$(BIN)/protomesh status || true
 
-logs: $(READY) ## tail the local cluster's logs
-	$(BIN)/protomesh logs
+logs: $(READY) ## follow the local cluster's logs (NAME=user for one component)
+	$(BIN)/protomesh logs $(NAME) -f
 
 test: gen ## run the whole suite: unit, contract and integration tests against the real tools
 	$(BIN)/pytest

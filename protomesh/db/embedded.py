@@ -51,11 +51,13 @@ def _binary(name: str) -> str:
 class EmbeddedPostgres:
     """One PostgreSQL data directory and the server process that serves it."""
 
-    def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, data_dir: Path, port: int, host: str = "127.0.0.1", log_file: Path | None = None
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.host = host
-        self.log_file = self.data_dir.parent / "postgres.log"
+        self.log_file = log_file or self.data_dir.parent / "postgres.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

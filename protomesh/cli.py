@@ -1,0 +1,153 @@
+"""`protomesh`: run the local cluster, regenerate code, check contracts.
+
+Errors a user can act on (a port in use, an invalid mesh.yaml, a component
+that would not start) print as one clear message and a non-zero exit code,
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+from protomesh.cluster import endpoints, logfiles, status, supervisor
+from protomesh.cluster.errors import ClusterError
+from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout
+from protomesh.registry import Mesh, RegistryError, load_mesh
+
+DEFAULT_TIMEOUT = 30.0
+EPILOG = f"""\
+environment:
+  {RUN_DIR_VARIABLE}   where the cluster keeps data, secrets, logs and state (default: .run)
+  {MESH_FILE_VARIABLE}  the registry to run (default: mesh.yaml)
+  Set both to run a second cluster beside the first one.
+"""
+
+
+def _gen(argv: list[str]) -> int:
+    from protomesh import codegen
+
+    return codegen.main(argv)
+
+
+def _contract_check(argv: list[str]) -> int:
+    from protomesh.contracts import check
+
+    return check.main(argv)
+
+
+# Commands whose own parser reads the rest of the line (`protomesh gen --help` is theirs).
+DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "gen": (_gen, "generate Python code and Envoy's descriptor set from proto/ (when stale)"),
+    "contract-check": (_contract_check, "buf breaking and the REST route guard against a base"),
+}
+
+
+def _up(args: argparse.Namespace, layout: Layout) -> int:
+    mesh = load_mesh(layout.mesh_file)
+    supervisor.up(layout, mesh, args.timeout)
+    print()
+    print(endpoints.describe(mesh, layout))
+    return 0
+
+
+def _down(args: argparse.Namespace, layout: Layout) -> int:
+    supervisor.down(layout, purge=args.purge)
+    return 0
+
+
+def _status(args: argparse.Namespace, layout: Layout) -> int:
+    statuses = status.collect(layout, _mesh_if_valid(layout))
+    print(status.as_json(statuses, layout) if args.json else status.as_table(statuses, layout))
+    return status.exit_code(statuses)
+
+
+def _logs(args: argparse.Namespace, layout: Layout) -> int:
+    mesh = _mesh_if_valid(layout)
+    known = mesh.start_order if mesh is not None else ()
+    logfiles.show(layout, known, args.name, follow=args.follow, tail=args.tail)
+    return 0
+
+
+def _mesh_if_valid(layout: Layout) -> Mesh | None:
+    """status and logs work from the run directory alone, even with a broken mesh.yaml."""
+    try:
+        return load_mesh(layout.mesh_file)
+    except RegistryError as error:
+        print(f"protomesh: warning: {error}", file=sys.stderr)
+        return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="protomesh",
+        description="Run the local cluster described by mesh.yaml; generate code; check contracts.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up",
+        help="start the local cluster in the background",
+        description="Start every component of mesh.yaml that is not running, in dependency "
+        "order, and print the endpoints. Components that have exited since the last `up` "
+        "are restarted; running ones are left alone.",
+    )
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds each component gets to become healthy (default {DEFAULT_TIMEOUT:.0f})",
+    )
+    up.set_defaults(run=_up)
+
+    status_command = commands.add_parser(
+        "status",
+        help="show each component, checked live",
+        description="Exit code: 0 all healthy, 1 something is not, 3 nothing is running.",
+    )
+    status_command.add_argument("--json", action="store_true", help="machine-readable output")
+    status_command.set_defaults(run=_status)
+
+    logs = commands.add_parser("logs", help="print or follow the components' logs")
+    logs.add_argument("name", nargs="?", help="one component (default: all, name-prefixed)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("-n", "--tail", type=int, metavar="N", help="only the last N lines of each")
+    logs.set_defaults(run=_logs)
+
+    down = commands.add_parser("down", help="stop the local cluster (data is kept)")
+    down.add_argument(
+        "--purge", action="store_true", help="also delete the run directory: data, secrets, logs"
+    )
+    down.set_defaults(run=_down)
+
+    for name, (_, summary) in DELEGATED.items():
+        commands.add_parser(name, help=summary, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        run, _ = DELEGATED[argv[0]]
+        return run(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args, Layout.from_environment())
+    except (ClusterError, RegistryError) as error:
+        print(f"protomesh {args.command}: {error}", file=sys.stderr)
+        return 2 if isinstance(error, RegistryError) else 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`protomesh logs | head`): stop quietly, as other CLIs do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

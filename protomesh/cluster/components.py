@@ -1,0 +1,229 @@
+"""How each kind of component starts, says whether it is healthy, and stops.
+
+Services get everything from the registry through their environment: port,
+their own role's DSN and the admin DSN (so they create their role and schema
+themselves), and *paths* of password files, never a password: argv and the
+environment are readable by other users through /proc, and end up in logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import grpc
+from grpc_health.v1 import health_pb2
+
+from protomesh.cluster import processes
+from protomesh.cluster.errors import ClusterError
+from protomesh.cluster.layout import Layout, shown
+from protomesh.cluster.ports import HOST
+from protomesh.cluster.state import Record
+from protomesh.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
+from protomesh.paths import ROOT
+from protomesh.registry import Mesh, Service
+
+ENVIRONMENT = "local"  # the mesh.yaml environment the local cluster runs
+ADMIN_PASSWORD = "postgres_admin_password"
+STOP_TIMEOUT = 15.0  # a service's grace period (10 s by default) plus room to exit
+KILL_TIMEOUT = 5.0
+PROBE_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    detail: str
+
+
+class Component(ABC):
+    """One process of the cluster; `kind` is what `status` and cluster.json call it."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, name: str, port: int, layout: Layout) -> None:
+        self.name = name
+        self.port = port
+        self.layout = layout
+        self.log = layout.log(name)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @abstractmethod
+    def launch(self, timeout: float) -> int:
+        """Start the process in a session of its own; returns its pid."""
+
+    def probe(self) -> Health:
+        return probe(self.kind, self.port)
+
+
+class Postgres(Component):
+    kind = "postgres"
+
+    def __init__(self, port: int, layout: Layout) -> None:
+        super().__init__("postgres", port, layout)
+        self.server = EmbeddedPostgres(layout.postgres_data, port, host=HOST, log_file=self.log)
+        self.password_file = layout.secret(ADMIN_PASSWORD)
+
+    def dsn(self, role: str = "postgres") -> str:
+        return self.server.dsn(user=role)
+
+    def launch(self, timeout: float) -> int:
+        if self.server.is_initialised() and not self.password_file.exists():
+            raise ClusterError(
+                f"the data in {shown(self.layout.postgres_data)} needs its superuser password, "
+                f"but {shown(self.password_file)} is gone; restore it, or start afresh with "
+                "`protomesh down --purge` (deletes the data)"
+            )
+        try:
+            self.server.initialise(self.layout.ensure_secret(ADMIN_PASSWORD).read_text())
+            pid = self.server.start(timeout)
+        except EmbeddedPostgresError as error:
+            raise ClusterError(f"postgres did not start: {error}") from None
+        except BaseException:  # Ctrl-C while it starts: not recorded yet, so stop it here
+            self.server.stop()
+            raise
+        self.process = self.server.process
+        return pid
+
+
+class ServiceProcess(Component):
+    kind = "service"
+
+    def __init__(
+        self, service: Service, port: int, layout: Layout, postgres: Postgres | None
+    ) -> None:
+        super().__init__(service.name, port, layout)
+        self.service = service
+        self.postgres = postgres
+
+    def environment(self) -> dict[str, str]:
+        """The settings the registry decides, over whatever the user's shell already set."""
+        prefix, database = self.service.env_prefix, self.service.database
+        settings = {"HOST": HOST, "PORT": str(self.port)}
+        if database is not None and self.postgres is not None:
+            settings |= {
+                "DATABASE_URL": self.postgres.dsn(database.role),
+                "DATABASE_PASSWORD_FILE": str(
+                    self.layout.ensure_secret(f"{self.name}_db_password")
+                ),
+                "DATABASE_SCHEMA": database.schema,
+                "ADMIN_DATABASE_URL": self.postgres.dsn(),
+                "ADMIN_DATABASE_PASSWORD_FILE": str(self.postgres.password_file),
+            }
+        own = {f"{prefix}{key}": value for key, value in settings.items()}
+        return {**os.environ, **own, "PROTOMESH_ENV": ENVIRONMENT, "PYTHONUNBUFFERED": "1"}
+
+    def launch(self, timeout: float) -> int:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.service.module],
+                cwd=ROOT,
+                env=self.environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self.process.pid
+
+
+def probe(kind: str, port: int) -> Health:
+    return _probe_postgres(port) if kind == Postgres.kind else _probe_grpc(port)
+
+
+def _probe_postgres(port: int) -> Health:
+    command = [str(POSTGRES_BIN_PATH / "pg_isready"), "-h", HOST, "-p", str(port), "-t", "1"]
+    result = subprocess.run(command, capture_output=True, check=False)
+    answers = {0: "accepting connections", 1: "rejecting connections", 2: "no answer"}
+    return Health(result.returncode == 0, answers.get(result.returncode, "not checked"))
+
+
+def _probe_grpc(port: int) -> Health:
+    """The standard gRPC health check of the whole server (service "").
+
+    Through `unary_unary` rather than the generated HealthStub, whose type
+    stubs declare no methods.
+    """
+    try:
+        with grpc.insecure_channel(f"{HOST}:{port}") as channel:
+            check = channel.unary_unary(
+                "/grpc.health.v1.Health/Check",
+                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                response_deserializer=health_pb2.HealthCheckResponse.FromString,
+            )
+            response = check(health_pb2.HealthCheckRequest(service=""), timeout=PROBE_TIMEOUT)
+    except grpc.RpcError as error:
+        return Health(False, f"no answer ({error.code().name})")
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+    return Health(status == "SERVING", status)
+
+
+def stop(record: Record) -> str:
+    """Stop a recorded component and everything in its process group; says how it went.
+
+    PostgreSQL gets SIGINT, its fast shutdown (end sessions, checkpoint,
+    exit), on the postmaster alone; a service gets SIGTERM on its group, turns
+    NOT_SERVING, drains and exits. Whatever remains after STOP_TIMEOUT is killed.
+    """
+    if record.kind == Postgres.kind:
+        return _stop(record, signal.SIGINT, leader_only=True)
+    return _stop(record, signal.SIGTERM, leader_only=False)
+
+
+def _stop(record: Record, signum: signal.Signals, *, leader_only: bool) -> str:
+    if processes.is_reused(record.pid, record.start_ticks):
+        return "had already exited"
+    members = processes.family(record.pid)
+
+    def gone() -> bool:
+        return not processes.any_running(members)
+
+    if gone():
+        return "had already exited"
+    if record.is_running():
+        with contextlib.suppress(ProcessLookupError):
+            if leader_only:
+                os.kill(record.pid, signum)
+            else:
+                os.killpg(record.pid, signum)
+        if processes.wait_for(gone, STOP_TIMEOUT):
+            return f"stopped ({signum.name})"
+        how = f"killed (SIGKILL: still running {STOP_TIMEOUT:.0f}s after {signum.name})"
+    else:
+        how = "had exited; killed what it left running (SIGKILL)"
+    processes.kill(members, record.pid)
+    if not processes.wait_for(gone, KILL_TIMEOUT):
+        raise ClusterError(f"{record.name}: processes {sorted(members)} survived SIGKILL")
+    return how
+
+
+def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
+    """Every component of the mesh in start order, set up for the local environment."""
+    if ENVIRONMENT not in mesh.environments:
+        raise ClusterError(f"{shown(layout.mesh_file)} has no `{ENVIRONMENT}` environment to run")
+    postgres = None
+    if "postgres" in mesh.infrastructure:
+        postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
+    built: dict[str, Component] = {}
+    for name in mesh.start_order:
+        if name == "postgres" and postgres is not None:
+            built[name] = postgres
+        elif name in mesh.services:
+            service = mesh.services[name]
+            built[name] = ServiceProcess(service, service.ports[ENVIRONMENT], layout, postgres)
+    return built
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text.splitlines()[-lines:])

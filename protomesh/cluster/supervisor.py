@@ -1,0 +1,156 @@
+"""`protomesh up` and `protomesh down`: start the mesh in dependency order, stop it in reverse.
+
+`up` is safe to repeat. Components recorded as running are left alone; ones
+that have exited since they were started (a crash, a reboot) are reported and
+started again, so `up` is also how to recover. Ports are checked before
+anything starts, and if a component fails to become healthy, everything this
+`up` started is stopped again: a failed `up` leaves things as it found them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from typing import TextIO
+
+from protomesh import codegen
+from protomesh.cluster import ports, state
+from protomesh.cluster.components import Component, components, log_tail, stop
+from protomesh.cluster.errors import ClusterError
+from protomesh.cluster.layout import Layout, shown
+from protomesh.cluster.state import Record
+from protomesh.registry import Mesh
+
+HEALTH_POLL_INTERVAL = 0.1
+
+
+class Progress:
+    """One line per component: its name, then how it went and how long it took."""
+
+    def __init__(self, names: Iterable[str], out: TextIO) -> None:
+        self.width = max([8, *(len(name) for name in names)])
+        self.out = out
+        self.began = time.monotonic()
+
+    def begin(self, name: str, doing: str) -> None:
+        self.began = time.monotonic()
+        print(f"  {name:<{self.width}}  {doing} ... ", end="", flush=True, file=self.out)
+
+    def end(self, outcome: str) -> None:
+        print(f"{outcome} in {time.monotonic() - self.began:.1f}s", file=self.out, flush=True)
+
+    def note(self, name: str, text: str) -> None:
+        print(f"  {name:<{self.width}}  {text}", file=self.out)
+
+
+def up(layout: Layout, mesh: Mesh, timeout: float, out: TextIO = sys.stdout) -> None:
+    """Start every component that is not running, each once those it depends on are healthy."""
+    began = time.monotonic()
+    if _generate():
+        print("Regenerated gen/ from proto/ (the contracts had changed).", file=out)
+    planned = components(mesh, layout)
+    layout.prepare()
+    with state.exclusive(layout):
+        records = state.load(layout)
+        running = {name for name, record in records.items() if record.is_running()}
+        if running >= set(planned):
+            print(f"The local cluster is already running ({', '.join(planned)}).", file=out)
+            print("Nothing to do; `protomesh status` checks its health.", file=out)
+            return
+        progress = Progress(planned, out)
+        print(f"Starting the local cluster from {shown(layout.mesh_file)}:", file=out)
+        for name in sorted(set(records) & set(planned) - running, key=list(planned).index):
+            record = records[name]
+            progress.note(name, f"had exited (pid {record.pid}, started {record.started_at})")
+        pending = [component for name, component in planned.items() if name not in running]
+        _check_ports(pending)
+        started: list[str] = []
+        try:
+            for component in pending:
+                progress.begin(component.name, "starting")
+                records[component.name] = _start(component, timeout)
+                started.append(component.name)
+                state.save(layout, records)
+                _wait_healthy(component, timeout)
+                pid = records[component.name].pid
+                progress.end(f"healthy on {ports.HOST}:{component.port} (pid {pid})")
+        except BaseException:
+            progress.end("failed")
+            print("Stopping what this `up` started:", file=out)
+            _stop_each(started, records, layout, progress)
+            raise
+    print(f"\nAll {len(planned)} components healthy in {time.monotonic() - began:.1f}s.", file=out)
+
+
+def down(layout: Layout, purge: bool, out: TextIO = sys.stdout) -> None:
+    """Stop every recorded component, last started first; with `purge`, delete the run dir."""
+    if layout.run_dir.exists():
+        with state.exclusive(layout):
+            records = state.load(layout)
+            if records:
+                print("Stopping the local cluster:", file=out)
+            else:
+                print("The local cluster is not running.", file=out)
+            _stop_each(list(records), records, layout, Progress(records, out))
+            if purge and layout.purge():
+                print(f"Deleted {shown(layout.run_dir)} (data, secrets, logs).", file=out)
+                return
+    else:
+        print("The local cluster is not running.", file=out)
+    if not purge and layout.run_dir.exists():
+        print(
+            f"Data kept in {shown(layout.run_dir)}; `protomesh down --purge` deletes it.", file=out
+        )
+
+
+def _generate() -> bool:
+    try:
+        return codegen.ensure_generated()
+    except (subprocess.CalledProcessError, FileNotFoundError) as error:
+        raise ClusterError(f"generating code from proto/ failed: {error}") from None
+
+
+def _check_ports(pending: Iterable[Component]) -> None:
+    busy = [
+        f"port {component.port} for {component.name} is in use (by {ports.holder(component.port)})"
+        for component in pending
+        if not ports.is_free(component.port)
+    ]
+    if busy:
+        busy.append("nothing was started; stop what holds the port, or change it in mesh.yaml")
+        raise ClusterError("\n".join(busy))
+
+
+def _start(component: Component, timeout: float) -> Record:
+    pid = component.launch(timeout)
+    return state.new_record(component.name, component.kind, pid, component.port, component.log)
+
+
+def _wait_healthy(component: Component, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not (health := component.probe()).healthy:
+        process = component.process
+        if process is not None and process.poll() is not None:
+            raise ClusterError(
+                f"{component.name} exited with code {process.returncode} before it was healthy; "
+                f"the end of {shown(component.log)}:\n{log_tail(component.log)}"
+            )
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"{component.name} is not healthy after {timeout:.0f}s ({health.detail}); "
+                f"the end of {shown(component.log)}:\n{log_tail(component.log)}"
+            )
+        time.sleep(HEALTH_POLL_INTERVAL)
+
+
+def _stop_each(
+    names: list[str], records: dict[str, Record], layout: Layout, progress: Progress
+) -> None:
+    """Stop the named components, last started first, forgetting each once it is gone."""
+    for name in reversed(names):
+        progress.begin(name, "stopping")
+        progress.end(stop(records[name]))
+        del records[name]
+        state.save(layout, records)

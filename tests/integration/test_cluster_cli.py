@@ -1,0 +1,288 @@
+"""The local cluster as a user meets it: `protomesh up`, status, the printed grpcurl
+commands, down, up again, and the failures a user will hit first.
+
+Each test runs the installed `protomesh` command against a cluster of its own
+(a temporary run directory and mesh file on free ports), so it never touches
+a developer's `make up`. Whether processes are gone is checked here, from /proc,
+not with the code under test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from protomesh.codegen import tool
+from protomesh.paths import ROOT
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.integration
+
+PROTOMESH = Path(sysconfig.get_path("scripts")) / "protomesh"
+
+
+def is_alive(pid: int) -> bool:
+    """Running and not a zombie (exited children of pid 1 may never be reaped here)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat[stat.rindex(")") + 2] not in "ZX"
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except FileNotFoundError:
+            continue
+        if stat and int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            found.add(int(entry.name))
+    return found
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (PostgreSQL's names its data dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if text.encode() in command and is_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class Cluster:
+    run_dir: Path
+    mesh_file: Path
+    postgres_port: int
+    user_port: int
+    seen_pids: set[int] = field(default_factory=set)
+
+    def cli(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "PROTOMESH_RUN_DIR": str(self.run_dir),
+            "PROTOMESH_MESH_FILE": str(self.mesh_file),
+        }
+        result = subprocess.run(
+            [str(PROTOMESH), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if expect is not None:
+            assert result.returncode == expect, f"{args}: {result.stdout}\n{result.stderr}"
+        self.pids()
+        return result
+
+    def pids(self) -> dict[str, int]:
+        """The recorded pids, by component, remembered for the cleanup."""
+        state_file = self.run_dir / "cluster.json"
+        if not state_file.exists():
+            return {}
+        pids = {c["name"]: c["pid"] for c in json.loads(state_file.read_text())["components"]}
+        self.seen_pids |= set(pids.values())
+        return pids
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        document = json.loads(self.cli("status", "--json", expect=None).stdout)
+        return {component["name"]: component for component in document["components"]}
+
+
+def mesh_document(postgres_port: int, user_port: int) -> dict[str, Any]:
+    return {
+        "trust_domain": "protomesh.test",
+        "environments": ["local"],
+        "infrastructure": {"postgres": {"port": {"local": postgres_port}}},
+        "services": {
+            "user": {
+                "module": "services.user",
+                "env_prefix": "USER_SERVICE_",
+                "port": {"local": user_port},
+                "database": {"schema": "users", "role": "user_svc"},
+                "serves": ["shop.user.v1.UserService", "shop.user.v2.UserService"],
+                "depends_on": ["postgres"],
+            }
+        },
+    }
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    postgres_port = free_port()
+    user_port = free_port()
+    while user_port == postgres_port:
+        user_port = free_port()
+    mesh_file = tmp_path / "mesh.yaml"
+    mesh_file.write_text(yaml.safe_dump(mesh_document(postgres_port, user_port)))
+    cluster = Cluster(tmp_path / "run", mesh_file, postgres_port, user_port)
+    yield cluster
+    cluster.cli("down", expect=None)
+    for pid in cluster.seen_pids:  # only what this cluster recorded, and only if `down` failed
+        if is_alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def try_it_commands(up_output: str) -> list[str]:
+    """The commands under "Try it:", as a user would paste them."""
+    block = up_output.split("Try it:\n", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in block.splitlines() if not line.strip().startswith("#")]
+
+
+def test_up_starts_everything_healthy_and_prints_commands_that_work(cluster: Cluster) -> None:
+    up = cluster.cli("up")
+
+    assert re.search(r"postgres +starting \.\.\. healthy on 127\.0\.0\.1:\d+", up.stdout)
+    assert f"grpc 127.0.0.1:{cluster.user_port}" in up.stdout
+    assert f"postgresql://postgres@127.0.0.1:{cluster.postgres_port}/postgres" in up.stdout
+    status = cluster.status()
+    assert {name: c["state"] for name, c in status.items()} == {
+        "postgres": "healthy",
+        "user": "healthy",
+    }
+    assert status["user"]["pid"] == cluster.pids()["user"]
+
+    commands = try_it_commands(up.stdout)
+    assert commands[0] == f".venv/bin/grpcurl -plaintext 127.0.0.1:{cluster.user_port} list"
+    tried = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(commands)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert tried.returncode == 0, tried.stderr
+    printed_email = re.search(r'"email": "([^"]+)"', "\n".join(commands))
+    assert printed_email is not None
+    assert "shop.user.v2.UserService" in tried.stdout
+    fetched = json.loads(tried.stdout[tried.stdout.index("{") :])
+    assert fetched["user"]["email"] == printed_email.group(1)
+
+    logs = cluster.cli("logs").stdout
+    assert logs.splitlines()[0].startswith("postgres | ")
+    assert "user serving on" in cluster.cli("logs", "user").stdout
+    assert_no_password_shows(cluster, up.stdout + up.stderr + logs)
+
+
+def assert_no_password_shows(cluster: Cluster, output: str) -> None:
+    """Passwords live in 0600 files; argv, environments, output and logs hold their paths."""
+    files = list((cluster.run_dir / "secrets").iterdir())
+    assert {f.name for f in files} == {"postgres_admin_password", "user_db_password"}
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    passwords = [f.read_text().encode() for f in files]
+    for pid in cluster.pids().values():
+        exposed = (
+            Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
+        )
+        assert not [password for password in passwords if password in exposed]
+    assert not [password for password in passwords if password in output.encode()]
+
+
+def test_a_second_up_says_so_and_changes_nothing(cluster: Cluster) -> None:
+    cluster.cli("up")
+    before = cluster.pids()
+
+    again = cluster.cli("up")
+
+    assert "already running" in again.stdout
+    assert cluster.pids() == before
+    assert all(is_alive(pid) for pid in before.values())
+
+
+def test_down_leaves_no_process_and_up_again_keeps_the_data(cluster: Cluster) -> None:
+    cluster.cli("up")
+    created = grpcurl(cluster, "CreateUser", {"email": "kept@example.com", "display_name": "K"})
+    pids = cluster.pids()
+    family = {pid for root in pids.values() for pid in {root, *children_of(root)}}
+    assert len(family) > len(pids)  # PostgreSQL's own processes are watched too
+
+    down = cluster.cli("down")
+
+    assert re.search(r"user +stopping \.\.\. stopped \(SIGTERM\)", down.stdout)
+    assert [pid for pid in family if is_alive(pid)] == []
+    assert not (cluster.run_dir / "cluster.json").exists()
+    cluster.cli("up")
+    found = grpcurl(cluster, "GetUser", {"user_id": created["user"]["user_id"]})
+    assert found["user"]["email"] == "kept@example.com"
+
+
+def test_up_refuses_a_port_in_use_and_leaves_nothing_running(cluster: Cluster) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", cluster.postgres_port))
+        squatter.listen()
+
+        up = cluster.cli("up", expect=1)
+
+    assert f"port {cluster.postgres_port} for postgres is in use" in up.stderr
+    assert "Traceback" not in up.stderr
+    assert cluster.pids() == {}
+    assert cluster.status()["user"]["state"] == "stopped"
+    assert processes_mentioning(str(cluster.run_dir)) == []
+
+
+def test_a_crashed_service_shows_as_exited_and_up_restarts_only_it(cluster: Cluster) -> None:
+    cluster.cli("up")
+    before = cluster.pids()
+    os.killpg(before["user"], signal.SIGKILL)
+
+    assert cluster.status()["user"]["state"] == "exited"
+    assert cluster.cli("status", expect=1).stdout.count("exited") == 1
+    restarted = cluster.cli("up")
+
+    assert re.search(r"user +had exited", restarted.stdout)
+    after = cluster.pids()
+    assert after["postgres"] == before["postgres"]
+    assert after["user"] != before["user"]
+    assert cluster.status()["user"]["state"] == "healthy"
+
+
+def test_down_purge_deletes_the_run_directory(cluster: Cluster) -> None:
+    cluster.cli("up")
+    pids = cluster.pids()
+
+    cluster.cli("down", "--purge")
+
+    assert not cluster.run_dir.exists()
+    assert [pid for pid in pids.values() if is_alive(pid)] == []
+
+
+def grpcurl(cluster: Cluster, method: str, request: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            tool("grpcurl"),
+            "-plaintext",
+            "-d",
+            json.dumps(request),
+            f"127.0.0.1:{cluster.user_port}",
+            f"shop.user.v1.UserService/{method}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    reply: dict[str, Any] = json.loads(result.stdout)
+    return reply

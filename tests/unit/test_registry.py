@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RegistryError, load_mesh, parse_mesh
+
+BASE: dict[str, Any] = {
+    "trust_domain": "protomesh.local",
+    "environments": ["local", "compose"],
+    "infrastructure": {"postgres": {"port": {"local": 55432, "compose": 5432}}},
+    "services": {
+        "user": {
+            "module": "services.user",
+            "env_prefix": "USER_SERVICE_",
+            "port": {"local": 50051, "compose": 50051},
+            "database": {"schema": "users", "role": "user_svc"},
+            "serves": ["shop.user.v1.UserService"],
+            "depends_on": ["postgres"],
+        }
+    },
+}
+
+
+def mesh_with(change: Callable[[dict[str, Any]], None]) -> str:
+    document = copy.deepcopy(BASE)
+    change(document)
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def problems_in(text: str) -> list[str]:
+    with pytest.raises(RegistryError) as raised:
+        parse_mesh(text)
+    return raised.value.problems
+
+
+def add_order_service(document: dict[str, Any], **fields: Any) -> None:
+    document["services"]["order"] = {
+        "module": "services.order",
+        "env_prefix": "ORDER_SERVICE_",
+        "port": {"local": 50052, "compose": 50052},
+        **fields,
+    }
+
+
+def test_the_checked_in_mesh_describes_the_user_service() -> None:
+    mesh = load_mesh(DEFAULT_MESH_FILE)
+    user = mesh.services["user"]
+    assert mesh.infrastructure["postgres"].ports == {"local": 55432, "compose": 5432}
+    assert (user.module, user.env_prefix, user.ports["local"]) == (
+        "services.user",
+        "USER_SERVICE_",
+        50051,
+    )
+    assert user.database is not None
+    assert (user.database.schema, user.database.role) == ("users", "user_svc")
+    assert user.serves == ("shop.user.v1.UserService", "shop.user.v2.UserService")
+    assert mesh.start_order == ("postgres", "user")
+
+
+def test_components_start_after_what_they_depend_on_whatever_the_file_order() -> None:
+    def order_first(document: dict[str, Any]) -> None:
+        user = document["services"].pop("user")
+        add_order_service(document, depends_on=["user"])
+        document["services"]["user"] = user
+
+    mesh: Mesh = parse_mesh(mesh_with(order_first))
+    assert mesh.start_order == ("postgres", "user", "order")
+
+
+def test_an_unknown_key_is_named_with_a_suggestion() -> None:
+    text = mesh_with(lambda d: d["services"]["user"].update(prot=1))
+    assert problems_in(text) == ["services.user.prot: unknown key (did you mean port?)"]
+
+
+def test_a_port_used_twice_in_one_environment_names_its_owner() -> None:
+    text = mesh_with(lambda d: d["services"]["user"]["port"].update(local=55432))
+    assert problems_in(text) == [
+        "services.user.port.local: 55432 is already used by infrastructure.postgres"
+    ]
+
+
+def test_the_same_port_in_different_environments_is_fine() -> None:
+    mesh = parse_mesh(mesh_with(lambda d: d["services"]["user"]["port"].update(compose=55432)))
+    assert mesh.services["user"].ports["compose"] == 55432
+
+
+def test_depends_on_must_name_a_component() -> None:
+    text = mesh_with(lambda d: d["services"]["user"].update(depends_on=["postgress"]))
+    assert problems_in(text) == [
+        "services.user.depends_on[0]: postgress names no component (did you mean postgres?)",
+        "services.user.database: needs postgres in depends_on",
+    ]
+
+
+def test_a_missing_required_key_is_named() -> None:
+    text = mesh_with(lambda d: d["services"]["user"].pop("module"))
+    assert problems_in(text) == ["services.user.module: required but missing"]
+
+
+def test_every_environment_needs_a_port() -> None:
+    text = mesh_with(lambda d: d["services"]["user"]["port"].pop("compose"))
+    assert problems_in(text) == ["services.user.port.compose: required but missing"]
+
+
+@pytest.mark.parametrize("port", ["http", 0, 70000, True])
+def test_a_port_is_a_number_from_1_to_65535(port: object) -> None:
+    text = mesh_with(lambda d: d["infrastructure"]["postgres"]["port"].update(local=port))
+    assert problems_in(text) == [
+        f"infrastructure.postgres.port.local: {port!r} is not a port number (1-65535)"
+    ]
+
+
+def test_only_infrastructure_the_cluster_can_run_is_accepted() -> None:
+    text = mesh_with(lambda d: d["infrastructure"].update(redis={"port": {"local": 6379}}))
+    assert problems_in(text) == ["infrastructure.redis: unknown key (expected one of: postgres)"]
+
+
+def test_values_are_checked_against_what_they_name() -> None:
+    def break_values(document: dict[str, Any]) -> None:
+        user = document["services"]["user"]
+        user["env_prefix"] = "user_"
+        user["serves"] = ["UserService"]
+        user["database"]["schema"] = "Users; DROP"
+
+    assert problems_in(mesh_with(break_values)) == [
+        "services.user.env_prefix: 'user_' is not a prefix like USER_SERVICE_",
+        "services.user.database.schema: 'Users; DROP' is not a lower-case SQL name",
+        "services.user.serves[0]: 'UserService' is not a proto service like "
+        "shop.user.v1.UserService",
+    ]
+
+
+def test_two_services_cannot_own_one_schema_or_role() -> None:
+    text = mesh_with(
+        lambda d: add_order_service(
+            d, database={"schema": "users", "role": "user_svc"}, depends_on=["postgres"]
+        )
+    )
+    assert problems_in(text) == [
+        "services.order.database.schema: users is already owned by services.user",
+        "services.order.database.role: user_svc is already used by services.user",
+    ]
+
+
+def test_a_dependency_cycle_is_reported() -> None:
+    def cycle(document: dict[str, Any]) -> None:
+        add_order_service(document, depends_on=["user"])
+        document["services"]["user"]["depends_on"].append("order")
+
+    assert problems_in(mesh_with(cycle)) == ["services.user.depends_on: a cycle among user, order"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    def many(document: dict[str, Any]) -> None:
+        document.pop("trust_domain")
+        document["services"]["user"].pop("env_prefix")
+        document["services"]["user"]["port"]["local"] = "x"
+
+    assert len(problems_in(mesh_with(many))) == 3
+
+
+def test_a_service_written_twice_is_an_error_not_a_silent_override() -> None:
+    text = "services:\n  user: {module: a}\n  user: {module: b}\n"
+    assert problems_in(text) == ["line 3, column 3: duplicate key 'user'"]
+
+
+def test_a_file_that_is_not_a_mapping_is_rejected() -> None:
+    assert problems_in("- user\n") == ["top level: expected a mapping, got list"]
