@@ -17,6 +17,7 @@ from protomesh.db.provision import provision_service_database
 from protomesh.readiness import ReadinessCheck
 from protomesh.server import GrpcService, Registration, ServiceDefinition
 from services.user.config import UserServiceConfig
+from services.user.handlers import Clock, UserStore
 from services.user.servicer_v1 import UserServiceV1
 from services.user.servicer_v2 import UserServiceV2
 from services.user.store import PostgresUserStore
@@ -51,6 +52,22 @@ async def _provision(config: UserServiceConfig) -> None:
         await admin.close()
 
 
+def registrations(store: UserStore, clock: Clock) -> list[Registration]:
+    """Both API versions over one store: v1 and v2 are served side by side."""
+    return [
+        Registration(
+            "shop.user.v1.UserService",
+            UserServiceV1(store, clock),
+            v1_grpc.add_UserServiceServicer_to_server,
+        ),
+        Registration(
+            "shop.user.v2.UserService",
+            UserServiceV2(store, clock),
+            v2_grpc.add_UserServiceServicer_to_server,
+        ),
+    ]
+
+
 async def build(config: UserServiceConfig) -> GrpcService:
     if config.admin_database_url:
         await _provision(config)
@@ -69,18 +86,7 @@ async def build(config: UserServiceConfig) -> GrpcService:
 
     definition = ServiceDefinition(
         name="user",
-        registrations=[
-            Registration(
-                "shop.user.v1.UserService",
-                UserServiceV1(store, utc_now),
-                v1_grpc.add_UserServiceServicer_to_server,
-            ),
-            Registration(
-                "shop.user.v2.UserService",
-                UserServiceV2(store, utc_now),
-                v2_grpc.add_UserServiceServicer_to_server,
-            ),
-        ],
+        registrations=registrations(store, utc_now),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("postgres", postgres_ready)],
         closers=[pool.close, postgres_ready.close],

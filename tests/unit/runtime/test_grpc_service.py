@@ -14,16 +14,13 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
-from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh.logs import stamp_request_ids
 from protomesh.readiness import ReadinessCheck
-from protomesh.server import GrpcService, Registration, ServiceDefinition
+from protomesh.server import GrpcService, ServiceDefinition
 from protomesh.settings import ServerSettings
-from services.user.bootstrap import utc_now
+from services.user.bootstrap import registrations, utc_now
 from services.user.domain import User
-from services.user.servicer_v1 import UserServiceV1
-from services.user.servicer_v2 import UserServiceV2
 from services.user.validation import VALIDATORS
 from tests.support.grpc_calls import field_violations, health_async
 from tests.unit.user.fakes import InMemoryUserStore
@@ -74,18 +71,7 @@ async def start(settings: ServerSettings) -> Running:
 
     definition = ServiceDefinition(
         name="user",
-        registrations=[
-            Registration(
-                "shop.user.v1.UserService",
-                UserServiceV1(store, utc_now),
-                v1_grpc.add_UserServiceServicer_to_server,
-            ),
-            Registration(
-                "shop.user.v2.UserService",
-                UserServiceV2(store, utc_now),
-                v2_grpc.add_UserServiceServicer_to_server,
-            ),
-        ],
+        registrations=registrations(store, utc_now),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", probe)],
     )
