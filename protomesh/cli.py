@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from protomesh.cluster import endpoints, logfiles, status, supervisor
 from protomesh.cluster.errors import ClusterError
-from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout
+from protomesh.cluster.issuer import DevIssuer
+from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout, shown
 from protomesh.registry import Mesh, RegistryError, load_mesh
 
 DEFAULT_TIMEOUT = 30.0
@@ -38,10 +39,17 @@ def _contract_check(argv: list[str]) -> int:
     return check.main(argv)
 
 
+def _render_edge(argv: list[str]) -> int:
+    from gateway import render_main
+
+    return render_main(argv)
+
+
 # Commands whose own parser reads the rest of the line (`protomesh gen --help` is theirs).
 DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "gen": (_gen, "generate Python code and Envoy's descriptor set from proto/ (when stale)"),
     "contract-check": (_contract_check, "buf breaking and the REST route guard against a base"),
+    "render-edge": (_render_edge, "render Envoy's config for each environment into envoy/"),
 }
 
 
@@ -68,6 +76,20 @@ def _logs(args: argparse.Namespace, layout: Layout) -> int:
     mesh = _mesh_if_valid(layout)
     known = mesh.start_order if mesh is not None else ()
     logfiles.show(layout, known, args.name, follow=args.follow, tail=args.tail)
+    return 0
+
+
+def _token(args: argparse.Namespace, layout: Layout) -> int:
+    jwt = edge.jwt if (edge := load_mesh(layout.mesh_file).edge) is not None else None
+    if jwt is None:
+        raise ClusterError(f"{shown(layout.mesh_file)} has no edge.jwt: the edge takes no tokens")
+    if not layout.issuer_key.exists():
+        raise ClusterError(
+            f"no dev issuer key at {shown(layout.issuer_key)}; `protomesh up` makes it"
+        )
+    audience = args.audience or jwt.audiences[0]
+    issuer = DevIssuer(layout.issuer_key)
+    print(issuer.token(args.sub, issuer=jwt.issuer, audience=audience, ttl=args.ttl))
     return 0
 
 
@@ -123,6 +145,19 @@ def _parser() -> argparse.ArgumentParser:
         "--purge", action="store_true", help="also delete the run directory: data, secrets, logs"
     )
     down.set_defaults(run=_down)
+
+    token = commands.add_parser(
+        "token",
+        help="print a JWT from the dev issuer, for the edge's protected routes",
+        description="Sign a token for an end user with the local cluster's dev issuer key "
+        "(made by `up`). Use it as `authorization: Bearer <token>` on calls through the edge.",
+    )
+    token.add_argument("--sub", required=True, help="the end user (the token's subject)")
+    token.add_argument(
+        "--ttl", type=float, default=3600.0, help="seconds until it expires (default 3600)"
+    )
+    token.add_argument("--audience", help="default: the first of edge.jwt.audiences")
+    token.set_defaults(run=_token)
 
     for name, (_, summary) in DELEGATED.items():
         commands.add_parser(name, help=summary, add_help=False)

@@ -28,9 +28,8 @@ from protomesh.cluster.ports import HOST
 from protomesh.cluster.state import Record
 from protomesh.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
 from protomesh.paths import ROOT
-from protomesh.registry import Mesh, Service
+from protomesh.registry import LOCAL, Service
 
-ENVIRONMENT = "local"  # the mesh.yaml environment the local cluster runs
 ADMIN_PASSWORD = "postgres_admin_password"
 STOP_TIMEOUT = 15.0  # a service's grace period (10 s by default) plus room to exit
 KILL_TIMEOUT = 5.0
@@ -51,16 +50,23 @@ class Component(ABC):
     def __init__(self, name: str, port: int, layout: Layout) -> None:
         self.name = name
         self.port = port
+        self.admin_port: int | None = None
         self.layout = layout
         self.log = layout.log(name)
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port it listens on, to be checked free before anything starts."""
+        return [self.port] if self.admin_port is None else [self.port, self.admin_port]
 
     @abstractmethod
     def launch(self, timeout: float) -> int:
         """Start the process in a session of its own; returns its pid."""
 
+    @abstractmethod
     def probe(self) -> Health:
-        return probe(self.kind, self.port)
+        """Whether it is healthy now."""
 
 
 class Postgres(Component):
@@ -92,14 +98,17 @@ class Postgres(Component):
         self.process = self.server.process
         return pid
 
+    def probe(self) -> Health:
+        return probe_postgres(self.port)
+
 
 class ServiceProcess(Component):
     kind = "service"
 
     def __init__(
-        self, service: Service, port: int, layout: Layout, postgres: Postgres | None
+        self, name: str, service: Service, port: int, layout: Layout, postgres: Postgres | None
     ) -> None:
-        super().__init__(service.name, port, layout)
+        super().__init__(name, port, layout)
         self.service = service
         self.postgres = postgres
 
@@ -118,7 +127,7 @@ class ServiceProcess(Component):
                 "ADMIN_DATABASE_PASSWORD_FILE": str(self.postgres.password_file),
             }
         own = {f"{prefix}{key}": value for key, value in settings.items()}
-        return {**os.environ, **own, "PROTOMESH_ENV": ENVIRONMENT, "PYTHONUNBUFFERED": "1"}
+        return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 
     def launch(self, timeout: float) -> int:
         with self.log.open("ab") as log:
@@ -133,19 +142,18 @@ class ServiceProcess(Component):
             )
         return self.process.pid
 
+    def probe(self) -> Health:
+        return probe_grpc(self.port)
 
-def probe(kind: str, port: int) -> Health:
-    return _probe_postgres(port) if kind == Postgres.kind else _probe_grpc(port)
 
-
-def _probe_postgres(port: int) -> Health:
+def probe_postgres(port: int) -> Health:
     command = [str(POSTGRES_BIN_PATH / "pg_isready"), "-h", HOST, "-p", str(port), "-t", "1"]
     result = subprocess.run(command, capture_output=True, check=False)
     answers = {0: "accepting connections", 1: "rejecting connections", 2: "no answer"}
     return Health(result.returncode == 0, answers.get(result.returncode, "not checked"))
 
 
-def _probe_grpc(port: int) -> Health:
+def probe_grpc(port: int) -> Health:
     """The standard gRPC health check of the whole server (service "").
 
     Through `unary_unary` rather than the generated HealthStub, whose type
@@ -202,23 +210,6 @@ def _stop(record: Record, signum: signal.Signals, *, leader_only: bool) -> str:
     if not processes.wait_for(gone, KILL_TIMEOUT):
         raise ClusterError(f"{record.name}: processes {sorted(members)} survived SIGKILL")
     return how
-
-
-def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
-    """Every component of the mesh in start order, set up for the local environment."""
-    if ENVIRONMENT not in mesh.environments:
-        raise ClusterError(f"{shown(layout.mesh_file)} has no `{ENVIRONMENT}` environment to run")
-    postgres = None
-    if "postgres" in mesh.infrastructure:
-        postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
-    built: dict[str, Component] = {}
-    for name in mesh.start_order:
-        if name == "postgres" and postgres is not None:
-            built[name] = postgres
-        elif name in mesh.services:
-            service = mesh.services[name]
-            built[name] = ServiceProcess(service, service.ports[ENVIRONMENT], layout, postgres)
-    return built
 
 
 def log_tail(path: Path, lines: int = 20) -> str:

@@ -13,13 +13,18 @@ import shlex
 import sys
 from pathlib import Path
 
-from protomesh.cluster.components import ENVIRONMENT, Postgres, ServiceProcess, components
-from protomesh.cluster.layout import Layout, shown
+from gateway.config import FILES
+from protomesh.cluster.components import Component, Postgres, ServiceProcess
+from protomesh.cluster.edge import EdgeProcess
+from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout, shown
+from protomesh.cluster.plan import ENVIRONMENT, components
 from protomesh.cluster.ports import HOST
 from protomesh.codegen import tool
-from protomesh.registry import Mesh
+from protomesh.paths import RUN_DIR
+from protomesh.registry import DEFAULT_MESH_FILE, LOCAL, Mesh
 
 USER_CONTRACT = "shop.user.v1.UserService"
+USER_ID = """'import json, sys; print(json.load(sys.stdin)["user"]["user_id"])'"""
 
 
 def describe(mesh: Mesh, layout: Layout) -> str:
@@ -27,19 +32,15 @@ def describe(mesh: Mesh, layout: Layout) -> str:
     width = max([8, *(len(name) for name in parts)])
     lines = [f"Endpoints ({ENVIRONMENT}):"]
     for component in parts.values():
-        pad = " " * width
-        if isinstance(component, Postgres):
-            lines.append(f"  {component.name:<{width}}  {component.dsn()}")
-            lines.append(f"  {pad}  password file: {shown(component.password_file)}")
-        elif isinstance(component, ServiceProcess):
-            address = f"{HOST}:{component.port}"
-            lines.append(f"  {component.name:<{width}}  grpc {address}  (plaintext, reflection on)")
-            lines.append(f"  {pad}  serves {', '.join(component.service.serves) or 'nothing'}")
-        lines.append(f"  {pad}  log: {shown(component.log)}")
+        lines += _endpoint(component, " " * width, width)
+        lines.append(f"  {' ' * width}  log: {shown(component.log)}")
     lines += ["", "Try it:"]
     for component in parts.values():
         if isinstance(component, ServiceProcess):
-            lines += _examples(component)
+            lines += _grpc_examples(component)
+    edge = next((c for c in parts.values() if isinstance(c, EdgeProcess)), None)
+    if edge is not None and mesh.edge is not None:
+        lines += _edge_examples(edge, USER_CONTRACT in mesh.edge.exposed)
     lines += [
         "",
         "It keeps running in the background: `protomesh status`, `protomesh logs NAME -f`,",
@@ -48,20 +49,87 @@ def describe(mesh: Mesh, layout: Layout) -> str:
     return "\n".join(lines)
 
 
-def _examples(service: ServiceProcess) -> list[str]:
-    grpcurl = f"{shlex.quote(shown(Path(tool('grpcurl'))))} -plaintext"
+def _endpoint(component: Component, pad: str, width: int) -> list[str]:
+    name = f"  {component.name:<{width}}"
+    if isinstance(component, Postgres):
+        return [
+            f"{name}  {component.dsn()}",
+            f"  {pad}  password file: {shown(component.password_file)}",
+        ]
+    if isinstance(component, ServiceProcess):
+        return [
+            f"{name}  grpc {HOST}:{component.port}  (plaintext, reflection on)",
+            f"  {pad}  serves {', '.join(component.service.serves) or 'nothing'}",
+        ]
+    return [
+        f"{name}  REST  http://{HOST}:{component.port}  (JSON; /v1/..., /v2/...)",
+        f"  {pad}  gRPC  {HOST}:{component.port}  (h2c through Envoy; no reflection here)",
+        f"  {pad}  admin http://{HOST}:{component.admin_port}  (loopback only)",
+    ]
+
+
+def _quoted(path: Path) -> str:
+    return shlex.quote(shown(path))
+
+
+def _create_and_keep_id(command: str) -> str:
+    python = _quoted(Path(sys.executable))
+    return f"  USER_ID=$({command} | {python} -c {USER_ID})"
+
+
+def _protomesh(layout: Layout) -> str:
+    """The CLI as a pasted command must call it: with this cluster's run dir and mesh."""
+    command = _quoted(Path(tool("protomesh")))
+    settings = {
+        RUN_DIR_VARIABLE: (layout.run_dir, RUN_DIR),
+        MESH_FILE_VARIABLE: (layout.mesh_file, DEFAULT_MESH_FILE),
+    }
+    for variable, (path, default) in settings.items():
+        if path != default.resolve():
+            command = f"{variable}={_quoted(path)} {command}"
+    return command
+
+
+def _grpc_examples(service: ServiceProcess) -> list[str]:
+    grpcurl = f"{_quoted(Path(tool('grpcurl')))} -plaintext"
     address = f"{HOST}:{service.port}"
     examples = [f"  {grpcurl} {address} list"]
     if USER_CONTRACT in service.service.serves:
-        python = shlex.quote(shown(Path(sys.executable)))
         email = f"ada.{secrets.token_hex(3)}@example.com"
         create = shlex.quote(json.dumps({"email": email, "display_name": "Ada Lovelace"}))
         get = r'"{\"user_id\": \"$USER_ID\"}"'  # double quotes: the shell fills in $USER_ID
-        user_id = """'import json, sys; print(json.load(sys.stdin)["user"]["user_id"])'"""
         examples += [
             "  # create a user and keep its id, then read it back",
-            f"  USER_ID=$({grpcurl} -d {create} {address} {USER_CONTRACT}/CreateUser"
-            f" | {python} -c {user_id})",
+            _create_and_keep_id(f"{grpcurl} -d {create} {address} {USER_CONTRACT}/CreateUser"),
             f"  {grpcurl} -d {get} {address} {USER_CONTRACT}/GetUser",
         ]
     return examples
+
+
+def _edge_examples(edge: EdgeProcess, user_api: bool) -> list[str]:
+    base = f"http://{HOST}:{edge.port}"
+    protomesh = _protomesh(edge.layout)
+    # The edge's descriptor set: the contracts plus google.rpc's error details.
+    protoset = _quoted(edge.layout.run_dir / FILES[LOCAL].descriptor)
+    grpcurl = f"{_quoted(Path(tool('grpcurl')))} -plaintext -protoset {protoset}"
+    if not user_api:
+        return ["", f"  # through the edge: REST under {base}, gRPC at {HOST}:{edge.port}"]
+    email = f"grace.{secrets.token_hex(3)}@example.com"
+    v1_body = shlex.quote(json.dumps({"email": email, "display_name": "Grace Hopper"}))
+    name = {"name": {"given_name": "Grace", "family_name": "Hopper"}}
+    v2_update = shlex.quote(json.dumps(name))
+    json_header = "-H 'content-type: application/json'"
+    return [
+        "",
+        "  # REST through the Envoy edge: v1 and v2 side by side",
+        _create_and_keep_id(f"curl -s {base}/v1/users {json_header} -d {v1_body}"),
+        f"  curl -s {base}/v1/users/$USER_ID",
+        f"  curl -s '{base}/v2/users?page_size=5'",
+        "  # protected routes need a token; the dev issuer signs one (valid for an hour)",
+        f"  TOKEN=$({protomesh} token --sub $USER_ID)",
+        f'  curl -s -X PATCH {base}/v2/users/$USER_ID -H "authorization: Bearer $TOKEN"'
+        f" {json_header} -d {v2_update}",
+        "  # gRPC through the same edge (it has no reflection: give grpcurl the descriptor set)",
+        f"  {grpcurl} -d '{{\"page_size\": 5}}' {HOST}:{edge.port}"
+        " shop.user.v2.UserService/ListUsers",
+    ]

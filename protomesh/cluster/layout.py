@@ -59,6 +59,16 @@ class Layout:
     def secrets_dir(self) -> Path:
         return self.run_dir / "secrets"
 
+    @property
+    def envoy_dir(self) -> Path:
+        """What the edge's Envoy runs on: its rendered config, descriptor set and JWKS."""
+        return self.run_dir / "envoy"
+
+    @property
+    def issuer_key(self) -> Path:
+        """The dev JWT issuer's private key (its public half is in envoy_dir)."""
+        return self.secret("jwt_issuer.pem")
+
     def log(self, component: str) -> Path:
         return self.logs_dir / f"{component}.log"
 

@@ -28,12 +28,13 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class Record:
     name: str
-    kind: str  # "postgres" or "service"
+    kind: str  # "postgres", "service" or "edge"
     pid: int  # also its process group: every component leads a session of its own
     port: int
     started_at: str  # ISO 8601, UTC
     log: str
     start_ticks: int | None  # the process's identity, see processes.py
+    admin_port: int | None = None  # the edge's admin interface, where its health is read
 
     def is_running(self) -> bool:
         return processes.is_running(self.pid, self.start_ticks)
@@ -42,9 +43,12 @@ class Record:
         return (datetime.now(UTC) - datetime.fromisoformat(self.started_at)).total_seconds()
 
 
-def new_record(name: str, kind: str, pid: int, port: int, log: Path) -> Record:
+def new_record(
+    name: str, kind: str, pid: int, port: int, log: Path, *, admin_port: int | None = None
+) -> Record:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    return Record(name, kind, pid, port, started_at, str(log), processes.start_ticks(pid))
+    ticks = processes.start_ticks(pid)
+    return Record(name, kind, pid, port, started_at, str(log), ticks, admin_port)
 
 
 def load(layout: Layout) -> dict[str, Record]:

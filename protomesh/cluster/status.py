@@ -11,8 +11,9 @@ import json
 from dataclasses import asdict, dataclass
 
 from protomesh.cluster import state
-from protomesh.cluster.components import ENVIRONMENT, probe
+from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
+from protomesh.cluster.plan import components, probe
 from protomesh.registry import Mesh
 
 HEALTHY, UNHEALTHY, EXITED, STOPPED = "healthy", "unhealthy", "exited", "stopped"
@@ -39,7 +40,7 @@ def collect(layout: Layout, mesh: Mesh | None) -> list[ComponentStatus]:
     statuses = []
     for record in records.values():
         if record.is_running():
-            health = probe(record.kind, record.port)
+            health = probe(record)
             condition, detail = (HEALTHY if health.healthy else UNHEALTHY), health.detail
         else:
             condition, detail = EXITED, f"pid {record.pid} is gone; see its log"
@@ -64,11 +65,16 @@ def collect(layout: Layout, mesh: Mesh | None) -> list[ComponentStatus]:
 
 def _not_started(mesh: Mesh, recorded: set[str], layout: Layout) -> list[ComponentStatus]:
     statuses = []
-    for name in (name for name in mesh.start_order if name not in recorded):
-        kind = "service" if name in mesh.services else name
-        port = mesh.component(name).ports.get(ENVIRONMENT)
-        log = str(layout.log(name))
-        statuses.append(ComponentStatus(name, kind, STOPPED, "", None, port, None, None, log))
+    try:
+        planned = components(mesh, layout)
+    except ClusterError:  # nothing to run locally: nothing is "not started" either
+        return []
+    for name, part in planned.items():
+        if name not in recorded:
+            log = str(part.log)
+            statuses.append(
+                ComponentStatus(name, part.kind, STOPPED, "", None, part.port, None, None, log)
+            )
     return statuses
 
 

@@ -17,11 +17,13 @@ from typing import TextIO
 
 from protomesh import codegen
 from protomesh.cluster import ports, state
-from protomesh.cluster.components import Component, components, log_tail, stop
+from protomesh.cluster.components import Component, log_tail, stop
 from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
+from protomesh.cluster.plan import components
 from protomesh.cluster.state import Record
-from protomesh.registry import Mesh
+from protomesh.paths import DESCRIPTOR_SET
+from protomesh.registry import Mesh, RpcCatalogue, load_mesh
 
 HEALTH_POLL_INTERVAL = 0.1
 
@@ -50,6 +52,8 @@ def up(layout: Layout, mesh: Mesh, timeout: float, out: TextIO = sys.stdout) -> 
     began = time.monotonic()
     if _generate():
         print("Regenerated gen/ from proto/ (the contracts had changed).", file=out)
+    # The edge's routes name RPCs: check them against the contracts before starting anything.
+    mesh = load_mesh(layout.mesh_file, RpcCatalogue.load(DESCRIPTOR_SET))
     planned = components(mesh, layout)
     layout.prepare()
     with state.exclusive(layout):
@@ -114,9 +118,10 @@ def _generate() -> bool:
 
 def _check_ports(pending: Iterable[Component]) -> None:
     busy = [
-        f"port {component.port} for {component.name} is in use (by {ports.holder(component.port)})"
+        f"port {port} for {component.name} is in use (by {ports.holder(port)})"
         for component in pending
-        if not ports.is_free(component.port)
+        for port in component.ports
+        if not ports.is_free(port)
     ]
     if busy:
         busy.append("nothing was started; stop what holds the port, or change it in mesh.yaml")
@@ -125,7 +130,14 @@ def _check_ports(pending: Iterable[Component]) -> None:
 
 def _start(component: Component, timeout: float) -> Record:
     pid = component.launch(timeout)
-    return state.new_record(component.name, component.kind, pid, component.port, component.log)
+    return state.new_record(
+        component.name,
+        component.kind,
+        pid,
+        component.port,
+        component.log,
+        admin_port=component.admin_port,
+    )
 
 
 def _wait_healthy(component: Component, timeout: float) -> None:

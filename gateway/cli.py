@@ -1,0 +1,104 @@
+"""`python -m gateway`: render Envoy's configuration from mesh.yaml into envoy/.
+
+Writes `envoy/<environment>.yaml` for every environment of the registry
+(committed, so a reviewer sees what a mesh.yaml change does to the edge),
+and `envoy/edge.binpb`, the descriptor set the transcoder reads (a build
+output, like gen/). `--check` renders without writing and fails when a
+committed file differs: the test suite runs it, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+from gateway.config import FILES, EdgeFiles, RenderError, as_yaml, render
+from gateway.descriptors import write_edge_descriptor_set
+from protomesh import codegen
+from protomesh.paths import DESCRIPTOR_SET, ENVOY_DIR
+from protomesh.registry import DEFAULT_MESH_FILE, RegistryError, RpcCatalogue, load_mesh
+
+EDGE_DESCRIPTOR = ENVOY_DIR / "edge.binpb"
+
+
+def rendered(mesh_file: Path) -> dict[str, str]:
+    """The config text for each environment that has Envoy file locations."""
+    codegen.ensure_generated()
+    catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
+    mesh = load_mesh(mesh_file, catalogue)
+    texts = {}
+    for environment in mesh.environments:
+        files = FILES.get(environment)
+        if files is None:
+            raise RenderError(
+                f"no Envoy file locations for environment {environment!r} "
+                f"(gateway.config.FILES knows {', '.join(FILES)})"
+            )
+        texts[environment] = as_yaml(render(mesh, environment, catalogue, files), environment)
+    return texts
+
+
+def render_to(mesh_file: Path, output: Path, environment: str, files: EdgeFiles) -> Path:
+    """Render one environment's config to `output`, with the edge descriptor at `files`."""
+    codegen.ensure_generated()
+    catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
+    mesh = load_mesh(mesh_file, catalogue)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(as_yaml(render(mesh, environment, catalogue, files), environment))
+    return output
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway",
+        description="Render Envoy's configuration for every environment from mesh.yaml.",
+    )
+    parser.add_argument(
+        "--mesh", type=Path, default=DEFAULT_MESH_FILE, help="the registry (default: mesh.yaml)"
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, default=ENVOY_DIR, help="where to write (default: envoy/)"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a file in the output dir differs from a fresh rendering",
+    )
+    return parser
+
+
+def render_main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        texts = rendered(args.mesh)
+    except (RegistryError, RenderError) as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    stale = []
+    for environment, text in texts.items():
+        target = args.output_dir / f"{environment}.yaml"
+        current = target.read_text() if target.exists() else ""
+        if current == text:
+            continue
+        if args.check:
+            stale.append(target)
+            diff = difflib.unified_diff(
+                current.splitlines(), text.splitlines(), str(target), "rendered", lineterm="", n=1
+            )
+            print("\n".join(list(diff)[:40]), file=sys.stderr)
+        else:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            print(f"wrote {target}")
+    if args.check:
+        if stale:
+            names = ", ".join(str(path) for path in stale)
+            print(
+                f"gateway: {names} differ from mesh.yaml; run `python -m gateway`", file=sys.stderr
+            )
+            return 1
+        return 0
+    write_edge_descriptor_set(DESCRIPTOR_SET, args.output_dir / EDGE_DESCRIPTOR.name)
+    return 0

@@ -1,0 +1,92 @@
+"""mesh.yaml → Envoy's bootstrap configuration, for one environment.
+
+The whole config is derived: listener and routes from the registry's `edge`
+section, upstreams from its services, RPCs from the contracts' descriptor set.
+Nothing in it is written by hand, and the output is deterministic, so a
+committed copy can be compared with a fresh rendering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from gateway.listener import connection_manager
+from gateway.routes import route_config
+from gateway.upstreams import cluster
+from protomesh.registry import LOCAL, Mesh, RpcCatalogue
+from protomesh.registry.model import LOOPBACK
+
+HEADER = """\
+# Envoy's configuration for the `{environment}` environment.
+# Rendered from mesh.yaml by `python -m gateway`: do not edit; edit mesh.yaml and re-render.
+"""
+
+
+@dataclass(frozen=True)
+class EdgeFiles:
+    """Where Envoy finds its inputs, as Envoy sees the paths (relative to its working dir)."""
+
+    descriptor: str
+    jwks: str
+
+
+# Locally Envoy runs in the cluster's run directory, which holds both files;
+# in a container they are mounted under /etc/envoy.
+FILES = {
+    LOCAL: EdgeFiles("envoy/edge.binpb", "envoy/jwks.json"),
+    "compose": EdgeFiles("/etc/envoy/edge.binpb", "/etc/envoy/jwks.json"),
+}
+
+
+class RenderError(Exception):
+    """The registry cannot be rendered as asked (no edge, an unknown environment...)."""
+
+
+def render(
+    mesh: Mesh, environment: str, catalogue: RpcCatalogue, files: EdgeFiles
+) -> dict[str, Any]:
+    edge = mesh.edge
+    if edge is None:
+        raise RenderError("mesh.yaml has no edge section: nothing to render")
+    if environment not in mesh.environments:
+        raise RenderError(f"mesh.yaml has no environment {environment!r}")
+    # Locally everything stays on loopback; a container must listen on its own interface.
+    listen = LOOPBACK if environment == LOCAL else "0.0.0.0"
+    exposed = list(edge.exposed)
+    upstreams = [s for s in mesh.services.values() if set(s.serves) & set(exposed)]
+    listener = {
+        "name": "edge",
+        "address": _socket(listen, edge.ports[environment]),
+        "filter_chains": [
+            {
+                "filters": [
+                    connection_manager(
+                        edge,
+                        route_config(mesh, edge, catalogue),
+                        exposed,
+                        files.descriptor,
+                        files.jwks,
+                    )
+                ]
+            }
+        ],
+    }
+    return {
+        "admin": {"address": _socket(LOOPBACK, edge.admin_ports[environment])},
+        "static_resources": {
+            "listeners": [listener],
+            "clusters": [cluster(service, edge, environment) for service in upstreams],
+        },
+    }
+
+
+def as_yaml(config: dict[str, Any], environment: str) -> str:
+    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=100)
+    return HEADER.format(environment=environment) + body
+
+
+def _socket(address: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": address, "port_value": port}}

@@ -1,0 +1,72 @@
+"""One Envoy cluster per service that serves an exposed proto service.
+
+Every upstream is HTTP/2 (gRPC), health-checked with grpc.health.v1 so a
+replica that turns NOT_SERVING (draining, or its database is down) leaves the
+rotation within seconds, ejected after repeated failures (outlier detection),
+and bounded by circuit-breaker limits so a stuck service cannot take every
+connection of the edge with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from protomesh.registry import LOCAL, Edge, Service
+
+HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+# Health checks. The default no_traffic_interval is 60 s: an edge that has not
+# sent a service traffic yet would take a minute to notice it come up.
+HEALTH_CHECK = {
+    "timeout": "1s",
+    "interval": "2s",
+    "no_traffic_interval": "2s",
+    "unhealthy_threshold": 2,
+    "healthy_threshold": 1,
+    "grpc_health_check": {"service_name": ""},  # the whole server, as the runtime reports it
+}
+OUTLIER_DETECTION = {
+    "consecutive_5xx": 5,
+    "consecutive_gateway_failure": 3,
+    "interval": "5s",
+    "base_ejection_time": "15s",
+    "max_ejection_percent": 50,
+}
+
+
+def cluster(service: Service, edge: Edge, environment: str) -> dict[str, Any]:
+    limits = edge.circuit_breaker
+    endpoints = []
+    for address in service.addresses(environment):
+        host, _, port = address.rpartition(":")
+        socket = {"address": host, "port_value": int(port)}
+        endpoints.append({"endpoint": {"address": {"socket_address": socket}}})
+    return {
+        "name": service.name,
+        # Locally the addresses are IPs; in containers they are names to resolve.
+        "type": "STATIC" if environment == LOCAL else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": HTTP_PROTOCOL_OPTIONS,
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": service.name,
+            "endpoints": [{"lb_endpoints": endpoints}],
+        },
+        "health_checks": [HEALTH_CHECK],
+        "outlier_detection": OUTLIER_DETECTION,
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "priority": "DEFAULT",
+                    "max_connections": limits.max_connections,
+                    "max_pending_requests": limits.max_pending_requests,
+                    "max_requests": limits.max_requests,
+                    "max_retries": limits.max_retries,
+                }
+            ]
+        },
+    }

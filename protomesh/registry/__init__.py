@@ -1,0 +1,53 @@
+"""mesh.yaml, the one registry the rest of the mesh is derived from.
+
+Read into frozen dataclasses (`model.py`) and checked whole before anything
+uses it (`reader.py`, `edge.py`); with the descriptor set, also checked
+against the contracts (`catalogue.py`).
+"""
+
+from __future__ import annotations
+
+from protomesh.registry.catalogue import Rpc, RpcCatalogue
+from protomesh.registry.model import (
+    LOCAL,
+    CircuitBreaker,
+    Component,
+    Database,
+    Edge,
+    Jwt,
+    Mesh,
+    Policy,
+    Quota,
+    Replica,
+    Service,
+    TokenBucket,
+)
+from protomesh.registry.reader import (
+    DEFAULT_MESH_FILE,
+    INFRASTRUCTURE_KINDS,
+    RegistryError,
+    load_mesh,
+    parse_mesh,
+)
+
+__all__ = [
+    "DEFAULT_MESH_FILE",
+    "INFRASTRUCTURE_KINDS",
+    "LOCAL",
+    "CircuitBreaker",
+    "Component",
+    "Database",
+    "Edge",
+    "Jwt",
+    "Mesh",
+    "Policy",
+    "Quota",
+    "RegistryError",
+    "Replica",
+    "Rpc",
+    "RpcCatalogue",
+    "Service",
+    "TokenBucket",
+    "load_mesh",
+    "parse_mesh",
+]

@@ -1,0 +1,87 @@
+"""The RPCs the contracts define, read from the descriptor set, to check the registry by.
+
+Which methods may be retried is the contract's to say, not the registry's: a
+method is idempotent when its proto declares `idempotency_level`
+(NO_SIDE_EFFECTS or IDEMPOTENT), or else when its `google.api.http` verb is
+one HTTP calls idempotent (GET, PUT, DELETE). A POST or PATCH is not, so a
+registry that asks the edge to retry one is wrong, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor_pb2
+
+if TYPE_CHECKING:
+    from protomesh.registry.model import Mesh
+
+IDEMPOTENT_VERBS = ("get", "put", "delete")
+_VERBS = ("get", "put", "post", "delete", "patch")
+_LEVELS = descriptor_pb2.MethodOptions
+
+
+@dataclass(frozen=True)
+class Rpc:
+    name: str
+    idempotent: bool
+    http: str | None  # "GET /v1/users/{user_id}", or None when it has no REST mapping
+
+
+@dataclass(frozen=True)
+class RpcCatalogue:
+    services: Mapping[str, Mapping[str, Rpc]]  # proto service → method name → Rpc
+    source: str
+
+    @classmethod
+    def load(cls, path: Path) -> RpcCatalogue:
+        files = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
+        services: dict[str, dict[str, Rpc]] = {}
+        for file in files.file:
+            for service in file.service:
+                name = f"{file.package}.{service.name}" if file.package else service.name
+                services[name] = {m.name: _rpc(m) for m in service.method}
+        return cls(services, str(path))
+
+
+def _rpc(method: descriptor_pb2.MethodDescriptorProto) -> Rpc:
+    rule: http_pb2.HttpRule = method.options.Extensions[annotations_pb2.http]
+    verb = rule.WhichOneof("pattern")
+    http = f"{verb.upper()} {getattr(rule, verb)}" if verb in _VERBS else None
+    level = method.options.idempotency_level
+    if level != _LEVELS.IDEMPOTENCY_UNKNOWN:
+        idempotent = level in (_LEVELS.NO_SIDE_EFFECTS, _LEVELS.IDEMPOTENT)
+    else:
+        idempotent = verb in IDEMPOTENT_VERBS
+    return Rpc(method.name, idempotent, http)
+
+
+def check_against(mesh: Mesh, catalogue: RpcCatalogue) -> list[str]:
+    """Problems between the registry and the contracts, each naming its path in the file."""
+    problems: list[str] = []
+    where_from = f"(not in {catalogue.source})"
+    for service in mesh.services.values():
+        for index, proto_service in enumerate(service.serves):
+            if proto_service not in catalogue.services:
+                problems.append(f"{service.path}.serves[{index}]: {proto_service} {where_from}")
+    if mesh.edge is None:
+        return problems
+    for key, policy in mesh.edge.routes.items():
+        proto_service, _, method = key.partition("/")
+        methods = catalogue.services.get(proto_service)
+        if methods is None or not method:
+            continue
+        rpc = methods.get(method)
+        if rpc is None:
+            problems.append(f"edge.routes.{key}: {proto_service} has no method {method}")
+        elif policy.retries and not rpc.idempotent:
+            how = rpc.http or "no idempotency_level"
+            problems.append(
+                f"edge.routes.{key}.retries: {method} is not idempotent ({how}); retry only "
+                "methods with GET, PUT or DELETE, or an idempotency_level"
+            )
+    return problems

@@ -1,0 +1,176 @@
+"""What mesh.yaml describes, as frozen dataclasses the rest of protomesh reads.
+
+Nothing here parses or validates: `reader.py` builds these only from a file
+it has checked whole, so code holding a `Mesh` can trust every value in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import ClassVar
+
+Ports = Mapping[str, int]  # by environment
+LOCAL = "local"  # the environment whose components all listen on loopback
+LOOPBACK = "127.0.0.1"
+
+
+def host_of(environment: str, name: str) -> str:
+    """Where a component is reached: loopback locally, else by its name (container DNS)."""
+    return LOOPBACK if environment == LOCAL else name
+
+
+@dataclass(frozen=True)
+class Database:
+    schema: str
+    role: str
+
+
+@dataclass(frozen=True)
+class Component:
+    """Anything the mesh runs: a piece of infrastructure, or (as `Service`) a service."""
+
+    section: ClassVar[str] = "infrastructure"
+    name: str
+    ports: Ports
+    depends_on: tuple[str, ...]
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Replica:
+    """One process of a service; it may run in some environments only."""
+
+    service: str
+    number: int  # 1-based, in the file's order
+    ports: Ports
+
+
+@dataclass(frozen=True)
+class Service(Component):
+    """`ports` are the first replica's; `replicas` lists every one of them."""
+
+    section: ClassVar[str] = "services"
+    module: str
+    env_prefix: str
+    database: Database | None
+    serves: tuple[str, ...]
+    replicas: tuple[Replica, ...]
+
+    def replicas_in(self, environment: str) -> tuple[Replica, ...]:
+        return tuple(r for r in self.replicas if environment in r.ports)
+
+    def replica_name(self, replica: Replica, environment: str) -> str:
+        """`user` when it runs alone in the environment, else `user-1`, `user-2`, ..."""
+        alone = len(self.replicas_in(environment)) == 1
+        return self.name if alone else f"{self.name}-{replica.number}"
+
+    def addresses(self, environment: str) -> list[str]:
+        """`host:port` of every replica in `environment`, in the file's order.
+
+        Locally every replica is on 127.0.0.1; elsewhere each is reached by its
+        name (`user`, or `user-1`, `user-2` when there are several).
+        """
+        return [
+            f"{host_of(environment, self.replica_name(r, environment))}:{r.ports[environment]}"
+            for r in self.replicas_in(environment)
+        ]
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    """`requests` per `seconds`, with bursts up to `burst` (Envoy's token bucket)."""
+
+    requests: int
+    seconds: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A token bucket per client; `client` says how a client is told apart."""
+
+    client: str  # "jwt_subject" or "api_key"
+    bucket: TokenBucket
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Edge policy of a route; None means "as the enclosing level says"."""
+
+    timeout: float | None = None
+    retries: int | None = None
+    protected: bool | None = None
+    rate_limit: TokenBucket | None = None
+    quota: Quota | None = None
+
+    def over(self, base: Policy) -> Policy:
+        """This policy, with what it leaves unset taken from `base`."""
+        unset = {
+            f.name: getattr(base, f.name) for f in fields(self) if getattr(self, f.name) is None
+        }
+        return replace(self, **unset)
+
+
+@dataclass(frozen=True)
+class Jwt:
+    issuer: str
+    audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CircuitBreaker:
+    max_connections: int
+    max_pending_requests: int
+    max_requests: int
+    max_retries: int
+
+
+@dataclass(frozen=True)
+class Edge:
+    """The Envoy edge: its listener, and the policy of every route it exposes.
+
+    `routes` is keyed by proto service (`shop.user.v1.UserService`) or method
+    (`shop.user.v1.UserService/GetUser`); only proto services named here are
+    exposed. `policy()` resolves a method's policy: method, then service, then
+    `defaults`.
+    """
+
+    section: ClassVar[str] = "edge"
+    ports: Ports
+    admin_ports: Ports
+    max_request_bytes: int
+    cors_origins: tuple[str, ...]
+    api_key_header: str
+    jwt: Jwt | None
+    circuit_breaker: CircuitBreaker
+    defaults: Policy
+    routes: Mapping[str, Policy]
+
+    @property
+    def exposed(self) -> tuple[str, ...]:
+        return tuple(key for key in self.routes if "/" not in key)
+
+    def policy(self, proto_service: str, method: str) -> Policy:
+        own = self.routes.get(f"{proto_service}/{method}", Policy())
+        return own.over(self.routes.get(proto_service, Policy())).over(self.defaults)
+
+
+@dataclass(frozen=True)
+class Mesh:
+    trust_domain: str
+    environments: tuple[str, ...]
+    infrastructure: Mapping[str, Component]
+    services: Mapping[str, Service]
+    start_order: tuple[str, ...]  # every component after the ones it depends on
+    edge: Edge | None = None
+
+    def component(self, name: str) -> Component:
+        return self.infrastructure.get(name) or self.services[name]
+
+    def server_of(self, proto_service: str) -> Service | None:
+        """The service that serves a proto service, if any does."""
+        return next((s for s in self.services.values() if proto_service in s.serves), None)

@@ -1,0 +1,202 @@
+"""mesh.yaml, read and checked whole into a `Mesh`.
+
+Every mapping rejects keys it does not know: later sections arrive as new
+keys, and a misspelt one never goes unnoticed. Every problem is reported at
+once, each naming its path in the file
+(`services.user.port.local: 50051 is already used by infrastructure.postgres`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+import yaml
+
+from protomesh.paths import ROOT
+from protomesh.registry.catalogue import RpcCatalogue, check_against
+from protomesh.registry.edge import read_edge
+from protomesh.registry.model import Component, Database, Edge, Mesh, Replica, Service
+from protomesh.registry.reading import RULES, Reader, StrictLoader, join, suggest
+
+DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
+# What the local cluster knows how to run; a new kind needs a cluster component too.
+INFRASTRUCTURE_KINDS = ("postgres",)
+
+
+class RegistryError(Exception):
+    """The registry is invalid; `problems` has one line per problem, each starting with its path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{source} is invalid:\n  " + "\n  ".join(problems))
+
+
+def load_mesh(path: Path = DEFAULT_MESH_FILE, catalogue: RpcCatalogue | None = None) -> Mesh:
+    """The registry at `path`; with a `catalogue`, also checked against the contracts."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise RegistryError(str(path), [f"cannot read it: {error.strerror}"]) from None
+    return parse_mesh(text, str(path), catalogue)
+
+
+def parse_mesh(text: str, source: str = "mesh.yaml", catalogue: RpcCatalogue | None = None) -> Mesh:
+    try:
+        data = yaml.load(text, Loader=StrictLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "top level"
+        raise RegistryError(source, [f"{where}: {error.problem}"]) from None
+    reader = _MeshReader()
+    mesh = reader.mesh(data)
+    if mesh is not None and catalogue is not None and not reader.problems:
+        reader.problems += check_against(mesh, catalogue)
+    if mesh is None or reader.problems:
+        raise RegistryError(source, reader.problems)
+    return mesh
+
+
+class _MeshReader(Reader):
+    def mesh(self, data: object) -> Mesh | None:
+        required = ("trust_domain", "environments", "services")
+        top = self.mapping(data, "", required, optional=("infrastructure", "edge"))
+        trust_domain = self.string(top, "trust_domain", "")
+        environments = self.strings(top, "environments", "")
+        if "environments" in top and not environments:
+            self.fail("environments", "name at least one environment, e.g. [local]")
+        infrastructure: dict[str, Component] = {}
+        section = top.get("infrastructure", {})
+        for name, value in self.mapping(
+            section, "infrastructure", (), INFRASTRUCTURE_KINDS
+        ).items():
+            path = f"infrastructure.{name}"
+            if name in INFRASTRUCTURE_KINDS:
+                fields = self.mapping(value, path, required=("port",))
+                ports = self.ports(fields.get("port"), f"{path}.port", environments)
+                infrastructure[name] = Component(name, ports, ())
+        services: dict[str, Service] = {}
+        for name, value in self.mapping(top.get("services", {}), "services", (), None).items():
+            if not isinstance(name, str) or not RULES["name"][0].fullmatch(name):
+                self.fail(f"services.{name}", "a name is lower-case letters, digits and '-'")
+            elif name in infrastructure:
+                self.fail(f"services.{name}", f"the name is already used by infrastructure.{name}")
+            elif (service := self.service(name, value, environments)) is not None:
+                services[name] = service
+        edge = read_edge(self, top["edge"], environments, services) if "edge" in top else None
+        components: dict[str, Component] = {**infrastructure, **services}
+        self.check_references(components)
+        self.check_unique(components.values(), edge)
+        order = self.start_order(components)
+        if trust_domain is None:
+            return None
+        return Mesh(trust_domain, environments, infrastructure, services, order, edge)
+
+    def service(self, name: str, value: object, environments: tuple[str, ...]) -> Service | None:
+        path = f"services.{name}"
+        required = ("module", "env_prefix")
+        optional = ("port", "replicas", "database", "serves", "depends_on")
+        fields = self.mapping(value, path, required, optional)
+        module = self.string(fields, "module", path)
+        prefix = self.string(fields, "env_prefix", path)
+        replicas = self.replicas(name, fields, path, environments)
+        database = None
+        if "database" in fields:
+            where = f"{path}.database"
+            raw = self.mapping(fields["database"], where, required=("schema", "role"))
+            schema, role = self.string(raw, "schema", where), self.string(raw, "role", where)
+            database = Database(schema, role) if schema and role else None
+        serves = self.strings(fields, "serves", path)
+        depends_on = self.strings(fields, "depends_on", path)
+        if module is None or prefix is None:
+            return None
+        first = {
+            environment: next(r.ports[environment] for r in replicas if environment in r.ports)
+            for environment in environments
+            if any(environment in r.ports for r in replicas)
+        }
+        return Service(name, first, depends_on, module, prefix, database, serves, replicas)
+
+    def replicas(
+        self, name: str, fields: dict[object, object], path: str, environments: tuple[str, ...]
+    ) -> tuple[Replica, ...]:
+        """`port` for a service that runs once; `replicas: [{port: ...}, ...]` for several.
+
+        A replica names its port in the environments it runs in; each
+        environment needs at least one replica.
+        """
+        if ("port" in fields) == ("replicas" in fields):
+            self.fail(path, "give it either a port, or replicas (each with a port)")
+            return ()
+        if "port" in fields:
+            return (Replica(name, 1, self.ports(fields["port"], f"{path}.port", environments)),)
+        raw = fields["replicas"]
+        if not isinstance(raw, list) or not raw:
+            self.fail(f"{path}.replicas", "expected a list of replicas, each {port: {...}}")
+            return ()
+        replicas = []
+        for index, item in enumerate(raw):
+            where = f"{path}.replicas[{index}]"
+            port = self.mapping(item, where, required=("port",)).get("port", {})
+            ports = self.ports(port, f"{where}.port", environments, every=False)
+            replicas.append(Replica(name, index + 1, ports))
+        for environment in environments:
+            if not any(environment in replica.ports for replica in replicas):
+                self.fail(f"{path}.replicas", f"no replica has a port in {environment}")
+        return tuple(replicas)
+
+    def check_references(self, components: Mapping[str, Component]) -> None:
+        for component in components.values():
+            for index, target in enumerate(component.depends_on):
+                where = f"{component.path}.depends_on[{index}]"
+                if target not in components:
+                    self.fail(where, f"{target} names no component{suggest(target, components)}")
+            needs_postgres = isinstance(component, Service) and component.database is not None
+            if needs_postgres and "postgres" not in component.depends_on:
+                self.fail(f"{component.path}.database", "needs postgres in depends_on")
+
+    def check_unique(self, components: Collection[Component], edge: Edge | None) -> None:
+        """A port (per environment), a schema and a role each belong to one component."""
+        owners: dict[tuple[object, ...], str] = {}
+
+        def claim(key: tuple[object, ...], where: str, owner: str, verb: str) -> None:
+            other = owners.setdefault(key, owner)
+            if other != owner:
+                self.fail(where, f"{key[-1]} is already {verb} by {other}")
+
+        def claim_ports(ports: Mapping[str, int], where: str, owner: str) -> None:
+            for environment, port in ports.items():
+                claim(("port", environment, port), join(where, environment), owner, "used")
+
+        for component in components:
+            path = component.path
+            if not isinstance(component, Service):
+                claim_ports(component.ports, f"{path}.port", path)
+                continue
+            for replica in component.replicas:
+                single = len(component.replicas) == 1
+                where = f"{path}.port" if single else f"{path}.replicas[{replica.number - 1}].port"
+                owner = path if single else f"{path}.replicas[{replica.number - 1}]"
+                claim_ports(replica.ports, where, owner)
+            if component.database is not None:
+                schema, role = component.database.schema, component.database.role
+                claim(("schema", schema), f"{path}.database.schema", path, "owned")
+                claim(("role", role), f"{path}.database.role", path, "used")
+        if edge is not None:
+            claim_ports(edge.ports, "edge.port", "edge.port")
+            claim_ports(edge.admin_ports, "edge.admin_port", "edge.admin_port")
+
+    def start_order(self, components: Mapping[str, Component]) -> tuple[str, ...]:
+        """Each component after the ones it depends on; ties keep the file's order."""
+        order: list[str] = []
+        pending = dict(components)
+        while pending:
+            ready = [n for n, c in pending.items() if not set(c.depends_on) & set(pending)]
+            if not ready:
+                stuck = next(iter(pending.values()))
+                self.fail(f"{stuck.path}.depends_on", f"a cycle among {', '.join(pending)}")
+                break
+            order += ready
+            for name in ready:
+                del pending[name]
+        return tuple(order)

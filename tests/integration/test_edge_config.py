@@ -1,0 +1,84 @@
+"""Envoy itself accepts every configuration the renderer writes (`envoy --mode validate`)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gateway import admin
+from gateway.cli import rendered
+from gateway.config import FILES, EdgeFiles, as_yaml, render
+from gateway.descriptors import write_edge_descriptor_set
+from protomesh.cluster.issuer import DevIssuer
+from protomesh.paths import DESCRIPTOR_SET, ENVOY_DIR
+from protomesh.registry import LOCAL, RpcCatalogue, load_mesh
+
+pytestmark = pytest.mark.integration
+
+
+def envoy_inputs(directory: Path) -> EdgeFiles:
+    """The descriptor set and a JWKS, as the cluster would lay them out."""
+    files = EdgeFiles(
+        str(directory / "envoy" / "edge.binpb"), str(directory / "envoy" / "jwks.json")
+    )
+    write_edge_descriptor_set(DESCRIPTOR_SET, Path(files.descriptor))
+    issuer = DevIssuer(directory / "secrets" / "jwt_issuer.pem")
+    issuer.ensure_key()
+    issuer.write_jwks(Path(files.jwks))
+    return files
+
+
+def validate(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        admin.validate_command(config),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("environment", ["local", "compose"])
+def test_envoy_accepts_the_rendered_config(environment: str, tmp_path: Path) -> None:
+    files = envoy_inputs(tmp_path)
+    catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
+    mesh = load_mesh(catalogue=catalogue)
+    config = tmp_path / f"{environment}.yaml"
+    config.write_text(as_yaml(render(mesh, environment, catalogue, files), environment))
+    result = validate(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"configuration '{config}' OK" in result.stdout
+
+
+def test_envoy_accepts_the_committed_local_config_in_a_run_directory(tmp_path: Path) -> None:
+    """envoy/local.yaml names its files relative to the run directory Envoy starts in."""
+    envoy_inputs(tmp_path)
+    assert FILES[LOCAL].descriptor == "envoy/edge.binpb"
+    result = validate(ENVOY_DIR / "local.yaml", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_envoy_accepts_the_committed_compose_config(tmp_path: Path) -> None:
+    """envoy/compose.yaml reads its files from /etc/envoy, mounted in the container: moved here."""
+    files = envoy_inputs(tmp_path)
+    text = (ENVOY_DIR / "compose.yaml").read_text()
+    text = text.replace(FILES["compose"].descriptor, files.descriptor)
+    text = text.replace(FILES["compose"].jwks, files.jwks)
+    config = tmp_path / "compose.yaml"
+    config.write_text(text)
+    result = validate(config, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_envoy_refuses_a_broken_config(tmp_path: Path) -> None:
+    """The validation is not a formality: a listener on a bad address fails it."""
+    envoy_inputs(tmp_path)
+    text = rendered(ENVOY_DIR.parent / "mesh.yaml")[LOCAL].replace(
+        "port_value: 8080", "port_value: -1"
+    )
+    config = tmp_path / "broken.yaml"
+    config.write_text(text)
+    assert validate(config, tmp_path).returncode != 0

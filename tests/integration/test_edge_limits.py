@@ -1,0 +1,104 @@
+"""Rate limits, per-client quotas and CORS at the edge, against the real Envoy.
+
+The registry here is the project's own with tighter numbers, so a burst of a
+few calls runs a bucket dry: GetUser allows 3 calls a minute in all; ListUsers
+is protected and allows each subject 2 a minute; CreateUser 2 a minute per
+API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+from shop.user.v1 import user_pb2 as v1
+from shop.user.v1 import user_pb2_grpc as v1_grpc
+
+from tests.support.edge_upstream import Probe, probe_upstream
+from tests.support.envoy import Envoy, edge_mesh, running_envoy
+
+pytestmark = pytest.mark.integration
+
+ORIGIN = "http://localhost:3000"  # allowed by mesh.yaml's edge.cors
+
+
+def tight_limits(document: dict[str, Any]) -> None:
+    routes = document["edge"]["routes"]
+    per_minute = {"per": "1m"}
+    routes["shop.user.v1.UserService/GetUser"] = {"rate_limit": {"requests": 3, **per_minute}}
+    routes["shop.user.v1.UserService/ListUsers"] = {
+        "protected": True,
+        "quota": {"by": "jwt_subject", "requests": 2, **per_minute},
+    }
+    routes["shop.user.v1.UserService/CreateUser"] = {
+        "quota": {"by": "api_key", "requests": 2, **per_minute}
+    }
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
+    probe: Probe
+    with probe_upstream(tmp_path_factory.mktemp("probe")) as probe:
+        mesh = edge_mesh([probe.port], tight_limits)
+        with running_envoy(mesh, tmp_path_factory.mktemp("edge")) as envoy:
+            envoy.wait_upstreams_healthy()
+            yield envoy
+
+
+def test_a_burst_beyond_the_route_bucket_gets_429_with_rate_limit_headers(edge: Envoy) -> None:
+    replies = [edge.request("GET", "/v1/users/u1") for _ in range(4)]
+    assert [reply.status for reply in replies] == [200, 200, 200, 429]
+    assert [reply.headers["x-ratelimit-remaining"] for reply in replies] == ["2", "1", "0", "0"]
+    limited = replies[-1]
+    assert limited.headers["x-ratelimit-limit"] == "3"
+    assert int(limited.headers["x-ratelimit-reset"]) > 0
+    assert limited.json()["code"] == 8  # RESOURCE_EXHAUSTED
+    with grpc.insecure_channel(edge.address) as channel, pytest.raises(grpc.RpcError) as raised:
+        v1_grpc.UserServiceStub(channel).GetUser(v1.GetUserRequest(user_id="u1"), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    counter = "shop.user.v1.UserService.GetUser.http_local_rate_limit.rate_limited"
+    assert edge.stats(counter)[counter] == 2  # the REST call and the gRPC call
+
+
+def test_each_signed_in_user_has_a_quota_of_their_own(edge: Envoy) -> None:
+    def list_as(subject: str) -> int:
+        token = edge.token(subject)
+        headers = {"authorization": f"Bearer {token}"}
+        return edge.request("GET", "/v1/users", headers=headers).status
+
+    assert [list_as("alice") for _ in range(3)] == [200, 200, 429]
+    assert [list_as("bob") for _ in range(2)] == [200, 200]
+
+
+def test_each_api_key_has_a_quota_of_its_own(edge: Envoy) -> None:
+    def create_with(key: str) -> int:
+        body = {"email": "a@example.com"}
+        return edge.request("POST", "/v1/users", body, {"x-api-key": key}).status
+
+    assert [create_with("key-a") for _ in range(3)] == [200, 200, 429]
+    assert create_with("key-b") == 200
+
+
+def test_cors_preflight_is_answered_for_an_allowed_origin(edge: Envoy) -> None:
+    headers = {
+        "origin": ORIGIN,
+        "access-control-request-method": "PATCH",
+        "access-control-request-headers": "authorization,content-type,idempotency-key",
+    }
+    reply = edge.request("OPTIONS", "/v1/users/u1", headers=headers)
+    assert reply.status == 200
+    assert reply.headers["access-control-allow-origin"] == ORIGIN
+    assert "PATCH" in reply.headers["access-control-allow-methods"]
+    assert "idempotency-key" in reply.headers["access-control-allow-headers"]
+
+
+def test_cors_headers_go_only_to_allowed_origins(edge: Envoy) -> None:
+    allowed = edge.request("POST", "/v1/users", {"email": "b@example.com"}, {"origin": ORIGIN})
+    assert allowed.headers["access-control-allow-origin"] == ORIGIN
+    assert "x-request-id" in allowed.headers["access-control-expose-headers"]
+    other = edge.request(
+        "POST", "/v1/users", {"email": "b@example.com"}, {"origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in other.headers

@@ -1,0 +1,211 @@
+"""A real Envoy on free loopback ports, configured by the real renderer from a test registry.
+
+mesh = edge_mesh(user_ports=[service.port])
+with running_envoy(mesh, tmp_path) as edge:
+    reply = edge.request("GET", "/v1/users/...")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gateway import admin
+from gateway.config import EdgeFiles, as_yaml, render
+from gateway.descriptors import write_edge_descriptor_set
+from protomesh.cluster.issuer import DevIssuer
+from protomesh.paths import DESCRIPTOR_SET
+from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, parse_mesh
+from tests.support.ports import free_port
+
+ENVIRONMENT = "local"
+STOP_TIMEOUT = 10.0
+
+
+def edge_mesh(
+    user_ports: list[int], change: Callable[[dict[str, Any]], None] | None = None
+) -> Mesh:
+    """The project's registry with the user service on `user_ports` and the edge on free ports.
+
+    `change` edits the YAML document first (a route policy, a CORS origin...).
+    """
+    document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
+    document["environments"] = [ENVIRONMENT]
+    document["infrastructure"]["postgres"]["port"] = {ENVIRONMENT: free_port()}
+    for name, service in document["services"].items():
+        service.pop("port", None)
+        ports = user_ports if name == "user" else [free_port()]
+        service["replicas"] = [{"port": {ENVIRONMENT: port}} for port in ports]
+    edge = document["edge"]
+    edge["port"], edge["admin_port"] = {ENVIRONMENT: free_port()}, {ENVIRONMENT: free_port()}
+    if change is not None:
+        change(document)
+    return parse_mesh(yaml.safe_dump(document), "test mesh", RpcCatalogue.load(DESCRIPTOR_SET))
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Envoy:
+    mesh: Mesh
+    directory: Path
+    issuer: DevIssuer
+    process: subprocess.Popen[bytes] | None = None
+    config_file: Path = field(init=False)
+    log_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.config_file = self.directory / "envoy.yaml"
+        self.log_file = self.directory / "envoy.log"
+
+    @property
+    def edge(self) -> Any:
+        assert self.mesh.edge is not None
+        return self.mesh.edge
+
+    @property
+    def port(self) -> int:
+        return int(self.edge.ports[ENVIRONMENT])
+
+    @property
+    def admin_port(self) -> int:
+        return int(self.edge.admin_ports[ENVIRONMENT])
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def render(self) -> Path:
+        jwks = self.directory / "jwks.json"
+        self.issuer.ensure_key()
+        self.issuer.write_jwks(jwks)
+        descriptor = self.directory / "edge.binpb"
+        write_edge_descriptor_set(DESCRIPTOR_SET, descriptor)
+        catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
+        config = render(self.mesh, ENVIRONMENT, catalogue, EdgeFiles(str(descriptor), str(jwks)))
+        self.config_file.write_text(as_yaml(config, ENVIRONMENT))
+        return self.config_file
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.render()
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(
+                admin.envoy_command(self.config_file),
+                cwd=self.directory,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"envoy exited {self.process.returncode}:\n{self.log()[-3000:]}")
+            with contextlib.suppress(OSError):
+                if admin.readiness(self.admin_port) == "LIVE":
+                    return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"envoy not LIVE after {timeout}s:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def wait_upstreams_healthy(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (health := admin.upstream_health(self.admin_port)) and any(
+            flags != "healthy" for flags in health.values()
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"upstreams not healthy after {timeout}s: {health}")
+            time.sleep(0.05)
+
+    def token(self, subject: str, **options: Any) -> str:
+        jwt = self.edge.jwt
+        options.setdefault("issuer", jwt.issuer)
+        options.setdefault("audience", jwt.audiences[0])
+        return self.issuer.token(subject, **options)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        headers: dict[str, str] | None = None,
+        *,
+        raw: bytes | None = None,
+        timeout: float = 30.0,
+    ) -> Reply:
+        """One HTTP/1.1 call, as curl would make it; JSON bodies unless `raw` is given."""
+        sent = {"content-type": "application/json", **(headers or {})}
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=data, headers=sent)
+            response = connection.getresponse()
+            payload = response.read()
+            received = {name.lower(): value for name, value in response.getheaders()}
+            return Reply(response.status, received, payload)
+        finally:
+            connection.close()
+
+    def stats(self, prefix: str = "") -> dict[str, int]:
+        return admin.stats(self.admin_port, prefix)
+
+    def log(self) -> str:
+        return self.log_file.read_text() if self.log_file.exists() else ""
+
+    def wait_for_access_log(self, request_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The access log entries of one request (written just after the reply)."""
+        deadline = time.monotonic() + timeout
+        while not (found := [e for e in self.access_log() if e["request_id"] == request_id]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no access log entry for {request_id}")
+            time.sleep(0.02)
+        return found
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """The access log's lines (Envoy's own log lines carry a `logger` key instead)."""
+        entries = []
+        for line in self.log().splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if isinstance(entry, dict) and "request_id" in entry:
+                    entries.append(entry)
+        return entries
+
+
+@contextlib.contextmanager
+def running_envoy(mesh: Mesh, directory: Path) -> Iterator[Envoy]:
+    envoy = Envoy(mesh, directory, DevIssuer(directory / "secrets" / "jwt_issuer.pem"))
+    try:
+        envoy.start()
+        yield envoy
+    finally:
+        envoy.stop()

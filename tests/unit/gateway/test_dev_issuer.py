@@ -1,0 +1,54 @@
+"""The dev JWT issuer: its tokens verify against the JWKS it publishes, and only against it."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import jwt
+import pytest
+
+from protomesh.cluster.issuer import DevIssuer
+
+ISSUER, AUDIENCE = "https://auth.example", "protomesh"
+
+
+def verify(token: str, jwks: dict[str, object]) -> dict[str, object]:
+    key = jwt.PyJWKSet.from_dict(jwks).keys[0]
+    claims: dict[str, object] = jwt.decode(
+        token, key, algorithms=["ES256"], audience=AUDIENCE, issuer=ISSUER
+    )
+    return claims
+
+
+def test_a_token_verifies_against_the_published_keys(tmp_path: Path) -> None:
+    issuer = DevIssuer(tmp_path / "secrets" / "issuer.pem")
+    issuer.ensure_key()
+    issuer.write_jwks(tmp_path / "jwks.json")
+    token = issuer.token("alice", issuer=ISSUER, audience=AUDIENCE, ttl=60, now=1_000_000_000)
+    jwks = json.loads((tmp_path / "jwks.json").read_text())
+    assert jwks["keys"][0]["kty"] == "EC"
+    assert "d" not in jwks["keys"][0]  # the public half only
+    with pytest.raises(jwt.ExpiredSignatureError):
+        verify(token, jwks)
+    fresh = issuer.token("alice", issuer=ISSUER, audience=AUDIENCE)
+    assert verify(fresh, jwks)["sub"] == "alice"
+
+
+def test_the_key_is_private_and_kept_across_runs(tmp_path: Path) -> None:
+    key_file = tmp_path / "issuer.pem"
+    DevIssuer(key_file).ensure_key()
+    first = key_file.read_bytes()
+    DevIssuer(key_file).ensure_key()
+    assert key_file.read_bytes() == first
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_another_issuers_token_does_not_verify(tmp_path: Path) -> None:
+    ours, theirs = DevIssuer(tmp_path / "ours.pem"), DevIssuer(tmp_path / "theirs.pem")
+    ours.ensure_key()
+    theirs.ensure_key()
+    token = theirs.token("mallory", issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify(token, ours.jwks())
