@@ -56,9 +56,8 @@ fmt: $(READY) ## format the code
 contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
 
-bench: ## benchmarks (not built yet)
-	@echo "make bench: no benchmark is built yet; the edge issue (#4) adds GetUser direct vs REST via Envoy." >&2
-	@exit 2
+bench: gen ## GetUser direct over gRPC vs REST via Envoy vs a FastAPI baseline (prints figures)
+	$(BIN)/python -m protomesh.bench.edge
 
 clean: ## stop the cluster and delete its data, generated code and the venv
 	-@test -x $(BIN)/protomesh && $(BIN)/protomesh down --purge
