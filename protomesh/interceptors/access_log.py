@@ -1,7 +1,10 @@
 """One log line per call: method, status code, duration, peer.
 
 It sits just inside the request-id interceptor so the line carries the id, and
-outside the error interceptor so it sees the final status code.
+outside the error interceptor so it sees the final status code. Health checks
+(Envoy and balancers probe every second or two) log at DEBUG so they do not
+drown the calls that matter; when the level filters a line out, the logger
+skips building it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from google.protobuf.message import Message
 from protomesh.interceptors.base import Behavior, UnaryInterceptor
 
 log = logging.getLogger("protomesh.access")
+_HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 
 class AccessLogInterceptor(UnaryInterceptor):
@@ -27,6 +31,9 @@ class AccessLogInterceptor(UnaryInterceptor):
         context: grpc.aio.ServicerContext[Any, Any],
         call_next: Behavior,
     ) -> Message:
+        level = logging.DEBUG if method.startswith(_HEALTH_PREFIX) else logging.INFO
+        if not log.isEnabledFor(level):
+            return await call_next(request, context)
         started = time.perf_counter()
         outcome = "OK"
         try:
@@ -39,7 +46,8 @@ class AccessLogInterceptor(UnaryInterceptor):
             outcome = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
             raise
         finally:
-            log.info(
+            log.log(
+                level,
                 "rpc %s %s",
                 method,
                 outcome,

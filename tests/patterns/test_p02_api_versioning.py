@@ -3,8 +3,9 @@
 Proven here: RPCs live in versioned proto packages; shop.user.v1 and
 shop.user.v2 are served side by side by one process over the same data; a v1
 client keeps working after v2 ships, including on users created and changed
-through v2. (buf breaking guards v1's wire contract: tests/contracts. The
-REST paths /v1/... and /v2/... through Envoy arrive with the edge, #4.)
+through v2. (buf breaking guards v1's wire contract: tests/contracts; the REST
+paths /v1/... and /v2/... side by side through Envoy:
+tests/integration/test_edge_rest.py.)
 """
 
 from __future__ import annotations
