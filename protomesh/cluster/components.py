@@ -29,8 +29,8 @@ from protomesh.cluster.state import Record
 from protomesh.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
 from protomesh.paths import ROOT
 from protomesh.registry import LOCAL, Service
+from protomesh.topology.wiring import ADMIN_PASSWORD, Wiring, service_settings
 
-ADMIN_PASSWORD = "postgres_admin_password"
 STOP_TIMEOUT = 15.0  # a service's grace period (10 s by default) plus room to exit
 KILL_TIMEOUT = 5.0
 PROBE_TIMEOUT = 1.0
@@ -106,27 +106,15 @@ class ServiceProcess(Component):
     kind = "service"
 
     def __init__(
-        self, name: str, service: Service, port: int, layout: Layout, postgres: Postgres | None
+        self, name: str, service: Service, port: int, layout: Layout, wiring: Wiring
     ) -> None:
         super().__init__(name, port, layout)
         self.service = service
-        self.postgres = postgres
+        self.wiring = wiring
 
     def environment(self) -> dict[str, str]:
         """The settings the registry decides, over whatever the user's shell already set."""
-        prefix, database = self.service.env_prefix, self.service.database
-        settings = {"HOST": HOST, "PORT": str(self.port)}
-        if database is not None and self.postgres is not None:
-            settings |= {
-                "DATABASE_URL": self.postgres.dsn(database.role),
-                "DATABASE_PASSWORD_FILE": str(
-                    self.layout.ensure_secret(f"{self.name}_db_password")
-                ),
-                "DATABASE_SCHEMA": database.schema,
-                "ADMIN_DATABASE_URL": self.postgres.dsn(),
-                "ADMIN_DATABASE_PASSWORD_FILE": str(self.postgres.password_file),
-            }
-        own = {f"{prefix}{key}": value for key, value in settings.items()}
+        own = service_settings(self.service, self.port, self.wiring)
         return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 
     def launch(self, timeout: float) -> int:
