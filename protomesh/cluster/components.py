@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import grpc
-from grpc_health.v1 import health_pb2
-
+from protomesh import healthcheck
 from protomesh.cluster import processes
 from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
@@ -142,23 +140,9 @@ def probe_postgres(port: int) -> Health:
 
 
 def probe_grpc(port: int) -> Health:
-    """The standard gRPC health check of the whole server (service "").
-
-    Through `unary_unary` rather than the generated HealthStub, whose type
-    stubs declare no methods.
-    """
-    try:
-        with grpc.insecure_channel(f"{HOST}:{port}") as channel:
-            check = channel.unary_unary(
-                "/grpc.health.v1.Health/Check",
-                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-                response_deserializer=health_pb2.HealthCheckResponse.FromString,
-            )
-            response = check(health_pb2.HealthCheckRequest(service=""), timeout=PROBE_TIMEOUT)
-    except grpc.RpcError as error:
-        return Health(False, f"no answer ({error.code().name})")
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-    return Health(status == "SERVING", status)
+    """The standard gRPC health check of the whole server, as the container healthcheck does."""
+    serving, detail = healthcheck.check(f"{HOST}:{port}", timeout=PROBE_TIMEOUT)
+    return Health(serving, detail)
 
 
 def stop(record: Record) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+from pathlib import Path
 
 from gateway import admin
 from gateway.cli import render_to
@@ -32,14 +33,8 @@ class EdgeProcess(Component):
         self.admin_port = edge.admin_ports[LOCAL]
 
     def launch(self, timeout: float) -> int:
-        directory = self.layout.envoy_dir
-        directory.mkdir(exist_ok=True)
-        files = FILES[LOCAL]
-        issuer = DevIssuer(self.layout.issuer_key)
-        issuer.ensure_key()
-        issuer.write_jwks(self.layout.run_dir / files.jwks)
-        write_edge_descriptor_set(DESCRIPTOR_SET, self.layout.run_dir / files.descriptor)
-        config = render_to(self.layout.mesh_file, directory / CONFIG, LOCAL, files)
+        layout = self.layout
+        config = prepare_edge_files(layout.mesh_file, LOCAL, layout.run_dir, layout.issuer_key)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 admin.envoy_command(config),
@@ -54,6 +49,24 @@ class EdgeProcess(Component):
     def probe(self) -> Health:
         assert self.admin_port is not None
         return probe_edge(self.admin_port)
+
+
+def prepare_edge_files(mesh_file: Path, environment: str, base: Path, issuer_key: Path) -> Path:
+    """Write what Envoy runs on where its config expects it; returns the config's path.
+
+    The descriptor set and JWKS go where `gateway.config.FILES` says for the
+    environment, taken from `base` when relative (locally, the run dir);
+    the config goes beside the descriptor set. Used by the local cluster and
+    by compose's one-shot `edge-config` job (`protomesh edge-config`).
+    """
+    files = FILES[environment]
+    directory = (base / files.descriptor).parent
+    directory.mkdir(parents=True, exist_ok=True)
+    issuer = DevIssuer(issuer_key)
+    issuer.ensure_key()
+    issuer.write_jwks(base / files.jwks)
+    write_edge_descriptor_set(DESCRIPTOR_SET, base / files.descriptor)
+    return render_to(mesh_file, directory / CONFIG, environment, files)
 
 
 def probe_edge(admin_port: int) -> Health:
