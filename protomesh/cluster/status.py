@@ -2,7 +2,8 @@
 
 Live means asked now, not read from the record: the process must still be
 the one `up` started, and must answer its health check (gRPC health for
-services, pg_isready for PostgreSQL). A component that died shows as `exited`.
+services, pg_isready for PostgreSQL, the monitor's /healthz for NATS). A
+component that died shows as `exited`.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from gateway.config import FILES
 from gateway.config import render as render_edge
 from protomesh.codegen import tool
 from protomesh.paths import DESCRIPTOR_SET, ROOT
-from protomesh.registry import DEFAULT_MESH_FILE, RpcCatalogue, load_mesh
+from protomesh.registry import DEFAULT_MESH_FILE, RpcCatalogue, Service, load_mesh
 from protomesh.topology import compose, images
 from protomesh.topology.files import COMPOSE_FILE, K8S_DIR, rendered
 from tests.support.ports import free_port, relocate_infrastructure
@@ -158,7 +158,9 @@ def local_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     document["environments"] = ["local"]
     relocate_infrastructure(document)
     for service in document["services"].values():
-        service["port"] = {"local": free_port()}
+        replicas = service.pop("replicas", None) or [{"port": service.pop("port")}]
+        local = [r for r in replicas if "local" in r["port"]]
+        service["replicas"] = [{"port": {"local": free_port()}} for _ in local]
     document["edge"]["port"] = {"local": free_port()}
     document["edge"]["admin_port"] = {"local": free_port()}
     mesh_file = tmp_path / "mesh.yaml"
@@ -202,19 +204,28 @@ def test_the_local_cluster_runs_the_compose_topology_without_containers(
     compose_services = yaml.safe_load((ROOT / COMPOSE_FILE).read_text())["services"]
     long_running = set(compose_services) - ONE_SHOT_JOBS - OBSERVABILITY
     components = {c["name"]: c for c in local_cluster["components"]}
+    mesh = load_mesh(DEFAULT_MESH_FILE)
+    containers_of = {name: {name} for name in [*mesh.infrastructure, "edge"]}
+    processes_of = dict(containers_of)
+    for service in mesh.services.values():
+        containers_of[service.name] = set(service_replicas(service, "compose"))
+        processes_of[service.name] = set(service_replicas(service, "local"))
 
-    assert set(components) == long_running
+    assert long_running == set().union(*containers_of.values())
+    assert set(components) == set().union(*processes_of.values())
     assert all(c["state"] == "healthy" for c in components.values()), components
-    for service in load_mesh(DEFAULT_MESH_FILE).services.values():
-        environ = Path(f"/proc/{components[service.name]['pid']}/environ").read_bytes()
+    for service in mesh.services.values():
+        process = components[min(processes_of[service.name])]
+        container = compose_services[min(containers_of[service.name])]
+        environ = Path(f"/proc/{process['pid']}/environ").read_bytes()
         local_keys = {
             entry.split(b"=", 1)[0].decode()
             for entry in environ.split(b"\0")
             if entry.startswith(service.env_prefix.encode())
         }
-        compose_keys = {
-            key
-            for key in compose_services[service.name]["environment"]
-            if key.startswith(service.env_prefix)
-        }
-        assert local_keys == compose_keys
+        compose_keys = {k for k in container["environment"] if k.startswith(service.env_prefix)}
+        assert local_keys == compose_keys, service.name
+
+
+def service_replicas(service: Service, environment: str) -> list[str]:
+    return [service.replica_name(r, environment) for r in service.replicas_in(environment)]
