@@ -14,10 +14,12 @@ import contextlib
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sysconfig
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +179,7 @@ def test_up_starts_everything_healthy_and_prints_commands_that_work(cluster: Clu
         "user": "healthy",
     }
     assert status["nats"]["detail"] == "JetStream ok"
+    assert status["nats"]["admin_port"] == cluster.nats_monitor_port
     assert status["user"]["pid"] == cluster.pids()["user"]
 
     commands = try_it_commands(up.stdout)
@@ -238,6 +241,8 @@ def test_down_leaves_no_process_and_up_again_keeps_the_data(cluster: Cluster) ->
     down = cluster.cli("down")
 
     assert re.search(r"user +stopping \.\.\. stopped \(SIGTERM\)", down.stdout)
+    stopped = [line.split()[0] for line in down.stdout.splitlines() if " stopping ... " in line]
+    assert stopped == ["user", "nats", "postgres"]
     assert [pid for pid in family if is_alive(pid)] == []
     assert not (cluster.run_dir / "cluster.json").exists()
     cluster.cli("up")
@@ -287,20 +292,52 @@ def test_up_refuses_a_port_in_use_and_leaves_nothing_running(cluster: Cluster) -
     assert processes_mentioning(str(cluster.run_dir)) == []
 
 
-def test_a_crashed_service_shows_as_exited_and_up_restarts_only_it(cluster: Cluster) -> None:
+def test_crashed_components_show_as_exited_and_up_restarts_only_them(cluster: Cluster) -> None:
     cluster.cli("up")
     before = cluster.pids()
-    os.killpg(before["user"], signal.SIGKILL)
+    for name in ("nats", "user"):
+        os.killpg(before[name], signal.SIGKILL)
 
-    assert cluster.status()["user"]["state"] == "exited"
-    assert cluster.cli("status", expect=1).stdout.count("exited") == 1
+    assert {n: c["state"] for n, c in cluster.status().items()} == {
+        "postgres": "healthy",
+        "nats": "exited",
+        "user": "exited",
+    }
+    assert cluster.cli("status", expect=1).stdout.count("exited") == 2
     restarted = cluster.cli("up")
 
     assert re.search(r"user +had exited", restarted.stdout)
+    assert re.search(r"nats +had exited", restarted.stdout)
     after = cluster.pids()
     assert after["postgres"] == before["postgres"]
     assert after["user"] != before["user"]
-    assert cluster.status()["user"]["state"] == "healthy"
+    assert after["nats"] != before["nats"]
+    assert {c["state"] for c in cluster.status().values()} == {"healthy"}
+
+
+def test_logs_follow_prints_lines_as_they_are_written(cluster: Cluster) -> None:
+    cluster.cli("up")
+    env = {
+        **os.environ,
+        "PROTOMESH_RUN_DIR": str(cluster.run_dir),
+        "PROTOMESH_MESH_FILE": str(cluster.mesh_file),
+    }
+    command = [str(PROTOMESH), "logs", "user", "-f"]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE) as follower:
+        try:
+            assert follower.stdout is not None
+            output = follower.stdout.fileno()
+            grpcurl(cluster, "CreateUser", {"email": "followed@example.com", "display_name": "F"})
+            seen = b""
+            deadline = time.monotonic() + 15
+            while b"CreateUser" not in seen and time.monotonic() < deadline:
+                if select.select([output], [], [], 0.2)[0]:
+                    seen += os.read(output, 65536)
+            assert b"rpc /shop.user.v1.UserService/CreateUser OK" in seen
+            assert follower.poll() is None  # still following
+        finally:
+            follower.terminate()
+            follower.wait(timeout=10)
 
 
 def test_down_purge_deletes_the_run_directory(cluster: Cluster) -> None:
