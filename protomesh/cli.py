@@ -97,7 +97,8 @@ def _token(args: argparse.Namespace, layout: Layout) -> int:
 def _edge_config(args: argparse.Namespace, layout: Layout) -> int:
     from protomesh.cluster.edge import prepare_edge_files
 
-    config = prepare_edge_files(layout.mesh_file, args.environment, Path("/"), args.issuer_key)
+    issuer_key = args.root / str(args.issuer_key).lstrip("/")
+    config = prepare_edge_files(layout.mesh_file, args.environment, args.root, issuer_key)
     print(f"wrote {config} and the files it reads")
     return 0
 
@@ -178,6 +179,9 @@ def _parser() -> argparse.ArgumentParser:
     edge_config.add_argument("--environment", default="compose", help="default: compose")
     edge_config.add_argument(
         "--issuer-key", type=Path, required=True, help="the dev JWT issuer's private key file"
+    )
+    edge_config.add_argument(
+        "--root", type=Path, default=Path("/"), help="the folder every path is under (default: /)"
     )
     edge_config.set_defaults(run=_edge_config)
 

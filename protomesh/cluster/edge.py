@@ -55,17 +55,19 @@ def prepare_edge_files(mesh_file: Path, environment: str, base: Path, issuer_key
     """Write what Envoy runs on where its config expects it; returns the config's path.
 
     The descriptor set and JWKS go where `gateway.config.FILES` says for the
-    environment, taken from `base` when relative (locally, the run dir);
-    the config goes beside the descriptor set. Used by the local cluster and
-    by compose's one-shot `edge-config` job (`protomesh edge-config`).
+    environment, under `base` (locally the run dir; in a container `/`, where
+    the paths are absolute); the config goes beside the descriptor set. Used
+    by the local cluster and by compose's one-shot `edge-config` job
+    (`protomesh edge-config`).
     """
     files = FILES[environment]
-    directory = (base / files.descriptor).parent
+    descriptor, jwks = (base / path.lstrip("/") for path in (files.descriptor, files.jwks))
+    directory = descriptor.parent
     directory.mkdir(parents=True, exist_ok=True)
     issuer = DevIssuer(issuer_key)
     issuer.ensure_key()
-    issuer.write_jwks(base / files.jwks)
-    write_edge_descriptor_set(DESCRIPTOR_SET, base / files.descriptor)
+    issuer.write_jwks(jwks)
+    write_edge_descriptor_set(DESCRIPTOR_SET, descriptor)
     return render_to(mesh_file, directory / CONFIG, environment, files)
 
 

@@ -110,6 +110,37 @@ def test_two_order_replicas_run_behind_envoy_in_compose(tmp_path: Path) -> None:
     assert {"order-1", "order-2"} <= set(services["edge"]["depends_on"])
 
 
+@pytest.mark.integration
+def test_the_edge_config_job_writes_what_the_real_envoy_accepts(tmp_path: Path) -> None:
+    """`protomesh edge-config` as compose runs it, then `envoy --mode validate` on the result.
+
+    The job writes under /etc/envoy in its container; here under a temporary
+    root, and the config's /etc/envoy paths are pointed there for Envoy.
+    """
+    mesh_file, _ = mesh_with_order(tmp_path)
+    root = tmp_path / "container"
+    env = {**os.environ, "PROTOMESH_MESH_FILE": str(mesh_file)}
+    job = compose.render(load_mesh(mesh_file))["services"]["edge-config"]["command"]
+    assert job[:2] == ["protomesh", "edge-config"]
+    written = subprocess.run(
+        [sys.executable, "-m", "protomesh.cli", *job[1:], "--root", str(root)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert written.returncode == 0, written.stderr
+    config = (root / images.EDGE_DIR.lstrip("/") / "envoy.yaml").read_text()
+    assert "order-2" in config
+    local = tmp_path / "envoy.yaml"
+    local.write_text(config.replace(f"{images.EDGE_DIR}/", f"{root}{images.EDGE_DIR}/"))
+    validated = run(tool("envoy"), "--mode", "validate", "--config-path", str(local))
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert (root / images.ISSUER_DIR.lstrip("/") / "jwt_issuer.pem").exists()
+
+
 def test_every_component_has_a_healthcheck_and_waits_for_what_it_needs() -> None:
     document = yaml.safe_load((ROOT / COMPOSE_FILE).read_text())
     mesh = load_mesh(DEFAULT_MESH_FILE)
