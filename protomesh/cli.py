@@ -98,7 +98,12 @@ def _edge_config(args: argparse.Namespace, layout: Layout) -> int:
     from protomesh.cluster.edge import prepare_edge_files
 
     issuer_key = args.root / str(args.issuer_key).lstrip("/")
-    config = prepare_edge_files(layout.mesh_file, args.environment, args.root, issuer_key)
+    # Kubernetes containers listen on compose's ports; a service is one (headless) Service.
+    kubernetes = args.environment == "kubernetes"
+    environment = "compose" if kubernetes else args.environment
+    config = prepare_edge_files(
+        layout.mesh_file, environment, args.root, issuer_key, per_service=kubernetes
+    )
     print(f"wrote {config} and the files it reads")
     return 0
 
@@ -172,11 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     edge_config = commands.add_parser(
         "edge-config",
         help="write Envoy's config, descriptor set and JWKS for a container environment",
-        description="What compose's one-shot edge-config job runs: render the edge for "
-        "ENVIRONMENT and write it, with the files it reads, where that environment's Envoy "
-        "looks for them (/etc/envoy). Makes the dev issuer key if missing.",
+        description="What compose's one-shot edge-config job (and the edge pod's init "
+        "container) runs: render the edge for ENVIRONMENT and write it, with the files it "
+        "reads, where that environment's Envoy looks for them (/etc/envoy). Makes the dev "
+        "issuer key if missing.",
     )
-    edge_config.add_argument("--environment", default="compose", help="default: compose")
+    edge_config.add_argument("--environment", choices=("compose", "kubernetes"), default="compose")
     edge_config.add_argument(
         "--issuer-key", type=Path, required=True, help="the dev JWT issuer's private key file"
     )

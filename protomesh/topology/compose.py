@@ -178,11 +178,6 @@ def _edge(mesh: Mesh) -> dict[str, Any]:
     for service in mesh.services.values():
         if set(service.serves) & set(edge.exposed):
             depends_on |= {container: HEALTHY for container in _containers_of(mesh, service.name)}
-    # The Envoy image has bash but no HTTP client: ask the admin's /ready over /dev/tcp.
-    ready = (
-        f"exec 3<>/dev/tcp/127.0.0.1/{admin} && "
-        "printf 'GET /ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q LIVE <&3"
-    )
     return {
         "image": images.ENVOY,
         "command": [
@@ -195,7 +190,7 @@ def _edge(mesh: Mesh) -> dict[str, Any]:
         "volumes": [f"edge-config:{images.EDGE_DIR}:ro"],
         "ports": [f"127.0.0.1:{port}:{port}"],  # the one published port; loopback by default
         "depends_on": depends_on,
-        "healthcheck": healthcheck(["bash", "-c", ready], start_period="10s"),
+        "healthcheck": healthcheck(images.envoy_ready(admin), start_period="10s"),
         "networks": [BACKEND, PUBLIC],
     }
 

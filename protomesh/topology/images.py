@@ -22,3 +22,17 @@ SECRETS_DIR = "/run/secrets"  # compose secrets and the Kubernetes Secret volume
 CERTS_DIR = "/certs"  # issued by the one-shot certs job (mTLS)
 EDGE_DIR = "/etc/envoy"  # Envoy's rendered config, descriptor set and JWKS
 ISSUER_DIR = "/var/lib/protomesh/issuer"  # the dev JWT issuer's private key (edge-config only)
+
+
+def envoy_ready(admin_port: int) -> list[str]:
+    """A readiness check for the Envoy image, which has bash but no HTTP client.
+
+    Envoy's admin interface listens on loopback only, so it is asked from
+    inside the container: `/ready` answers LIVE once Envoy serves.
+    """
+    request = "printf 'GET /ready HTTP/1.0\\r\\n\\r\\n' >&3"
+    return [
+        "bash",
+        "-c",
+        f"exec 3<>/dev/tcp/127.0.0.1/{admin_port} && {request} && grep -q LIVE <&3",
+    ]

@@ -29,8 +29,8 @@ from gateway.config import FILES
 from gateway.config import render as render_edge
 from protomesh.codegen import tool
 from protomesh.paths import DESCRIPTOR_SET, ROOT
-from protomesh.registry import DEFAULT_MESH_FILE, RpcCatalogue, Service, load_mesh
-from protomesh.topology import compose, images
+from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, Service, load_mesh
+from protomesh.topology import compose, images, kubernetes
 from protomesh.topology.files import COMPOSE_FILE, K8S_DIR, rendered
 from tests.support.ports import free_port, relocate_infrastructure
 from tests.support.topology import mesh_with_order
@@ -110,22 +110,37 @@ def test_two_order_replicas_run_behind_envoy_in_compose(tmp_path: Path) -> None:
     assert {"order-1", "order-2"} <= set(services["edge"]["depends_on"])
 
 
+def edge_config_command(mesh: Mesh, topology: str) -> list[str]:
+    """What compose's edge-config job, or the Kubernetes edge pod's init container, runs."""
+    if topology == "compose":
+        command: list[str] = compose.render(mesh)["services"]["edge-config"]["command"]
+        return command
+    deployment = kubernetes.render(mesh)["edge.yaml"][0]
+    init: list[str] = deployment["spec"]["template"]["spec"]["initContainers"][0]["command"]
+    return init
+
+
 @pytest.mark.integration
-def test_the_edge_config_job_writes_what_the_real_envoy_accepts(tmp_path: Path) -> None:
-    """`protomesh edge-config` as compose runs it, then `envoy --mode validate` on the result.
+@pytest.mark.parametrize(
+    ("topology", "order_hosts"),
+    [("compose", ["order-1", "order-2"]), ("kubernetes", ["order"])],
+)
+def test_the_edge_config_job_writes_what_the_real_envoy_accepts(
+    tmp_path: Path, topology: str, order_hosts: list[str]
+) -> None:
+    """`protomesh edge-config` as the containers run it, then `envoy --mode validate`.
 
     The job writes under /etc/envoy in its container; here under a temporary
     root, and the config's /etc/envoy paths are pointed there for Envoy.
     """
-    mesh_file, _ = mesh_with_order(tmp_path)
+    mesh_file, mesh = mesh_with_order(tmp_path)
     root = tmp_path / "container"
-    env = {**os.environ, "PROTOMESH_MESH_FILE": str(mesh_file)}
-    job = compose.render(load_mesh(mesh_file))["services"]["edge-config"]["command"]
+    job = edge_config_command(mesh, topology)
     assert job[:2] == ["protomesh", "edge-config"]
     written = subprocess.run(
         [sys.executable, "-m", "protomesh.cli", *job[1:], "--root", str(root)],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PROTOMESH_MESH_FILE": str(mesh_file)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -133,7 +148,11 @@ def test_the_edge_config_job_writes_what_the_real_envoy_accepts(tmp_path: Path) 
     )
     assert written.returncode == 0, written.stderr
     config = (root / images.EDGE_DIR.lstrip("/") / "envoy.yaml").read_text()
-    assert "order-2" in config
+    clusters = yaml.safe_load(config)["static_resources"]["clusters"]
+    order = next(c for c in clusters if c["name"] == "order")
+    endpoints = order["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    hosts = [e["endpoint"]["address"]["socket_address"]["address"] for e in endpoints]
+    assert hosts == order_hosts
     local = tmp_path / "envoy.yaml"
     local.write_text(config.replace(f"{images.EDGE_DIR}/", f"{root}{images.EDGE_DIR}/"))
     validated = run(tool("envoy"), "--mode", "validate", "--config-path", str(local))

@@ -77,10 +77,13 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
     assert container["readinessProbe"]["grpc"] == {"port": 50052}
     assert not [d for d in files["user.yaml"] if d["kind"] == "HorizontalPodAutoscaler"]
     assert files["kustomization.yaml"][0]["resources"] == [
+        "edge.yaml",
         "namespace.yaml",
         "order.yaml",
         "user.yaml",
     ]
+    service = next(d for d in files["order.yaml"] if d["kind"] == "Service")
+    assert service["spec"]["clusterIP"] == "None"  # every pod is an address, not one VIP
 
 
 def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
