@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen up down status logs test test-fast lint fmt contract-check bench clean
+.PHONY: help venv gen up down status logs test test-fast lint fmt contract-check bench topology compose-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,12 @@ contract-check: gen ## buf breaking and the REST route guard against BASE (defau
 
 bench: gen ## GetUser direct over gRPC vs REST via Envoy vs a FastAPI baseline (prints figures)
 	$(BIN)/python -m protomesh.bench.edge
+
+topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
+	$(BIN)/python -m protomesh.topology
+
+compose-secrets: $(READY) ## make the password files docker-compose.yml reads (once; git-ignored)
+	$(BIN)/python -m protomesh.topology secrets
 
 clean: ## stop the cluster and delete its data, generated code and the venv
 	-@test -x $(BIN)/protomesh && $(BIN)/protomesh down --purge

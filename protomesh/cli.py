@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from protomesh.cluster import endpoints, logfiles, status, supervisor
 from protomesh.cluster.errors import ClusterError
@@ -93,6 +94,20 @@ def _token(args: argparse.Namespace, layout: Layout) -> int:
     return 0
 
 
+def _edge_config(args: argparse.Namespace, layout: Layout) -> int:
+    from protomesh.cluster.edge import prepare_edge_files
+
+    issuer_key = args.root / str(args.issuer_key).lstrip("/")
+    # Kubernetes containers listen on compose's ports; a service is one (headless) Service.
+    kubernetes = args.environment == "kubernetes"
+    environment = "compose" if kubernetes else args.environment
+    config = prepare_edge_files(
+        layout.mesh_file, environment, args.root, issuer_key, per_service=kubernetes
+    )
+    print(f"wrote {config} and the files it reads")
+    return 0
+
+
 def _mesh_if_valid(layout: Layout) -> Mesh | None:
     """status and logs work from the run directory alone, even with a broken mesh.yaml."""
     try:
@@ -158,6 +173,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--audience", help="default: the first of edge.jwt.audiences")
     token.set_defaults(run=_token)
+
+    edge_config = commands.add_parser(
+        "edge-config",
+        help="write Envoy's config, descriptor set and JWKS for a container environment",
+        description="What compose's one-shot edge-config job (and the edge pod's init "
+        "container) runs: render the edge for ENVIRONMENT and write it, with the files it "
+        "reads, where that environment's Envoy looks for them (/etc/envoy). Makes the dev "
+        "issuer key if missing.",
+    )
+    edge_config.add_argument("--environment", choices=("compose", "kubernetes"), default="compose")
+    edge_config.add_argument(
+        "--issuer-key", type=Path, required=True, help="the dev JWT issuer's private key file"
+    )
+    edge_config.add_argument(
+        "--root", type=Path, default=Path("/"), help="the folder every path is under (default: /)"
+    )
+    edge_config.set_defaults(run=_edge_config)
 
     for name, (_, summary) in DELEGATED.items():
         commands.add_parser(name, help=summary, add_help=False)

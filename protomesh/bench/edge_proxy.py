@@ -66,7 +66,8 @@ def _bench_mesh(path: Path, user_port: int, catalogue: RpcCatalogue) -> Mesh:
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [LOCAL]
     for component in document.get("infrastructure", {}).values():
-        component["port"] = {LOCAL: free_port()}
+        for key in [key for key in component if key.endswith("port")]:
+            component[key] = {LOCAL: free_port()}
     for name, service in document["services"].items():
         service.pop("port", None)
         port = user_port if name == "user" else free_port()

@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import grpc
-from grpc_health.v1 import health_pb2
-
+from protomesh import healthcheck
 from protomesh.cluster import processes
 from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
@@ -29,8 +27,8 @@ from protomesh.cluster.state import Record
 from protomesh.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
 from protomesh.paths import ROOT
 from protomesh.registry import LOCAL, Service
+from protomesh.topology.wiring import ADMIN_PASSWORD, Wiring, service_settings
 
-ADMIN_PASSWORD = "postgres_admin_password"
 STOP_TIMEOUT = 15.0  # a service's grace period (10 s by default) plus room to exit
 KILL_TIMEOUT = 5.0
 PROBE_TIMEOUT = 1.0
@@ -106,27 +104,15 @@ class ServiceProcess(Component):
     kind = "service"
 
     def __init__(
-        self, name: str, service: Service, port: int, layout: Layout, postgres: Postgres | None
+        self, name: str, service: Service, port: int, layout: Layout, wiring: Wiring
     ) -> None:
         super().__init__(name, port, layout)
         self.service = service
-        self.postgres = postgres
+        self.wiring = wiring
 
     def environment(self) -> dict[str, str]:
         """The settings the registry decides, over whatever the user's shell already set."""
-        prefix, database = self.service.env_prefix, self.service.database
-        settings = {"HOST": HOST, "PORT": str(self.port)}
-        if database is not None and self.postgres is not None:
-            settings |= {
-                "DATABASE_URL": self.postgres.dsn(database.role),
-                "DATABASE_PASSWORD_FILE": str(
-                    self.layout.ensure_secret(f"{self.name}_db_password")
-                ),
-                "DATABASE_SCHEMA": database.schema,
-                "ADMIN_DATABASE_URL": self.postgres.dsn(),
-                "ADMIN_DATABASE_PASSWORD_FILE": str(self.postgres.password_file),
-            }
-        own = {f"{prefix}{key}": value for key, value in settings.items()}
+        own = service_settings(self.service, self.port, self.wiring)
         return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 
     def launch(self, timeout: float) -> int:
@@ -154,23 +140,9 @@ def probe_postgres(port: int) -> Health:
 
 
 def probe_grpc(port: int) -> Health:
-    """The standard gRPC health check of the whole server (service "").
-
-    Through `unary_unary` rather than the generated HealthStub, whose type
-    stubs declare no methods.
-    """
-    try:
-        with grpc.insecure_channel(f"{HOST}:{port}") as channel:
-            check = channel.unary_unary(
-                "/grpc.health.v1.Health/Check",
-                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-                response_deserializer=health_pb2.HealthCheckResponse.FromString,
-            )
-            response = check(health_pb2.HealthCheckRequest(service=""), timeout=PROBE_TIMEOUT)
-    except grpc.RpcError as error:
-        return Health(False, f"no answer ({error.code().name})")
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-    return Health(status == "SERVING", status)
+    """The standard gRPC health check of the whole server, as the container healthcheck does."""
+    serving, detail = healthcheck.check(f"{HOST}:{port}", timeout=PROBE_TIMEOUT)
+    return Health(serving, detail)
 
 
 def stop(record: Record) -> str:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+from pathlib import Path
 
 from gateway import admin
-from gateway.cli import render_to
-from gateway.config import FILES
+from gateway.config import FILES, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
+from protomesh import codegen
 from protomesh.cluster.components import Component, Health
 from protomesh.cluster.issuer import DevIssuer
 from protomesh.cluster.layout import Layout
 from protomesh.paths import DESCRIPTOR_SET
-from protomesh.registry import LOCAL, Edge
+from protomesh.registry import LOCAL, Edge, RpcCatalogue, load_mesh
+from protomesh.topology.kubernetes import one_address_per_service
 
 CONFIG = "envoy.yaml"
 
@@ -32,14 +34,8 @@ class EdgeProcess(Component):
         self.admin_port = edge.admin_ports[LOCAL]
 
     def launch(self, timeout: float) -> int:
-        directory = self.layout.envoy_dir
-        directory.mkdir(exist_ok=True)
-        files = FILES[LOCAL]
-        issuer = DevIssuer(self.layout.issuer_key)
-        issuer.ensure_key()
-        issuer.write_jwks(self.layout.run_dir / files.jwks)
-        write_edge_descriptor_set(DESCRIPTOR_SET, self.layout.run_dir / files.descriptor)
-        config = render_to(self.layout.mesh_file, directory / CONFIG, LOCAL, files)
+        layout = self.layout
+        config = prepare_edge_files(layout.mesh_file, LOCAL, layout.run_dir, layout.issuer_key)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 admin.envoy_command(config),
@@ -54,6 +50,36 @@ class EdgeProcess(Component):
     def probe(self) -> Health:
         assert self.admin_port is not None
         return probe_edge(self.admin_port)
+
+
+def prepare_edge_files(
+    mesh_file: Path, environment: str, base: Path, issuer_key: Path, *, per_service: bool = False
+) -> Path:
+    """Write what Envoy runs on where its config expects it; returns the config's path.
+
+    The descriptor set and JWKS go where `gateway.config.FILES` says for the
+    environment, under `base` (locally the run dir; in a container `/`, where
+    the paths are absolute); the config goes beside the descriptor set. Used
+    by the local cluster and by the containers' edge-config job (`protomesh
+    edge-config`). `per_service` routes to one address per service (its
+    Kubernetes Service) instead of one per replica.
+    """
+    files = FILES[environment]
+    descriptor, jwks = (base / path.lstrip("/") for path in (files.descriptor, files.jwks))
+    directory = descriptor.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    issuer = DevIssuer(issuer_key)
+    issuer.ensure_key()
+    issuer.write_jwks(jwks)
+    write_edge_descriptor_set(DESCRIPTOR_SET, descriptor)
+    codegen.ensure_generated()
+    catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
+    mesh = load_mesh(mesh_file, catalogue)
+    if per_service:
+        mesh = one_address_per_service(mesh, environment)
+    config = directory / CONFIG
+    config.write_text(as_yaml(render(mesh, environment, catalogue, files), environment))
+    return config
 
 
 def probe_edge(admin_port: int) -> Health:

@@ -17,6 +17,7 @@ from gateway.config import FILES
 from protomesh.cluster.components import Component, Postgres, ServiceProcess
 from protomesh.cluster.edge import EdgeProcess
 from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout, shown
+from protomesh.cluster.nats import HEALTH_PATH, NatsProcess
 from protomesh.cluster.plan import ENVIRONMENT, components
 from protomesh.cluster.ports import HOST
 from protomesh.codegen import tool
@@ -41,6 +42,14 @@ def describe(mesh: Mesh, layout: Layout) -> str:
     edge = next((c for c in parts.values() if isinstance(c, EdgeProcess)), None)
     if edge is not None and mesh.edge is not None:
         lines += _edge_examples(edge, USER_CONTRACT in mesh.edge.exposed)
+    nats = next((c for c in parts.values() if isinstance(c, NatsProcess)), None)
+    if nats is not None:
+        lines += [
+            "",
+            "  # NATS: is JetStream up, and which streams does it hold?",
+            f"  curl -s 'http://{HOST}:{nats.admin_port}{HEALTH_PATH}'",
+            f"  curl -s 'http://{HOST}:{nats.admin_port}/jsz?streams=true'",
+        ]
     lines += [
         "",
         "It keeps running in the background: `protomesh status`, `protomesh logs NAME -f`,",
@@ -55,6 +64,11 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
         return [
             f"{name}  {component.dsn()}",
             f"  {pad}  password file: {shown(component.password_file)}",
+        ]
+    if isinstance(component, NatsProcess):
+        return [
+            f"{name}  {component.url}  (JetStream; store in {shown(component.layout.nats_store)})",
+            f"  {pad}  monitor http://{HOST}:{component.admin_port}  (health: {HEALTH_PATH})",
         ]
     if isinstance(component, ServiceProcess):
         return [

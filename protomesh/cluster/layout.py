@@ -52,6 +52,11 @@ class Layout:
         return self.run_dir / "postgres" / "data"
 
     @property
+    def nats_store(self) -> Path:
+        """NATS's JetStream store: streams, consumers and their dedupe state."""
+        return self.run_dir / "nats"
+
+    @property
     def logs_dir(self) -> Path:
         return self.run_dir / "logs"
 

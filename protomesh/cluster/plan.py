@@ -17,8 +17,11 @@ from protomesh.cluster.components import (
 from protomesh.cluster.edge import EdgeProcess, probe_edge
 from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
+from protomesh.cluster.nats import NatsProcess, probe_nats
+from protomesh.cluster.ports import HOST
 from protomesh.cluster.state import Record
 from protomesh.registry import LOCAL, Mesh
+from protomesh.topology.wiring import Wiring
 
 ENVIRONMENT = LOCAL  # the mesh.yaml environment the local cluster runs
 
@@ -27,19 +30,25 @@ def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
     """Every component of the mesh in start order, set up for the local environment."""
     if ENVIRONMENT not in mesh.environments:
         raise ClusterError(f"{shown(layout.mesh_file)} has no `{ENVIRONMENT}` environment to run")
-    postgres = None
+    postgres = nats = None
     if "postgres" in mesh.infrastructure:
         postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
+    if "nats" in mesh.infrastructure:
+        nats = NatsProcess(mesh.infrastructure["nats"], layout)
+    # Secret files are made on first use, when a service is launched.
+    wiring = Wiring.of(mesh, ENVIRONMENT, HOST, lambda name: str(layout.ensure_secret(name)))
     built: dict[str, Component] = {}
     for name in mesh.start_order:
         if name == "postgres" and postgres is not None:
             built[name] = postgres
+        elif name == "nats" and nats is not None:
+            built[name] = nats
         elif name in mesh.services:
             service = mesh.services[name]
             for replica in service.replicas_in(ENVIRONMENT):
                 process_name = service.replica_name(replica, ENVIRONMENT)
                 port = replica.ports[ENVIRONMENT]
-                built[process_name] = ServiceProcess(process_name, service, port, layout, postgres)
+                built[process_name] = ServiceProcess(process_name, service, port, layout, wiring)
     if mesh.edge is not None:
         built["edge"] = EdgeProcess(mesh.edge, layout)
     return built
@@ -48,6 +57,10 @@ def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
 def probe(record: Record) -> Health:
     if record.kind == Postgres.kind:
         return probe_postgres(record.port)
+    if record.kind == NatsProcess.kind:
+        if record.admin_port is None:
+            return Health(False, "no monitor port recorded")
+        return probe_nats(record.admin_port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")

@@ -2,7 +2,8 @@
 
 Live means asked now, not read from the record: the process must still be
 the one `up` started, and must answer its health check (gRPC health for
-services, pg_isready for PostgreSQL). A component that died shows as `exited`.
+services, pg_isready for PostgreSQL, the monitor's /healthz for NATS). A
+component that died shows as `exited`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ComponentStatus:
     started_at: str | None
     uptime_seconds: int | None
     log: str
+    admin_port: int | None = None  # NATS's monitor, Envoy's admin interface
 
 
 def collect(layout: Layout, mesh: Mesh | None) -> list[ComponentStatus]:
@@ -56,6 +58,7 @@ def collect(layout: Layout, mesh: Mesh | None) -> list[ComponentStatus]:
                 record.started_at,
                 uptime,
                 record.log,
+                record.admin_port,
             )
         )
     if mesh is not None:
@@ -73,7 +76,9 @@ def _not_started(mesh: Mesh, recorded: set[str], layout: Layout) -> list[Compone
         if name not in recorded:
             log = str(part.log)
             statuses.append(
-                ComponentStatus(name, part.kind, STOPPED, "", None, part.port, None, None, log)
+                ComponentStatus(
+                    name, part.kind, STOPPED, "", None, part.port, None, None, log, part.admin_port
+                )
             )
     return statuses
 

@@ -41,6 +41,13 @@ class Component:
 
 
 @dataclass(frozen=True)
+class Infrastructure(Component):
+    """A shared part the services use (PostgreSQL, NATS); `monitor_ports` is NATS's HTTP monitor."""
+
+    monitor_ports: Ports
+
+
+@dataclass(frozen=True)
 class Replica:
     """One process of a service; it may run in some environments only."""
 
@@ -163,7 +170,7 @@ class Edge:
 class Mesh:
     trust_domain: str
     environments: tuple[str, ...]
-    infrastructure: Mapping[str, Component]
+    infrastructure: Mapping[str, Infrastructure]
     services: Mapping[str, Service]
     start_order: tuple[str, ...]  # every component after the ones it depends on
     edge: Edge | None = None

@@ -16,12 +16,23 @@ import yaml
 from protomesh.paths import ROOT
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.edge import read_edge
-from protomesh.registry.model import Component, Database, Edge, Mesh, Replica, Service
+from protomesh.registry.model import (
+    Component,
+    Database,
+    Edge,
+    Infrastructure,
+    Mesh,
+    Replica,
+    Service,
+    host_of,
+)
 from protomesh.registry.reading import RULES, Reader, StrictLoader, join, suggest
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
 # What the local cluster knows how to run; a new kind needs a cluster component too.
-INFRASTRUCTURE_KINDS = ("postgres",)
+INFRASTRUCTURE_KINDS = ("postgres", "nats")
+# Keys each kind needs beside `port`: NATS serves its health on an HTTP monitor port.
+INFRASTRUCTURE_PORTS = {"postgres": (), "nats": ("monitor_port",)}
 
 
 class RegistryError(Exception):
@@ -65,16 +76,25 @@ class _MeshReader(Reader):
         environments = self.strings(top, "environments", "")
         if "environments" in top and not environments:
             self.fail("environments", "name at least one environment, e.g. [local]")
-        infrastructure: dict[str, Component] = {}
+        infrastructure: dict[str, Infrastructure] = {}
         section = top.get("infrastructure", {})
         for name, value in self.mapping(
             section, "infrastructure", (), INFRASTRUCTURE_KINDS
         ).items():
             path = f"infrastructure.{name}"
             if name in INFRASTRUCTURE_KINDS:
-                fields = self.mapping(value, path, required=("port",))
+                extra = INFRASTRUCTURE_PORTS[name]
+                fields = self.mapping(value, path, required=("port", *extra))
                 ports = self.ports(fields.get("port"), f"{path}.port", environments)
-                infrastructure[name] = Component(name, ports, ())
+                monitor: Mapping[str, int] = {}
+                if "monitor_port" in fields:
+                    where = f"{path}.monitor_port"
+                    monitor = self.ports(fields.get("monitor_port"), where, environments)
+                infrastructure[name] = Infrastructure(name, ports, (), monitor)
+        # Infrastructure starts in a fixed order (the database first), whatever the file says.
+        infrastructure = {
+            kind: infrastructure[kind] for kind in INFRASTRUCTURE_KINDS if kind in infrastructure
+        }
         services: dict[str, Service] = {}
         for name, value in self.mapping(top.get("services", {}), "services", (), None).items():
             if not isinstance(name, str) or not RULES["name"][0].fullmatch(name):
@@ -156,7 +176,12 @@ class _MeshReader(Reader):
                 self.fail(f"{component.path}.database", "needs postgres in depends_on")
 
     def check_unique(self, components: Collection[Component], edge: Edge | None) -> None:
-        """A port (per environment), a schema and a role each belong to one component."""
+        """A host:port (per environment), a schema and a role each belong to one component.
+
+        Locally every process shares 127.0.0.1, so ports must differ; in
+        containers each replica is a host of its own (`order-1`, `order-2`),
+        and replicas of one service may, and usually do, use the same port.
+        """
         owners: dict[tuple[object, ...], str] = {}
 
         def claim(key: tuple[object, ...], where: str, owner: str, verb: str) -> None:
@@ -164,27 +189,33 @@ class _MeshReader(Reader):
             if other != owner:
                 self.fail(where, f"{key[-1]} is already {verb} by {other}")
 
-        def claim_ports(ports: Mapping[str, int], where: str, owner: str) -> None:
+        def claim_ports(ports: Mapping[str, int], where: str, owner: str, host: str) -> None:
             for environment, port in ports.items():
-                claim(("port", environment, port), join(where, environment), owner, "used")
+                key = ("port", environment, host_of(environment, host), port)
+                claim(key, join(where, environment), owner, "used")
 
         for component in components:
             path = component.path
+            if isinstance(component, Infrastructure):
+                claim_ports(component.ports, f"{path}.port", path, component.name)
+                monitor = f"{path}.monitor_port"
+                claim_ports(component.monitor_ports, monitor, monitor, component.name)
             if not isinstance(component, Service):
-                claim_ports(component.ports, f"{path}.port", path)
                 continue
             for replica in component.replicas:
                 single = len(component.replicas) == 1
                 where = f"{path}.port" if single else f"{path}.replicas[{replica.number - 1}].port"
                 owner = path if single else f"{path}.replicas[{replica.number - 1}]"
-                claim_ports(replica.ports, where, owner)
+                for environment, port in replica.ports.items():
+                    host = component.replica_name(replica, environment)
+                    claim_ports({environment: port}, where, owner, host)
             if component.database is not None:
                 schema, role = component.database.schema, component.database.role
                 claim(("schema", schema), f"{path}.database.schema", path, "owned")
                 claim(("role", role), f"{path}.database.role", path, "used")
         if edge is not None:
-            claim_ports(edge.ports, "edge.port", "edge.port")
-            claim_ports(edge.admin_ports, "edge.admin_port", "edge.admin_port")
+            claim_ports(edge.ports, "edge.port", "edge.port", "edge")
+            claim_ports(edge.admin_ports, "edge.admin_port", "edge.admin_port", "edge")
 
     def start_order(self, components: Mapping[str, Component]) -> tuple[str, ...]:
         """Each component after the ones it depends on; ties keep the file's order."""

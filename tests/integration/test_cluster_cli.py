@@ -9,19 +9,23 @@ not with the code under test.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sysconfig
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 import yaml
 
@@ -74,6 +78,8 @@ class Cluster:
     mesh_file: Path
     postgres_port: int
     user_port: int
+    nats_port: int
+    nats_monitor_port: int
     seen_pids: set[int] = field(default_factory=set)
 
     def cli(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
@@ -110,11 +116,15 @@ class Cluster:
         return {component["name"]: component for component in document["components"]}
 
 
-def mesh_document(postgres_port: int, user_port: int) -> dict[str, Any]:
+def mesh_document(ports: list[int]) -> dict[str, Any]:
+    postgres_port, user_port, nats_port, nats_monitor_port = ports
     return {
         "trust_domain": "protomesh.test",
         "environments": ["local"],
-        "infrastructure": {"postgres": {"port": {"local": postgres_port}}},
+        "infrastructure": {
+            "postgres": {"port": {"local": postgres_port}},
+            "nats": {"port": {"local": nats_port}, "monitor_port": {"local": nats_monitor_port}},
+        },
         "services": {
             "user": {
                 "module": "services.user",
@@ -130,13 +140,14 @@ def mesh_document(postgres_port: int, user_port: int) -> dict[str, Any]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    postgres_port = free_port()
-    user_port = free_port()
-    while user_port == postgres_port:
-        user_port = free_port()
+    ports: set[int] = set()
+    while len(ports) < 4:
+        ports.add(free_port())
+    chosen = sorted(ports)
     mesh_file = tmp_path / "mesh.yaml"
-    mesh_file.write_text(yaml.safe_dump(mesh_document(postgres_port, user_port)))
-    cluster = Cluster(tmp_path / "run", mesh_file, postgres_port, user_port)
+    mesh_file.write_text(yaml.safe_dump(mesh_document(chosen)))
+    postgres, user, nats_port, monitor = chosen
+    cluster = Cluster(tmp_path / "run", mesh_file, postgres, user, nats_port, monitor)
     yield cluster
     cluster.cli("down", expect=None)
     for pid in cluster.seen_pids:  # only what this cluster recorded, and only if `down` failed
@@ -154,14 +165,21 @@ def try_it_commands(up_output: str) -> list[str]:
 def test_up_starts_everything_healthy_and_prints_commands_that_work(cluster: Cluster) -> None:
     up = cluster.cli("up")
 
-    assert re.search(r"postgres +starting \.\.\. healthy on 127\.0\.0\.1:\d+", up.stdout)
+    progress = [line.split()[0] for line in up.stdout.splitlines() if " starting ... " in line]
+    assert progress == ["postgres", "nats", "user"]
+    assert re.search(r"postgres +starting \.\.\. healthy on 127\.0\.0\.1:\d+ .* in \d", up.stdout)
     assert f"grpc 127.0.0.1:{cluster.user_port}" in up.stdout
     assert f"postgresql://postgres@127.0.0.1:{cluster.postgres_port}/postgres" in up.stdout
+    assert f"nats://127.0.0.1:{cluster.nats_port}" in up.stdout
+    assert f"monitor http://127.0.0.1:{cluster.nats_monitor_port}" in up.stdout
     status = cluster.status()
     assert {name: c["state"] for name, c in status.items()} == {
         "postgres": "healthy",
+        "nats": "healthy",
         "user": "healthy",
     }
+    assert status["nats"]["detail"] == "JetStream ok"
+    assert status["nats"]["admin_port"] == cluster.nats_monitor_port
     assert status["user"]["pid"] == cluster.pids()["user"]
 
     commands = try_it_commands(up.stdout)
@@ -215,6 +233,7 @@ def test_a_second_up_says_so_and_changes_nothing(cluster: Cluster) -> None:
 def test_down_leaves_no_process_and_up_again_keeps_the_data(cluster: Cluster) -> None:
     cluster.cli("up")
     created = grpcurl(cluster, "CreateUser", {"email": "kept@example.com", "display_name": "K"})
+    sequence = asyncio.run(publish_to_new_stream(cluster.nats_port))
     pids = cluster.pids()
     family = {pid for root in pids.values() for pid in {root, *children_of(root)}}
     assert len(family) > len(pids)  # PostgreSQL's own processes are watched too
@@ -222,46 +241,110 @@ def test_down_leaves_no_process_and_up_again_keeps_the_data(cluster: Cluster) ->
     down = cluster.cli("down")
 
     assert re.search(r"user +stopping \.\.\. stopped \(SIGTERM\)", down.stdout)
+    stopped = [line.split()[0] for line in down.stdout.splitlines() if " stopping ... " in line]
+    assert stopped == ["user", "nats", "postgres"]
     assert [pid for pid in family if is_alive(pid)] == []
     assert not (cluster.run_dir / "cluster.json").exists()
     cluster.cli("up")
     found = grpcurl(cluster, "GetUser", {"user_id": created["user"]["user_id"]})
     assert found["user"]["email"] == "kept@example.com"
+    assert asyncio.run(last_sequence(cluster.nats_port)) == sequence
+
+
+STREAM, SUBJECT = "KEPT", "kept.events"
+
+
+async def publish_to_new_stream(port: int) -> int:
+    """A JetStream stream with one message on file storage; returns the message's sequence."""
+    client = await nats.connect(f"nats://127.0.0.1:{port}")
+    try:
+        stream = client.jetstream()
+        await stream.add_stream(name=STREAM, subjects=[SUBJECT])
+        ack = await stream.publish(SUBJECT, b"survives a restart")
+        return int(ack.seq)
+    finally:
+        await client.close()
+
+
+async def last_sequence(port: int) -> int:
+    client = await nats.connect(f"nats://127.0.0.1:{port}")
+    try:
+        info = await client.jetstream().stream_info(STREAM)
+        return int(info.state.last_seq)
+    finally:
+        await client.close()
 
 
 def test_up_refuses_a_port_in_use_and_leaves_nothing_running(cluster: Cluster) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
-        squatter.bind(("127.0.0.1", cluster.postgres_port))
-        squatter.listen()
+    with contextlib.ExitStack() as squatters:
+        for port in (cluster.postgres_port, cluster.nats_monitor_port):
+            squatter = squatters.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
 
         up = cluster.cli("up", expect=1)
 
-    assert f"port {cluster.postgres_port} for postgres is in use" in up.stderr
+    assert f"port {cluster.postgres_port} for postgres is in use (by pid {os.getpid()}" in up.stderr
+    assert f"port {cluster.nats_monitor_port} for nats is in use" in up.stderr
     assert "Traceback" not in up.stderr
     assert cluster.pids() == {}
     assert cluster.status()["user"]["state"] == "stopped"
     assert processes_mentioning(str(cluster.run_dir)) == []
 
 
-def test_a_crashed_service_shows_as_exited_and_up_restarts_only_it(cluster: Cluster) -> None:
+def test_crashed_components_show_as_exited_and_up_restarts_only_them(cluster: Cluster) -> None:
     cluster.cli("up")
     before = cluster.pids()
-    os.killpg(before["user"], signal.SIGKILL)
+    for name in ("nats", "user"):
+        os.killpg(before[name], signal.SIGKILL)
 
-    assert cluster.status()["user"]["state"] == "exited"
-    assert cluster.cli("status", expect=1).stdout.count("exited") == 1
+    assert {n: c["state"] for n, c in cluster.status().items()} == {
+        "postgres": "healthy",
+        "nats": "exited",
+        "user": "exited",
+    }
+    assert cluster.cli("status", expect=1).stdout.count("exited") == 2
     restarted = cluster.cli("up")
 
     assert re.search(r"user +had exited", restarted.stdout)
+    assert re.search(r"nats +had exited", restarted.stdout)
     after = cluster.pids()
     assert after["postgres"] == before["postgres"]
     assert after["user"] != before["user"]
-    assert cluster.status()["user"]["state"] == "healthy"
+    assert after["nats"] != before["nats"]
+    assert {c["state"] for c in cluster.status().values()} == {"healthy"}
+
+
+def test_logs_follow_prints_lines_as_they_are_written(cluster: Cluster) -> None:
+    cluster.cli("up")
+    env = {
+        **os.environ,
+        "PROTOMESH_RUN_DIR": str(cluster.run_dir),
+        "PROTOMESH_MESH_FILE": str(cluster.mesh_file),
+    }
+    command = [str(PROTOMESH), "logs", "user", "-f"]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE) as follower:
+        try:
+            assert follower.stdout is not None
+            output = follower.stdout.fileno()
+            grpcurl(cluster, "CreateUser", {"email": "followed@example.com", "display_name": "F"})
+            seen = b""
+            deadline = time.monotonic() + 15
+            while b"CreateUser" not in seen and time.monotonic() < deadline:
+                if select.select([output], [], [], 0.2)[0]:
+                    seen += os.read(output, 65536)
+            assert b"rpc /shop.user.v1.UserService/CreateUser OK" in seen
+            assert follower.poll() is None  # still following
+        finally:
+            follower.terminate()
+            follower.wait(timeout=10)
 
 
 def test_down_purge_deletes_the_run_directory(cluster: Cluster) -> None:
     cluster.cli("up")
     pids = cluster.pids()
+
+    assert (cluster.run_dir / "nats" / "jetstream").is_dir()
 
     cluster.cli("down", "--purge")
 

@@ -19,7 +19,7 @@ import yaml
 
 from protomesh.paths import ROOT
 from protomesh.registry import DEFAULT_MESH_FILE
-from tests.support.ports import free_port
+from tests.support.ports import free_port, relocate_infrastructure
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """The project's mesh.yaml, local only, on free ports."""
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = ["local"]
-    document["infrastructure"]["postgres"]["port"] = {"local": free_port()}
+    relocate_infrastructure(document)
     for service in document["services"].values():
         service["port"] = {"local": free_port()}
     edge_port = free_port()

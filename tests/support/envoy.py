@@ -27,7 +27,7 @@ from gateway.descriptors import write_edge_descriptor_set
 from protomesh.cluster.issuer import DevIssuer
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, parse_mesh
-from tests.support.ports import free_port
+from tests.support.ports import free_port, relocate_infrastructure
 
 ENVIRONMENT = "local"
 STOP_TIMEOUT = 10.0
@@ -42,7 +42,7 @@ def edge_mesh(
     """
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [ENVIRONMENT]
-    document["infrastructure"]["postgres"]["port"] = {ENVIRONMENT: free_port()}
+    relocate_infrastructure(document, ENVIRONMENT)
     for name, service in document["services"].items():
         service.pop("port", None)
         ports = user_ports if name == "user" else [free_port()]

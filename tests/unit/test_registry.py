@@ -12,7 +12,13 @@ from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RegistryError, load_mesh
 BASE: dict[str, Any] = {
     "trust_domain": "protomesh.local",
     "environments": ["local", "compose"],
-    "infrastructure": {"postgres": {"port": {"local": 55432, "compose": 5432}}},
+    "infrastructure": {
+        "postgres": {"port": {"local": 55432, "compose": 5432}},
+        "nats": {
+            "port": {"local": 54222, "compose": 4222},
+            "monitor_port": {"local": 58222, "compose": 8222},
+        },
+    },
     "services": {
         "user": {
             "module": "services.user",
@@ -59,7 +65,9 @@ def test_the_checked_in_mesh_describes_the_user_service() -> None:
     assert user.database is not None
     assert (user.database.schema, user.database.role) == ("users", "user_svc")
     assert user.serves == ("shop.user.v1.UserService", "shop.user.v2.UserService")
-    assert mesh.start_order == ("postgres", "user")
+    assert mesh.infrastructure["nats"].ports == {"local": 54222, "compose": 4222}
+    assert mesh.infrastructure["nats"].monitor_ports == {"local": 58222, "compose": 8222}
+    assert mesh.start_order == ("postgres", "nats", "user")
 
 
 def test_components_start_after_what_they_depend_on_whatever_the_file_order() -> None:
@@ -69,7 +77,7 @@ def test_components_start_after_what_they_depend_on_whatever_the_file_order() ->
         document["services"]["user"] = user
 
     mesh: Mesh = parse_mesh(mesh_with(order_first))
-    assert mesh.start_order == ("postgres", "user", "order")
+    assert mesh.start_order == ("postgres", "nats", "user", "order")
 
 
 def test_an_unknown_key_is_named_with_a_suggestion() -> None:
@@ -117,7 +125,60 @@ def test_a_port_is_a_number_from_1_to_65535(port: object) -> None:
 
 def test_only_infrastructure_the_cluster_can_run_is_accepted() -> None:
     text = mesh_with(lambda d: d["infrastructure"].update(redis={"port": {"local": 6379}}))
-    assert problems_in(text) == ["infrastructure.redis: unknown key (expected one of: postgres)"]
+    assert problems_in(text) == [
+        "infrastructure.redis: unknown key (expected one of: postgres, nats)"
+    ]
+
+
+def test_nats_needs_a_monitor_port_distinct_from_the_others() -> None:
+    assert problems_in(mesh_with(lambda d: d["infrastructure"]["nats"].pop("monitor_port"))) == [
+        "infrastructure.nats.monitor_port: required but missing"
+    ]
+    text = mesh_with(lambda d: d["infrastructure"]["nats"]["monitor_port"].update(local=54222))
+    assert problems_in(text) == [
+        "infrastructure.nats.monitor_port.local: 54222 is already used by infrastructure.nats"
+    ]
+
+
+def replicated_order(compose_ports: list[int]) -> Callable[[dict[str, Any]], None]:
+    """The order service with one local replica and one compose replica per port given."""
+
+    def change(document: dict[str, Any]) -> None:
+        add_order_service(document)
+        order = document["services"]["order"]
+        del order["port"]
+        first, *others = compose_ports
+        order["replicas"] = [
+            {"port": {"local": 50052, "compose": first}},
+            *({"port": {"compose": port}} for port in others),
+        ]
+
+    return change
+
+
+def test_replicas_in_containers_share_a_port_each_on_its_own_host() -> None:
+    mesh = parse_mesh(mesh_with(replicated_order([50052, 50052])))
+    assert mesh.services["order"].addresses("compose") == ["order-1:50052", "order-2:50052"]
+    assert mesh.services["order"].addresses("local") == ["127.0.0.1:50052"]
+
+
+def test_replicas_on_one_host_cannot_share_a_port() -> None:
+    def two_local(document: dict[str, Any]) -> None:
+        replicated_order([50052, 50052])(document)
+        document["services"]["order"]["replicas"][1]["port"]["local"] = 50052
+
+    assert problems_in(mesh_with(two_local)) == [
+        "services.order.replicas[1].port.local: 50052 is already used by services.order.replicas[0]"
+    ]
+
+
+def test_a_container_port_may_repeat_on_another_host_but_not_on_its_own() -> None:
+    mesh = parse_mesh(mesh_with(lambda d: d["services"]["user"]["port"].update(compose=5432)))
+    assert mesh.services["user"].addresses("compose") == ["user:5432"]
+    text = mesh_with(lambda d: d["infrastructure"]["nats"]["monitor_port"].update(compose=4222))
+    assert problems_in(text) == [
+        "infrastructure.nats.monitor_port.compose: 4222 is already used by infrastructure.nats"
+    ]
 
 
 def test_values_are_checked_against_what_they_name() -> None:

@@ -1,0 +1,72 @@
+"""What a service is told about itself and its dependencies, in any environment.
+
+One function builds a service's settings for the local cluster, compose and
+Kubernetes alike; only the addresses and where secret files are mounted
+differ. So the three topologies cannot disagree about which settings exist:
+a service that works under `protomesh up` gets the same keys in a container.
+Secrets travel as *paths* of files (`*_FILE`), never as values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from protomesh.registry import Mesh, Service
+from protomesh.registry.model import host_of
+
+ADMIN_PASSWORD = "postgres_admin_password"  # the PostgreSQL superuser's password file
+DATABASE = "postgres"  # the database every service's schema lives in
+
+
+def database_password(service: Service) -> str:
+    """The name of a service's role password file (one per service, shared by its replicas)."""
+    return f"{service.name}_db_password"
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """How services reach the shared parts in one environment.
+
+    `secret_file` maps a secret's name to the path the service reads it from
+    (the local cluster's run directory, or /run/secrets in a container).
+    """
+
+    listen_host: str
+    postgres: str | None  # host:port
+    nats: str | None  # host:port
+    secret_file: Callable[[str], str]
+
+    @classmethod
+    def of(
+        cls, mesh: Mesh, environment: str, listen_host: str, secret_file: Callable[[str], str]
+    ) -> Wiring:
+        def address(name: str) -> str | None:
+            part = mesh.infrastructure.get(name)
+            if part is None:
+                return None
+            return f"{host_of(environment, name)}:{part.ports[environment]}"
+
+        return cls(listen_host, address("postgres"), address("nats"), secret_file)
+
+
+def dsn(address: str, role: str) -> str:
+    """A password-less DSN; the password comes from a file beside it."""
+    return f"postgresql://{role}@{address}/{DATABASE}"
+
+
+def service_settings(service: Service, port: int, wiring: Wiring) -> dict[str, str]:
+    """Every setting the registry decides for one replica, with the service's env prefix."""
+    settings = {"HOST": wiring.listen_host, "PORT": str(port)}
+    database = service.database
+    if database is not None and wiring.postgres is not None:
+        settings |= {
+            "DATABASE_URL": dsn(wiring.postgres, database.role),
+            "DATABASE_PASSWORD_FILE": wiring.secret_file(database_password(service)),
+            "DATABASE_SCHEMA": database.schema,
+            "ADMIN_DATABASE_URL": dsn(wiring.postgres, "postgres"),
+            "ADMIN_DATABASE_PASSWORD_FILE": wiring.secret_file(ADMIN_PASSWORD),
+        }
+    if "nats" in service.depends_on and wiring.nats is not None:
+        settings["NATS_URL"] = f"nats://{wiring.nats}"
+    return {f"{service.env_prefix}{key}": value for key, value in settings.items()}

@@ -1,0 +1,108 @@
+"""docker-compose.yml and deploy/k8s/ from the registry: what each service gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from protomesh.topology import compose, kubernetes
+from protomesh.topology.files import drift, rendered
+from tests.support.topology import mesh_with_order
+
+
+def test_each_compose_replica_is_a_container_of_the_one_image_with_its_command(
+    tmp_path: Path,
+) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    services = compose.render(mesh)["services"]
+
+    for name in ("order-1", "order-2"):
+        order = services[name]
+        assert order["image"] == services["user"]["image"] == "protomesh:local"
+        assert order["command"] == ["python", "-m", "services.order"]
+        assert order["environment"]["ORDER_SERVICE_PORT"] == "50052"
+        assert order["environment"]["ORDER_SERVICE_NATS_URL"] == "nats://nats:4222"
+        assert order["healthcheck"]["test"][-1] == "127.0.0.1:50052"
+        assert order["depends_on"] == {
+            "certs": {"condition": "service_completed_successfully"},
+            "postgres": {"condition": "service_healthy"},
+            "nats": {"condition": "service_healthy"},
+            "user": {"condition": "service_healthy"},
+        }
+    assert "order" not in services
+    assert "USER_SERVICE_NATS_URL" not in services["user"]["environment"]  # no nats dependency
+
+
+def test_secrets_are_files_never_values(tmp_path: Path) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    document = compose.render(mesh)
+    order = document["services"]["order-1"]
+
+    assert order["secrets"] == ["postgres_admin_password", "order_db_password"]
+    assert order["environment"]["ORDER_SERVICE_DATABASE_PASSWORD_FILE"] == (
+        "/run/secrets/order_db_password"
+    )
+    assert order["environment"]["ORDER_SERVICE_DATABASE_URL"] == (
+        "postgresql://order_svc@postgres:5432/postgres"
+    )
+    assert document["secrets"]["order_db_password"] == {
+        "file": "./deploy/compose/secrets/order_db_password"
+    }
+    assert not [key for key in order["environment"] if key.endswith("PASSWORD")]
+
+
+def test_the_edge_waits_for_every_replica_it_routes_to(tmp_path: Path) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    edge = compose.render(mesh)["services"]["edge"]
+
+    assert set(edge["depends_on"]) == {"edge-config", "user", "order-1", "order-2"}
+    assert edge["ports"] == ["127.0.0.1:8080:8080"]
+    assert edge["networks"] == ["backend", "public"]
+
+
+def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    files = kubernetes.render(mesh)
+
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in files["order.yaml"]}
+    assert kinds == {
+        ("ConfigMap", "order-config"),
+        ("Deployment", "order"),
+        ("Service", "order"),
+        ("PodDisruptionBudget", "order"),
+        ("HorizontalPodAutoscaler", "order"),
+    }
+    deployment = next(d for d in files["order.yaml"] if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["grpc"] == {"port": 50052}
+    assert not [d for d in files["user.yaml"] if d["kind"] == "HorizontalPodAutoscaler"]
+    assert files["kustomization.yaml"][0]["resources"] == [
+        "edge.yaml",
+        "namespace.yaml",
+        "order.yaml",
+        "user.yaml",
+    ]
+    service = next(d for d in files["order.yaml"] if d["kind"] == "Service")
+    assert service["spec"]["clusterIP"] == "None"  # every pod is an address, not one VIP
+
+
+def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    expected = rendered(mesh)
+    for path, text in expected.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    assert drift(tmp_path, expected) == []
+
+    compose_file = tmp_path / "docker-compose.yml"
+    compose_file.write_text(compose_file.read_text().replace("order-2:", "order-3:"))
+    (tmp_path / "deploy/k8s/order.yaml").unlink()
+    (tmp_path / "deploy/k8s/bff.yaml").write_text("kind: Service\n")
+
+    assert drift(tmp_path, expected) == [
+        "docker-compose.yml: service order-2 is missing",
+        "docker-compose.yml: service order-3 is not in mesh.yaml",
+        "docker-compose.yml: service edge differs",
+        "deploy/k8s/order.yaml: missing",
+        "deploy/k8s/bff.yaml: not rendered from mesh.yaml",
+    ]

@@ -1,0 +1,60 @@
+"""The settings each service gets: the same keys everywhere, addresses per environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from protomesh.cluster.components import ServiceProcess
+from protomesh.cluster.layout import Layout
+from protomesh.cluster.plan import components
+from protomesh.registry import load_mesh
+from protomesh.topology import compose
+from tests.support.topology import mesh_with_order
+
+
+def prepared(tmp_path: Path, mesh_file: Path) -> Layout:
+    """A run directory with its secrets folder, where launching a service makes its files."""
+    layout = Layout(tmp_path / "run", mesh_file)
+    layout.prepare()
+    return layout
+
+
+def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path) -> None:
+    mesh_file, mesh = mesh_with_order(tmp_path)
+    planned = components(mesh, prepared(tmp_path, mesh_file))
+
+    assert list(planned) == ["postgres", "nats", "user", "order", "edge"]
+    order, user = planned["order"], planned["user"]
+    assert isinstance(order, ServiceProcess)
+    assert isinstance(user, ServiceProcess)
+    assert order.environment()["ORDER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
+    assert "USER_SERVICE_NATS_URL" not in user.environment()
+
+
+def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> None:
+    mesh_file, mesh = mesh_with_order(tmp_path)
+    order = components(mesh, prepared(tmp_path, mesh_file))["order"]
+    assert isinstance(order, ServiceProcess)
+    local = {k: v for k, v in order.environment().items() if k.startswith("ORDER_SERVICE_")}
+    container = compose.render(mesh)["services"]["order-1"]["environment"]
+
+    assert set(local) == {k for k in container if k.startswith("ORDER_SERVICE_")}
+    assert local["ORDER_SERVICE_DATABASE_SCHEMA"] == container["ORDER_SERVICE_DATABASE_SCHEMA"]
+    assert local["ORDER_SERVICE_DATABASE_URL"] == "postgresql://order_svc@127.0.0.1:55432/postgres"
+
+
+def test_replicas_of_a_service_share_its_role_password(tmp_path: Path) -> None:
+    mesh_file, _ = mesh_with_order(tmp_path)
+    document = yaml.safe_load(mesh_file.read_text())
+    document["services"]["order"]["replicas"][1]["port"]["local"] = 50053
+    mesh_file.write_text(yaml.safe_dump(document))
+    planned = components(load_mesh(mesh_file), prepared(tmp_path, mesh_file))
+
+    files = set()
+    for name in ("order-1", "order-2"):
+        replica = planned[name]
+        assert isinstance(replica, ServiceProcess)
+        files.add(replica.environment()["ORDER_SERVICE_DATABASE_PASSWORD_FILE"])
+    assert files == {str(tmp_path / "run" / "secrets" / "order_db_password")}
