@@ -31,6 +31,9 @@ from protomesh.db.embedded import EmbeddedPostgres
 HOST = "127.0.0.1"
 ROLE, SCHEMA = "bench_user", "bench_users"
 START_TIMEOUT = 60.0
+# The edge benchmark compares stacks as issue 4 measured them, without TLS;
+# `python -m protomesh.bench.mtls` measures what mTLS and authorization cost.
+PLAINTEXT = {"PROTOMESH_INSECURE": "1"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
             "user service",
             [sys.executable, "-m", "services.user"],
             directory / "user.log",
-            _environment(
+            PLAINTEXT
+            | _environment(
                 "USER_SERVICE_",
                 {
                     **database,

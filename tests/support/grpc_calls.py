@@ -8,12 +8,14 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2
 
+from tests.support import mesh_tls
+
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
 def health(address: str, service: str = "", timeout: float = 1.0) -> str:
-    """grpc.health.v1 status name (SERVING, NOT_SERVING...) from a blocking call."""
-    with grpc.insecure_channel(address) as channel:
+    """grpc.health.v1 status name (SERVING, NOT_SERVING...) from a blocking call over mTLS."""
+    with mesh_tls.channel(address) as channel:
         call = channel.unary_unary(
             _HEALTH_CHECK,
             request_serializer=health_pb2.HealthCheckRequest.SerializeToString,

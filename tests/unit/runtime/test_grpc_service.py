@@ -22,6 +22,7 @@ from protomesh.settings import ServerSettings
 from services.user.bootstrap import registrations, utc_now
 from services.user.domain import User
 from services.user.validation import VALIDATORS
+from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health_async
 from tests.unit.user.fakes import InMemoryUserStore
 
@@ -75,9 +76,9 @@ async def start(settings: ServerSettings) -> Running:
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", probe)],
     )
-    service = GrpcService(definition, settings)
+    service = GrpcService(definition, mesh_tls.with_identity(settings))
     port = await service.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = mesh_tls.aio_channel(f"127.0.0.1:{port}")
     return Running(service, store, channel, dependency_up)
 
 
