@@ -2,8 +2,10 @@
 
 Services get everything from the registry through their environment: port,
 their own role's DSN and the admin DSN (so they create their role and schema
-themselves), and *paths* of password files, never a password: argv and the
-environment are readable by other users through /proc, and end up in logs.
+themselves), *paths* of password files, never a password (argv and the
+environment are readable by other users through /proc, and end up in logs),
+the paths of their certificate and key, and the registry file whose
+`callers` they enforce.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from protomesh.cluster.state import Record
 from protomesh.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
 from protomesh.paths import ROOT
 from protomesh.registry import LOCAL, Service
+from protomesh.tls.client import channel_credentials
+from protomesh.tls.files import TlsFiles, insecure
 
 ADMIN_PASSWORD = "postgres_admin_password"
 STOP_TIMEOUT = 15.0  # a service's grace period (10 s by default) plus room to exit
@@ -115,7 +119,14 @@ class ServiceProcess(Component):
     def environment(self) -> dict[str, str]:
         """The settings the registry decides, over whatever the user's shell already set."""
         prefix, database = self.service.env_prefix, self.service.database
-        settings = {"HOST": HOST, "PORT": str(self.port)}
+        settings = {"HOST": HOST, "PORT": str(self.port), "MESH_FILE": str(self.layout.mesh_file)}
+        if not insecure():
+            identity = TlsFiles.of(self.layout.certs_dir, self.service.name)
+            settings |= {
+                "TLS_CERT_PATH": str(identity.cert),
+                "TLS_KEY_PATH": str(identity.key),
+                "TLS_CA_PATH": str(identity.ca),
+            }
         if database is not None and self.postgres is not None:
             settings |= {
                 "DATABASE_URL": self.postgres.dsn(database.role),
@@ -143,7 +154,12 @@ class ServiceProcess(Component):
         return self.process.pid
 
     def probe(self) -> Health:
-        return probe_grpc(self.port)
+        return probe_grpc(self.port, operator_files(self.layout))
+
+
+def operator_files(layout: Layout) -> TlsFiles | None:
+    """The certificate the cluster's own checks (and the operator's grpcurl) call services with."""
+    return None if insecure() else TlsFiles.of(layout.certs_dir, "operator")
 
 
 def probe_postgres(port: int) -> Health:
@@ -153,14 +169,19 @@ def probe_postgres(port: int) -> Health:
     return Health(result.returncode == 0, answers.get(result.returncode, "not checked"))
 
 
-def probe_grpc(port: int) -> Health:
-    """The standard gRPC health check of the whole server (service "").
+def probe_grpc(port: int, tls: TlsFiles | None) -> Health:
+    """The standard gRPC health check of the whole server (service ""), over mTLS with `tls`.
 
     Through `unary_unary` rather than the generated HealthStub, whose type
     stubs declare no methods.
     """
+    address = f"{HOST}:{port}"
     try:
-        with grpc.insecure_channel(f"{HOST}:{port}") as channel:
+        with (
+            grpc.insecure_channel(address)
+            if tls is None
+            else grpc.secure_channel(address, channel_credentials(tls))
+        ) as channel:
             check = channel.unary_unary(
                 "/grpc.health.v1.Health/Check",
                 request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
@@ -169,6 +190,8 @@ def probe_grpc(port: int) -> Health:
             response = check(health_pb2.HealthCheckRequest(service=""), timeout=PROBE_TIMEOUT)
     except grpc.RpcError as error:
         return Health(False, f"no answer ({error.code().name})")
+    except OSError as error:  # the operator's certificate is missing or unreadable
+        return Health(False, f"cannot check over mTLS: {error}")
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
     return Health(status == "SERVING", status)
 

@@ -3,7 +3,9 @@
 Envoy runs in the run directory on files `up` prepares there: the config
 rendered from the mesh being run (not the committed envoy/local.yaml, which a
 PROTOMESH_MESH_FILE with other ports would contradict), the edge's descriptor
-set, and the JWKS of the dev JWT issuer, whose private key stays in secrets/.
+set, the JWKS of the dev JWT issuer, whose private key stays in secrets/, and
+the SDS files through which Envoy reads (and re-reads, on rotation) its
+certificate in certs/.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from gateway import admin
 from gateway.cli import render_to
 from gateway.config import FILES
 from gateway.descriptors import write_edge_descriptor_set
+from gateway.upstream_tls import write_secret_documents
 from protomesh.cluster.components import Component, Health
 from protomesh.cluster.issuer import DevIssuer
 from protomesh.cluster.layout import Layout
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import LOCAL, Edge
+from protomesh.tls.files import insecure
 
 CONFIG = "envoy.yaml"
 
@@ -39,7 +43,10 @@ class EdgeProcess(Component):
         issuer.ensure_key()
         issuer.write_jwks(self.layout.run_dir / files.jwks)
         write_edge_descriptor_set(DESCRIPTOR_SET, self.layout.run_dir / files.descriptor)
-        config = render_to(self.layout.mesh_file, directory / CONFIG, LOCAL, files)
+        tls = not insecure()
+        if tls:
+            write_secret_documents(self.layout.run_dir / files.sds, files.certs)
+        config = render_to(self.layout.mesh_file, directory / CONFIG, LOCAL, files, tls=tls)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 admin.envoy_command(config),

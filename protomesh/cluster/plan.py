@@ -11,6 +11,7 @@ from protomesh.cluster.components import (
     Health,
     Postgres,
     ServiceProcess,
+    operator_files,
     probe_grpc,
     probe_postgres,
 )
@@ -45,11 +46,11 @@ def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
     return built
 
 
-def probe(record: Record) -> Health:
+def probe(record: Record, layout: Layout) -> Health:
     if record.kind == Postgres.kind:
         return probe_postgres(record.port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")
         return probe_edge(record.admin_port)
-    return probe_grpc(record.port)
+    return probe_grpc(record.port, operator_files(layout))

@@ -7,9 +7,10 @@ import contextvars
 import json
 import shutil
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -62,7 +63,7 @@ async def start_replica(name: str) -> Replica:
         return str(context.time_remaining()).encode()
 
     def caller_certificate(request: bytes, context: grpc.ServicerContext) -> bytes:
-        pems: Iterable[bytes] = context.auth_context().get("x509_pem_cert") or []
+        pems: Any = context.auth_context().get("x509_pem_cert") or []  # list[bytes] at runtime
         return b"".join(bytes(pem) for pem in pems)
 
     handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
