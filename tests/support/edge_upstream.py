@@ -162,7 +162,8 @@ class Probe:
 
 
 @contextmanager
-def probe_upstream(directory: Path) -> Iterator[Probe]:
+def probe_upstream(directory: Path, identity: str = "user") -> Iterator[Probe]:
+    """The probe, serving with `identity`'s certificate (the edge accepts only `user`'s)."""
     port = free_port()
     log_file = directory / "probe.log"
     with log_file.open("ab") as log:
@@ -173,6 +174,7 @@ def probe_upstream(directory: Path) -> Iterator[Probe]:
                 "tests.support.edge_upstream",
                 str(port),
                 str(mesh_tls.directory()),
+                identity,
             ],
             cwd=ROOT,
             stdout=log,
@@ -201,7 +203,7 @@ def probe_upstream(directory: Path) -> Iterator[Probe]:
 def main() -> None:
     logs.configure("probe", "info")
     # It answers as the user service: the edge pins that identity.
-    identity = TlsFiles.of(Path(sys.argv[2]), "user")
+    identity = TlsFiles.of(Path(sys.argv[2]), sys.argv[3])
     settings = ServerSettings(
         port=int(sys.argv[1]),
         grace_period=1.0,
