@@ -162,8 +162,11 @@ class Probe:
 
 
 @contextmanager
-def probe_upstream(directory: Path, identity: str = "user") -> Iterator[Probe]:
-    """The probe, serving with `identity`'s certificate (the edge accepts only `user`'s)."""
+def probe_upstream(
+    directory: Path, identity: str = "user", certs: Path | None = None
+) -> Iterator[Probe]:
+    """The probe, serving with `identity`'s certificate (the edge accepts only `user`'s)
+    from `certs` (default: the session's)."""
     port = free_port()
     log_file = directory / "probe.log"
     with log_file.open("ab") as log:
@@ -173,7 +176,7 @@ def probe_upstream(directory: Path, identity: str = "user") -> Iterator[Probe]:
                 "-m",
                 "tests.support.edge_upstream",
                 str(port),
-                str(mesh_tls.directory()),
+                str(certs or mesh_tls.directory()),
                 identity,
             ],
             cwd=ROOT,
