@@ -38,7 +38,6 @@ class RotatingChannel(grpc.aio.Channel):
         self._current = connect()
         self._checked = time.monotonic()
         self._retiring: dict[asyncio.Task[None], grpc.aio.Channel] = {}
-        self.generation = 0
 
     def current(self) -> grpc.aio.Channel:
         """The channel new calls go to, renewed first if the certificate changed."""
@@ -53,7 +52,6 @@ class RotatingChannel(grpc.aio.Channel):
         if seen != self._seen:
             self._seen = seen
             old, self._current = self._current, self._connect()
-            self.generation += 1
             task = asyncio.get_running_loop().create_task(old.close(DRAIN_SECONDS))
             self._retiring[task] = old
             task.add_done_callback(lambda done: self._retiring.pop(done, None))

@@ -21,7 +21,6 @@ from collections.abc import Collection, Mapping
 from protomesh.registry.model import Service
 from protomesh.registry.reading import PROTO_SERVICE, Reader, suggest
 
-WILDCARD = "*"
 _NAME = re.compile(r"[a-z][a-z0-9-]*")
 _KEY = re.compile(rf"(?P<service>{PROTO_SERVICE.pattern})/(?P<method>[A-Z][A-Za-z0-9]*|\*)")
 
@@ -62,12 +61,6 @@ def check_caller_names(
                     f"{service.path}.end_user_from[{index}]",
                     f"{name} is no known identity{suggest(name, known)}",
                 )
-
-
-def method_key(key: str) -> tuple[str, str]:
-    """`pkg.Service/Method` → (`pkg.Service`, `Method`); the method may be `*`."""
-    service, _, method = key.partition("/")
-    return service, method
 
 
 def _names(reader: Reader, value: object, where: str) -> tuple[str, ...]:

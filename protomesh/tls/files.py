@@ -75,14 +75,12 @@ class TlsFiles:
         return tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in stats)
 
 
-def tls_files(
-    cert: Path | None, key: Path | None, ca: Path | None, prefix: str = ""
-) -> TlsFiles | None:
+def tls_files(cert: Path | None, key: Path | None, ca: Path | None) -> TlsFiles | None:
     """All three paths, or None for none; a partial set is an error naming what is missing."""
     given = {"TLS_CERT_PATH": cert, "TLS_KEY_PATH": key, "TLS_CA_PATH": ca}
     if all(path is None for path in given.values()):
         return None
-    missing = [f"{prefix}{name}" for name, path in given.items() if path is None]
+    missing = [name for name, path in given.items() if path is None]
     if missing:
         raise TlsConfigurationError(f"set {', '.join(missing)} too: TLS needs all three files")
     return TlsFiles(*(path for path in given.values() if path is not None))

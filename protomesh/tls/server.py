@@ -28,7 +28,6 @@ class RotatingCertificates:
         self.files = files
         self._lock = threading.Lock()  # grpc may call the fetcher from its own threads
         self._seen = files.fingerprint()
-        self.reloads = 0
 
     def initial(self) -> grpc.ServerCertificateConfiguration:
         return self._configuration()
@@ -48,7 +47,6 @@ class RotatingCertificates:
                 log.warning("keeping the current certificate: cannot reload it (%s)", error)
                 return None
             self._seen = current
-            self.reloads += 1
         log.info("certificate files changed: new handshakes use the new certificate")
         return configuration
 

@@ -146,6 +146,7 @@ def test_an_unlisted_identity_is_denied_with_the_caller_and_method_named(
         get_user(user.address, credentials_of(cert, key, ca), user_id)
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert raised.value.details() == ("stranger may not call /shop.user.v1.UserService/GetUser")
+    assert '"caller": "stranger"' in wait_for_log(user, '"grpc_code": "PERMISSION_DENIED"')
 
 
 def test_order_may_read_a_user_but_not_create_one(user: ServiceProcess) -> None:
