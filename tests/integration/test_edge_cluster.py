@@ -33,11 +33,12 @@ class Cluster:
     mesh_file: Path
     edge_port: int
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, insecure: bool = False) -> subprocess.CompletedProcess[str]:
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "PROTOMESH_INSECURE"},
             "PROTOMESH_RUN_DIR": str(self.run_dir),
             "PROTOMESH_MESH_FILE": str(self.mesh_file),
+            **({"PROTOMESH_INSECURE": "1"} if insecure else {}),
         }
         result = subprocess.run(
             [str(PROTOMESH), *args],
@@ -210,3 +211,32 @@ def test_no_log_holds_a_private_key_or_a_password(cluster: Cluster) -> None:
     for where, text in [*logs.items(), *enumerate(printed)]:
         leaked = [name for name, secret in secrets.items() if secret in text]
         assert leaked == [], f"{where} shows {leaked}"
+
+
+def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
+    cluster: Cluster,
+) -> None:
+    up = cluster.cli("up", insecure=True)
+    assert "PROTOMESH_INSECURE=1: mTLS is OFF" in up.stdout
+    assert not (cluster.run_dir / "certs").exists()  # nothing issued, nothing half-on
+    status = json.loads(cluster.cli("status", "--json", insecure=True).stdout)
+    assert {c["name"]: c["state"] for c in status["components"]} == {
+        "postgres": "healthy",
+        "user": "healthy",
+        "edge": "healthy",
+    }
+    assert "transport_socket" not in (cluster.run_dir / "envoy" / "envoy.yaml").read_text()
+    user_log = (cluster.run_dir / "logs" / "user.log").read_text()
+    assert "mTLS is OFF" in user_log
+    commands = up.stdout.split("Try it:\n", 1)[1].split("\n\nIt keeps running", 1)[0]
+    assert "-plaintext" in commands
+    tried = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=ROOT,
+        env={**os.environ, "PROTOMESH_INSECURE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert tried.returncode == 0, tried.stdout + tried.stderr
