@@ -41,6 +41,7 @@ from protomesh.registry import Mesh
 from protomesh.rotating_channel import RotatingChannel
 from protomesh.tls.client import channel_credentials, server_name_options
 from protomesh.tls.files import TlsConfigurationError, TlsFiles, insecure
+from protomesh.tls.refusals import RefusalLog
 
 DEFAULT_TIMEOUT = 5.0  # seconds, for a call that brings no timeout of its own
 
@@ -198,7 +199,7 @@ def channel_for(
             address,
             channel_credentials(tls),
             options=[*channel_options(health_service), *server_name_options(name)],
-            interceptors=interceptors,
+            interceptors=[RefusalLog(name), *interceptors],
         )
 
     return RotatingChannel(connect, tls)

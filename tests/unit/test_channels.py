@@ -297,3 +297,22 @@ async def test_a_rotated_client_certificate_is_used_for_new_calls_without_a_new_
         after = await caller_certificate(b"", timeout=5)
     assert after == (certs / "operator.crt").read_bytes()
     assert after != before
+
+
+async def test_a_refused_handshake_is_logged_with_the_target_by_the_caller(
+    replicas: list[Replica], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A certificate from another CA: the server refuses it, and the caller says so."""
+    mesh = load_mesh()
+    foreign = tmp_path / "foreign"
+    ensure_certificates(mesh, foreign)  # a CA of its own, which the replicas do not trust
+    own = TlsFiles(foreign / "operator.crt", foreign / "operator.key", mesh_tls.files().ca)
+    async with channel_for("echo", mesh_of([replicas[0].port]), "local", tls=own) as channel:
+        name: Unary = channel.unary_unary("/test.Replica/Name")
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await name(b"", timeout=5)
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert any(
+        "connection to echo refused in the TLS handshake" in record.getMessage()
+        for record in caplog.records
+    )
