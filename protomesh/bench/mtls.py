@@ -27,7 +27,7 @@ from pathlib import Path
 
 import grpc
 
-from protomesh.bench.edge import _row
+from protomesh.bench.edge import measurement_row
 from protomesh.bench.load import Load, Measurement, Target
 from protomesh.bench.processes import BenchProcess
 from protomesh.codegen import ensure_generated
@@ -68,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for target in targets:
                 measured = run_python(target, load)
                 results[target.name].append(measured)
-                print(f"  round {round_number}: {target.name:<22} {_row(measured)}", flush=True)
+                print(
+                    f"  round {round_number}: {target.name:<22} {measurement_row(measured)}",
+                    flush=True,
+                )
     rates = {name: statistics.median(m.rate for m in runs) for name, runs in results.items()}
     print("\nmedians over the rounds:")
     for name, runs in results.items():
@@ -111,7 +114,7 @@ def _targets(servers: Servers) -> list[Target]:
 
 @contextlib.contextmanager
 def running_servers(pool_size: int, access_log: bool) -> Iterator[Servers]:
-    from protomesh.bench.stack import _environment, _secret_file, free_port
+    from protomesh.bench.stack import free_port, prefixed_environment, secret_file
     from protomesh.certs.issuance import ensure_certificates
     from protomesh.db.embedded import EmbeddedPostgres
     from protomesh.registry import load_mesh
@@ -121,11 +124,11 @@ def running_servers(pool_size: int, access_log: bool) -> Iterator[Servers]:
         certs = directory / "certs"
         ensure_certificates(load_mesh(), certs)
         postgres = EmbeddedPostgres(directory / "pgdata", free_port(), host=HOST)
-        admin_password = _secret_file(directory / "admin_password")
+        admin_password = secret_file(directory / "admin_password")
         postgres.initialise(admin_password.read_text())
         postgres.start(START_TIMEOUT)
         cleanup.callback(postgres.stop)
-        role_password = _secret_file(directory / "role_password")
+        role_password = secret_file(directory / "role_password")
         common = {
             "DATABASE_URL": postgres.dsn(user=ROLE),
             "DATABASE_PASSWORD_FILE": str(role_password),
@@ -139,7 +142,7 @@ def running_servers(pool_size: int, access_log: bool) -> Iterator[Servers]:
             "user service (mTLS)",
             [sys.executable, "-m", "services.user"],
             directory / "user.log",
-            _environment(
+            prefixed_environment(
                 "USER_SERVICE_",
                 {
                     **common,
@@ -162,7 +165,7 @@ def running_servers(pool_size: int, access_log: bool) -> Iterator[Servers]:
             "bare user service",
             [sys.executable, "-m", "protomesh.bench.bare_user"],
             directory / "bare.log",
-            _environment("USER_SERVICE_", {**common, "PORT": str(bare_port)}),
+            prefixed_environment("USER_SERVICE_", {**common, "PORT": str(bare_port)}),
         )
         cleanup.callback(bare.stop)
         bare_address = f"{HOST}:{bare_port}"
