@@ -250,3 +250,15 @@ def wait_for_log(service: ServiceProcess, text: str, timeout: float = 5.0) -> st
     while text not in (log := service.log()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return log
+
+
+def test_a_service_without_a_certificate_will_not_start_in_plaintext(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    service = user_service(postgres, tmp_path)
+    for key in ("TLS_CERT_PATH", "TLS_KEY_PATH", "TLS_CA_PATH"):
+        service.env.pop(f"USER_SERVICE_{key}")
+    service.env.pop("PROTOMESH_INSECURE", None)
+    with pytest.raises(RuntimeError, match="exited 2") as raised:
+        service.start(timeout=30)
+    assert "no TLS certificate configured" in str(raised.value)
