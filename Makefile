@@ -56,8 +56,9 @@ fmt: $(READY) ## format the code
 contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
 
-bench: gen ## GetUser direct over gRPC vs REST via Envoy vs a FastAPI baseline (prints figures)
+bench: gen ## GetUser: direct gRPC vs REST via Envoy vs FastAPI; then mTLS + full chain vs bare
 	$(BIN)/python -m protomesh.bench.edge
+	$(BIN)/python -m protomesh.bench.mtls
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
 	$(BIN)/python -m protomesh.topology

@@ -40,13 +40,15 @@ def rendered(mesh_file: Path) -> dict[str, str]:
     return texts
 
 
-def render_to(mesh_file: Path, output: Path, environment: str, files: EdgeFiles) -> Path:
+def render_to(
+    mesh_file: Path, output: Path, environment: str, files: EdgeFiles, *, tls: bool = True
+) -> Path:
     """Render one environment's config to `output`, with the edge descriptor at `files`."""
     codegen.ensure_generated()
     catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
     mesh = load_mesh(mesh_file, catalogue)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(as_yaml(render(mesh, environment, catalogue, files), environment))
+    output.write_text(as_yaml(render(mesh, environment, catalogue, files, tls=tls), environment))
     return output
 
 

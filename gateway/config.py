@@ -15,7 +15,8 @@ import yaml
 
 from gateway.listener import connection_manager
 from gateway.routes import route_config
-from gateway.upstreams import cluster
+from gateway.upstream_tls import NODE
+from gateway.upstreams import UpstreamTls, cluster
 from protomesh.registry import LOCAL, Mesh, RpcCatalogue
 from protomesh.registry.model import LOOPBACK
 
@@ -31,13 +32,17 @@ class EdgeFiles:
 
     descriptor: str
     jwks: str
+    certs: str  # the directory `protomesh certs` publishes the mesh's certificates in
+    sds: str  # the directory of the SDS files that point Envoy at them
 
 
-# Locally Envoy runs in the cluster's run directory, which holds both files;
+# Locally Envoy runs in the cluster's run directory, which holds all of them;
 # in a container they are mounted under /etc/envoy.
 FILES = {
-    LOCAL: EdgeFiles("envoy/edge.binpb", "envoy/jwks.json"),
-    "compose": EdgeFiles("/etc/envoy/edge.binpb", "/etc/envoy/jwks.json"),
+    LOCAL: EdgeFiles("envoy/edge.binpb", "envoy/jwks.json", "certs", "envoy/sds"),
+    "compose": EdgeFiles(
+        "/etc/envoy/edge.binpb", "/etc/envoy/jwks.json", "/etc/envoy/certs", "/etc/envoy/sds"
+    ),
 }
 
 
@@ -46,8 +51,9 @@ class RenderError(Exception):
 
 
 def render(
-    mesh: Mesh, environment: str, catalogue: RpcCatalogue, files: EdgeFiles
+    mesh: Mesh, environment: str, catalogue: RpcCatalogue, files: EdgeFiles, *, tls: bool = True
 ) -> dict[str, Any]:
+    """The config; `tls=False` only for a mesh run with PROTOMESH_INSECURE=1."""
     edge = mesh.edge
     if edge is None:
         raise RenderError("mesh.yaml has no edge section: nothing to render")
@@ -74,11 +80,15 @@ def render(
             }
         ],
     }
+    upstream_tls = UpstreamTls(mesh.trust_domain, files.sds) if tls else None
     return {
+        "node": NODE,
         "admin": {"address": _socket(LOOPBACK, edge.admin_ports[environment])},
         "static_resources": {
             "listeners": [listener],
-            "clusters": [cluster(service, edge, environment) for service in upstreams],
+            "clusters": [
+                cluster(service, edge, environment, upstream_tls) for service in upstreams
+            ],
         },
     }
 

@@ -4,13 +4,16 @@ Every upstream is HTTP/2 (gRPC), health-checked with grpc.health.v1 so a
 replica that turns NOT_SERVING (draining, or its database is down) leaves the
 rotation within seconds, ejected after repeated failures (outlier detection),
 and bounded by circuit-breaker limits so a stuck service cannot take every
-connection of the edge with it.
+connection of the edge with it. With TLS on, every connection (health checks
+included) is mutual TLS to the service's pinned identity (`upstream_tls.py`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from gateway.upstream_tls import transport_socket
 from protomesh.registry import LOCAL, Edge, Service
 
 HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -33,14 +36,24 @@ OUTLIER_DETECTION = {
 }
 
 
-def cluster(service: Service, edge: Edge, environment: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class UpstreamTls:
+    """The mesh's trust domain, and where Envoy finds its SDS files (as Envoy sees the path)."""
+
+    trust_domain: str
+    sds_dir: str
+
+
+def cluster(
+    service: Service, edge: Edge, environment: str, tls: UpstreamTls | None
+) -> dict[str, Any]:
     limits = edge.circuit_breaker
     endpoints = []
     for address in service.addresses(environment):
         host, _, port = address.rpartition(":")
         socket = {"address": host, "port_value": int(port)}
         endpoints.append({"endpoint": {"address": {"socket_address": socket}}})
-    return {
+    found = {
         "name": service.name,
         # Locally the addresses are IPs; in containers they are names to resolve.
         "type": "STATIC" if environment == LOCAL else "STRICT_DNS",
@@ -50,6 +63,10 @@ def cluster(service: Service, edge: Edge, environment: str) -> dict[str, Any]:
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": HTTP_PROTOCOL_OPTIONS,
                 "explicit_http_config": {"http2_protocol_options": {}},
+                # Recycled connections pick up a rotated client certificate.
+                "common_http_protocol_options": {
+                    "max_connection_duration": f"{edge.connection_lifetime:g}s"
+                },
             }
         },
         "load_assignment": {
@@ -70,3 +87,6 @@ def cluster(service: Service, edge: Edge, environment: str) -> dict[str, Any]:
             ]
         },
     }
+    if tls is not None:
+        found["transport_socket"] = transport_socket(service.name, tls.trust_domain, tls.sds_dir)
+    return found

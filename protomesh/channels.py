@@ -17,6 +17,13 @@ replica that is *healthy*, not merely connected:
 Every call through the channel gets a deadline: the caller's timeout, or
 `default_timeout`, and never more than what the incoming request has left
 (`request_context.time_remaining`), so a deadline set at the edge propagates.
+
+Every channel is mutual TLS: the caller presents its own certificate (`tls`,
+the service's `settings.tls`) and accepts only a server whose certificate
+carries the target service's name, whatever address a replica is at. When
+the caller's certificate files are rotated, the channel moves new calls to a
+fresh connection with the new certificate (`rotating.py`). Plaintext only
+with the mesh-wide PROTOMESH_INSECURE=1.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ import grpc
 
 from protomesh import request_context
 from protomesh.registry import Mesh
+from protomesh.rotating_channel import RotatingChannel
+from protomesh.tls.client import channel_credentials, server_name_options
+from protomesh.tls.files import TlsConfigurationError, TlsFiles, insecure
+from protomesh.tls.refusals import RefusalLog
 
 DEFAULT_TIMEOUT = 5.0  # seconds, for a call that brings no timeout of its own
 
@@ -151,13 +162,16 @@ def channel_for(
     mesh: Mesh,
     environment: str,
     *,
+    tls: TlsFiles | None = None,
     health_service: str = "",
     default_timeout: float = DEFAULT_TIMEOUT,
 ) -> grpc.aio.Channel:
-    """A channel to every replica of the service `name` in `environment`.
+    """A channel to every replica of the service `name` in `environment`, as `tls`'s identity.
 
     Create it in a composition root (it connects lazily) and close it on
-    shutdown; stubs made from it are cheap.
+    shutdown; stubs made from it are cheap. `tls` is the calling service's
+    own certificate (`config.tls`); it may be None only when the mesh runs
+    with PROTOMESH_INSECURE=1.
     """
     service = mesh.services.get(name)
     if service is None:
@@ -168,8 +182,24 @@ def channel_for(
             f"no environment {environment!r} in the registry"
             f" (environments: {', '.join(mesh.environments)})"
         )
-    return grpc.aio.insecure_channel(
-        target(service.addresses(environment)),
-        options=channel_options(health_service),
-        interceptors=[OutboundDeadline(default_timeout)],
-    )
+    address = target(service.addresses(environment))
+    interceptors = [OutboundDeadline(default_timeout)]
+    if insecure():
+        return grpc.aio.insecure_channel(
+            address, options=channel_options(health_service), interceptors=interceptors
+        )
+    if tls is None:
+        raise TlsConfigurationError(
+            f"a channel to {name} needs the caller's certificate: pass tls=config.tls "
+            "(or run the whole mesh with PROTOMESH_INSECURE=1)"
+        )
+
+    def connect() -> grpc.aio.Channel:
+        return grpc.aio.secure_channel(
+            address,
+            channel_credentials(tls),
+            options=[*channel_options(health_service), *server_name_options(name)],
+            interceptors=[RefusalLog(name), *interceptors],
+        )
+
+    return RotatingChannel(connect, tls)

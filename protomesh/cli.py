@@ -40,6 +40,12 @@ def _contract_check(argv: list[str]) -> int:
     return check.main(argv)
 
 
+def _certs(argv: list[str]) -> int:
+    from protomesh.certs import cli
+
+    return cli.main(argv)
+
+
 def _render_edge(argv: list[str]) -> int:
     from gateway import render_main
 
@@ -51,6 +57,7 @@ DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "gen": (_gen, "generate Python code and Envoy's descriptor set from proto/ (when stale)"),
     "contract-check": (_contract_check, "buf breaking and the REST route guard against a base"),
     "render-edge": (_render_edge, "render Envoy's config for each environment into envoy/"),
+    "certs": (_certs, "the mesh's local CA: issue, list or rotate certificates (mTLS)"),
 }
 
 

@@ -2,16 +2,18 @@
 
 Envoy's jwt_authn verifies the caller's token and forwards its `sub` claim as
 the `x-jwt-sub` header, which arrives as gRPC metadata; it strips any copy a
-client sent, so the value is the edge's word, not the client's. Inside the
-mesh only the edge and other services can reach a service (mTLS makes that
-binding), so a service may trust the metadata and authorize by it:
+client sent, so the value is the edge's word, not the client's. The header is
+believed only from a caller whose certificate says it is the edge (or another
+identity the service's `end_user_from` names): the authorization interceptor
+checks the TLS peer and sets the subject for the call, and ignores a header
+any other caller sends. So a service may authorize by it:
 
     def GetOrder(self, request, context):
         order = await handlers.get_order(...)
         edge_auth.require_end_user(context, owner=order.customer_id)
 
-The subject is read per call from the call's own metadata, so it cannot leak
-from one request into another.
+The subject lives in a context variable of the call's own task, so it cannot
+leak from one request into another.
 """
 
 from __future__ import annotations
@@ -20,17 +22,20 @@ from typing import Any
 
 import grpc
 
+from protomesh import request_context
 from protomesh.errors import PermissionDenied, Unauthenticated
 
 SUBJECT_METADATA = "x-jwt-sub"
 
 
 def end_user(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
-    """The verified subject of the call, or None for an anonymous (or internal) caller."""
-    for key, value in context.invocation_metadata() or ():
-        if key == SUBJECT_METADATA and isinstance(value, str) and value:
-            return value
-    return None
+    """The verified subject of the call, or None for an anonymous (or internal) caller.
+
+    `context` is the call's; the subject itself was vetted and recorded for it
+    by the authorization interceptor.
+    """
+    del context
+    return request_context.end_user.get()
 
 
 def require_end_user(

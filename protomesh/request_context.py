@@ -28,3 +28,9 @@ def time_remaining(default: float) -> float:
     if deadline is None:
         return default
     return max(0.0, min(default, deadline - time.monotonic()))
+
+
+# The mesh identity of the immediate caller (from its certificate), when TLS is on.
+caller: ContextVar[str | None] = ContextVar("caller", default=None)
+# The end user the edge verified, set only when the immediate caller may forward one.
+end_user: ContextVar[str | None] = ContextVar("end_user", default=None)

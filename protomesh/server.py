@@ -1,9 +1,12 @@
 """Turn a service definition into a running grpc.aio server, and stop it cleanly.
 
-Every service gets the same things without writing them: gRPC health per
-served service and overall (`""`), server reflection (so `grpcurl list`
-works), the interceptor chain, readiness driven by dependency checks, and one
-shutdown order (nameko's lesson):
+Every service gets the same things without writing them: mutual TLS (a
+client certificate from the mesh CA is required; the files are re-read when
+they are rotated), authorization of every caller by its certificate identity
+against mesh.yaml's `callers`, gRPC health per served service and overall
+(`""`), server reflection (so `grpcurl list` works), the interceptor chain,
+readiness driven by dependency checks, and one shutdown order (nameko's
+lesson):
 
 1. health → NOT_SERVING, so balancers stop routing here;
 2. after `shutdown_delay`, stop accepting calls and let in-flight ones finish
@@ -24,10 +27,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
 from protomesh.interceptors.validation import Validator
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
+from protomesh.registry import load_mesh
 from protomesh.settings import ServerSettings
+from protomesh.tls.files import TlsConfigurationError, insecure, warn_insecure
+from protomesh.tls.server import server_credentials
 
 log = logging.getLogger("protomesh.server")
 
@@ -54,6 +61,8 @@ class ServiceDefinition:
     validators: Mapping[str, Validator] = field(default_factory=dict)
     readiness_checks: Sequence[ReadinessCheck] = ()
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
+    # Who may call it; None reads the service's `callers` from the settings' mesh file.
+    callers: CallerPolicy | None = None
 
 
 class GrpcService:
@@ -64,11 +73,26 @@ class GrpcService:
         self.settings = settings
         self.health = health.aio.HealthServicer()
         self.port: int | None = None
+        # The mesh-wide switch wins over any per-service files: TLS is off
+        # everywhere or nowhere, never on one hop only.
+        self.insecure = insecure()
+        self.tls = None if self.insecure else settings.tls
+        if self.tls is None and not self.insecure:
+            raise TlsConfigurationError(
+                f"{definition.name}: no TLS certificate configured; set the service's "
+                "TLS_CERT_PATH, TLS_KEY_PATH and TLS_CA_PATH (`protomesh certs issue` makes "
+                "them), or PROTOMESH_INSECURE=1 to run the whole mesh without TLS"
+            )
+        callers = definition.callers or CallerPolicy.of(
+            load_mesh(settings.mesh_file), definition.name
+        )
         self._server = grpc.aio.server(
             interceptors=server_chain(
                 domain=f"{definition.name}.protomesh",
                 default_timeout=settings.default_timeout,
                 validators=definition.validators,
+                callers=callers,
+                enforce_callers=not self.insecure,
             ),
             options=SERVER_OPTIONS,
         )
@@ -88,17 +112,22 @@ class GrpcService:
         )
         address = f"{self.settings.host}:{self.settings.port}"
         try:
-            self.port = self._server.add_insecure_port(address)
+            if self.tls is None:
+                warn_insecure(log, self.definition.name)
+                self.port = self._server.add_insecure_port(address)
+            else:
+                self.port = self._server.add_secure_port(address, server_credentials(self.tls))
         except RuntimeError as error:
             raise OSError(f"{self.definition.name}: cannot listen on {address}: {error}") from None
         await self._server.start()
         await self._readiness.check_once()
         self._readiness.start()
         log.info(
-            "%s serving on %s:%s",
+            "%s serving on %s:%s (%s)",
             self.definition.name,
             self.settings.host,
             self.port,
+            "plaintext" if self.tls is None else "mTLS, client certificates required",
             extra={"services": served},
         )
         return self.port

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from protomesh.config import setting
+from protomesh.registry import DEFAULT_MESH_FILE
+from protomesh.tls.files import TlsFiles, tls_files
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,3 +28,17 @@ class ServerSettings:
     readiness_interval: float = setting(1.0, minimum=0.05, doc="seconds between dependency checks")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
     log_pretty: bool = setting(False, doc="human-readable logs instead of JSON lines")
+    mesh_file: Path = setting(
+        DEFAULT_MESH_FILE, doc="the registry; its `callers` say who may call this service"
+    )
+    tls_cert_path: Path | None = setting(
+        None, doc="this service's certificate (PEM); with the key and CA, turns on mTLS"
+    )
+    tls_key_path: Path | None = setting(None, doc="its private key (PEM, mode 0600)")
+    tls_ca_path: Path | None = setting(None, doc="the mesh CA that signs every caller")
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        """The service's TLS identity; None when no files are set (TlsConfigurationError
+        when only some are)."""
+        return tls_files(self.tls_cert_path, self.tls_key_path, self.tls_ca_path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from protomesh.codegen import ensure_generated
+from tests.support import mesh_tls
 from tests.support.postgres import Postgres, start_postgres
 
 
@@ -21,3 +23,9 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     server = start_postgres(tmp_path_factory.mktemp("postgres"))
     yield server
     server.server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mesh_certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's mesh CA and a certificate per identity: services run over mTLS."""
+    return mesh_tls.use(tmp_path_factory.mktemp("certs"))

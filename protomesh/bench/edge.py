@@ -65,7 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for target in targets:
                 measured = runner(target, load)
                 results[target.name].append(measured)
-                print(f"  round {round_number}: {target.name:<22} {_row(measured)}", flush=True)
+                print(
+                    f"  round {round_number}: {target.name:<22} {measurement_row(measured)}",
+                    flush=True,
+                )
     _report(results)
     return 0
 
@@ -130,7 +133,7 @@ def _check_answers(target: Target, stack: Stack) -> None:
         raise RuntimeError(f"{target.name} answered with user {found!r}, not {stack.user_id}")
 
 
-def _row(measured: Measurement) -> str:
+def measurement_row(measured: Measurement) -> str:
     if not measured.latencies:
         return f"no successful request ({measured.failures} failed)"
     failed = f"  ({measured.failures} failed)" if measured.failures else ""

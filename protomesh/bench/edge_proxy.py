@@ -46,11 +46,13 @@ def start_envoy(
         assert mesh.edge is not None  # rendering refuses a mesh without one
         issuer = DevIssuer(directory / "jwt_issuer.pem")
         issuer.ensure_key()
-        files = EdgeFiles(str(directory / "edge.binpb"), str(directory / "jwks.json"))
+        # The edge benchmark measures the edge itself, plaintext as issue 4 did;
+        # `python -m protomesh.bench.mtls` measures what mTLS costs.
+        files = EdgeFiles(str(directory / "edge.binpb"), str(directory / "jwks.json"), "", "")
         issuer.write_jwks(Path(files.jwks))
         write_edge_descriptor_set(DESCRIPTOR_SET, Path(files.descriptor))
         config = directory / "envoy.yaml"
-        config.write_text(as_yaml(render(mesh, LOCAL, catalogue, files), LOCAL))
+        config.write_text(as_yaml(render(mesh, LOCAL, catalogue, files, tls=False), LOCAL))
     except (RegistryError, RenderError) as error:
         raise EdgeUnavailable(str(error)) from None
     envoy = BenchProcess("envoy", envoy_command(config), directory / "envoy.log", os.environ)

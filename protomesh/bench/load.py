@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from protomesh.tls.files import TlsFiles
+
 
 @dataclass(frozen=True)
 class Target:
@@ -27,6 +29,8 @@ class Target:
     name: str
     url: str  # http://host:port/path
     grpc_request: bytes | None = None  # a serialized message; None means a plain HTTP GET
+    tls: TlsFiles | None = None  # gRPC over mTLS as this identity (the Python client only)
+    server_name: str | None = None  # the name the server's certificate must carry
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
 import uvloop
 
 from protomesh.bench.load import Load, Measurement, Target
+from protomesh.tls.client import channel_credentials, server_name_options
 
 Call = Callable[[], Awaitable[bool]]  # one request; True when it succeeded
 CALL_TIMEOUT = 5.0
@@ -60,9 +62,14 @@ async def _client(stack: AsyncExitStack, target: Target) -> Call:
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     if target.grpc_request is not None:
         # A subchannel pool per channel: one connection per client, like h2load's.
-        channel = grpc.aio.insecure_channel(
-            f"{host}:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
-        )
+        options: list[tuple[str, Any]] = [("grpc.use_local_subchannel_pool", 1)]
+        if target.tls is None:
+            channel = grpc.aio.insecure_channel(f"{host}:{port}", options=options)
+        else:
+            if target.server_name:
+                options += server_name_options(target.server_name)
+            credentials = channel_credentials(target.tls)
+            channel = grpc.aio.secure_channel(f"{host}:{port}", credentials, options=options)
         stack.push_async_callback(channel.close)
         return _grpc_call(channel, parts.path, target.grpc_request)
     connection = _HttpConnection(host, port, parts.path)

@@ -31,6 +31,9 @@ from protomesh.db.embedded import EmbeddedPostgres
 HOST = "127.0.0.1"
 ROLE, SCHEMA = "bench_user", "bench_users"
 START_TIMEOUT = 60.0
+# The edge benchmark compares stacks as issue 4 measured them, without TLS;
+# `python -m protomesh.bench.mtls` measures what mTLS and authorization cost.
+PLAINTEXT = {"PROTOMESH_INSECURE": "1"}
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,11 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
     with contextlib.ExitStack() as cleanup:
         directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pm-bench-")))
         postgres = EmbeddedPostgres(directory / "pgdata", free_port(), host=HOST)
-        admin_password = _secret_file(directory / "admin_password")
+        admin_password = secret_file(directory / "admin_password")
         postgres.initialise(admin_password.read_text())
         postgres.start(START_TIMEOUT)
         cleanup.callback(postgres.stop)
-        role_password = _secret_file(directory / "role_password")
+        role_password = secret_file(directory / "role_password")
         database = {
             "DATABASE_URL": postgres.dsn(user=ROLE),
             "DATABASE_PASSWORD_FILE": str(role_password),
@@ -68,7 +71,8 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
             "user service",
             [sys.executable, "-m", "services.user"],
             directory / "user.log",
-            _environment(
+            PLAINTEXT
+            | prefixed_environment(
                 "USER_SERVICE_",
                 {
                     **database,
@@ -110,7 +114,7 @@ def _start_baseline(
         "FastAPI baseline",
         [sys.executable, "-m", "protomesh.bench.baseline_app"],
         directory / "baseline.log",
-        _environment(
+        prefixed_environment(
             "BENCH_BASELINE_",
             {
                 **database,
@@ -129,13 +133,13 @@ def _start_baseline(
 _NO_SUCH_USER = "00000000-0000-0000-0000-000000000000"
 
 
-def _secret_file(path: Path) -> Path:
+def secret_file(path: Path) -> Path:
     path.write_text(secrets.token_urlsafe(16))
     path.chmod(0o600)
     return path
 
 
-def _environment(prefix: str, settings: dict[str, str]) -> dict[str, str]:
+def prefixed_environment(prefix: str, settings: dict[str, str]) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
     return {**inherited, **{prefix + key: value for key, value in settings.items()}}
 

@@ -2,8 +2,10 @@
 
 Services get everything from the registry through their environment: port,
 their own role's DSN and the admin DSN (so they create their role and schema
-themselves), and *paths* of password files, never a password: argv and the
-environment are readable by other users through /proc, and end up in logs.
+themselves), *paths* of password files, never a password (argv and the
+environment are readable by other users through /proc, and end up in logs),
+the paths of their certificate and key, and the registry file whose
+`callers` they enforce.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from protomesh.cluster.state import Record
 from protomesh.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
 from protomesh.paths import ROOT
 from protomesh.registry import LOCAL, Service
+from protomesh.tls.files import TlsFiles, insecure
 from protomesh.topology.wiring import ADMIN_PASSWORD, Wiring, service_settings
 
 STOP_TIMEOUT = 15.0  # a service's grace period (10 s by default) plus room to exit
@@ -129,7 +132,12 @@ class ServiceProcess(Component):
         return self.process.pid
 
     def probe(self) -> Health:
-        return probe_grpc(self.port)
+        return probe_grpc(self.port, operator_files(self.layout))
+
+
+def operator_files(layout: Layout) -> TlsFiles | None:
+    """The certificate the cluster's own checks (and the operator's grpcurl) call services with."""
+    return None if insecure() else TlsFiles.of(layout.certs_dir, "operator")
 
 
 def probe_postgres(port: int) -> Health:
@@ -139,9 +147,10 @@ def probe_postgres(port: int) -> Health:
     return Health(result.returncode == 0, answers.get(result.returncode, "not checked"))
 
 
-def probe_grpc(port: int) -> Health:
-    """The standard gRPC health check of the whole server, as the container healthcheck does."""
-    serving, detail = healthcheck.check(f"{HOST}:{port}", timeout=PROBE_TIMEOUT)
+def probe_grpc(port: int, tls: TlsFiles | None) -> Health:
+    """The standard gRPC health check of the whole server, as the container healthcheck does,
+    over mTLS with `tls` (the operator's certificate)."""
+    serving, detail = healthcheck.check(f"{HOST}:{port}", PROBE_TIMEOUT, tls)
     return Health(serving, detail)
 
 

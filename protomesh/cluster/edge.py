@@ -3,7 +3,9 @@
 Envoy runs in the run directory on files `up` prepares there: the config
 rendered from the mesh being run (not the committed envoy/local.yaml, which a
 PROTOMESH_MESH_FILE with other ports would contradict), the edge's descriptor
-set, and the JWKS of the dev JWT issuer, whose private key stays in secrets/.
+set, the JWKS of the dev JWT issuer, whose private key stays in secrets/, and
+the SDS files through which Envoy reads (and re-reads, on rotation) its
+certificate in certs/.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from pathlib import Path
 from gateway import admin
 from gateway.config import FILES, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
+from gateway.upstream_tls import write_secret_documents
 from protomesh import codegen
 from protomesh.cluster.components import Component, Health
 from protomesh.cluster.issuer import DevIssuer
 from protomesh.cluster.layout import Layout
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import LOCAL, Edge, RpcCatalogue, load_mesh
+from protomesh.tls.files import insecure
 from protomesh.topology.kubernetes import one_address_per_service
 
 CONFIG = "envoy.yaml"
@@ -35,7 +39,9 @@ class EdgeProcess(Component):
 
     def launch(self, timeout: float) -> int:
         layout = self.layout
-        config = prepare_edge_files(layout.mesh_file, LOCAL, layout.run_dir, layout.issuer_key)
+        config = prepare_edge_files(
+            layout.mesh_file, LOCAL, layout.run_dir, layout.issuer_key, tls=not insecure()
+        )
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 admin.envoy_command(config),
@@ -53,16 +59,26 @@ class EdgeProcess(Component):
 
 
 def prepare_edge_files(
-    mesh_file: Path, environment: str, base: Path, issuer_key: Path, *, per_service: bool = False
+    mesh_file: Path,
+    environment: str,
+    base: Path,
+    issuer_key: Path,
+    *,
+    per_service: bool = False,
+    tls: bool = True,
 ) -> Path:
     """Write what Envoy runs on where its config expects it; returns the config's path.
 
-    The descriptor set and JWKS go where `gateway.config.FILES` says for the
-    environment, under `base` (locally the run dir; in a container `/`, where
-    the paths are absolute); the config goes beside the descriptor set. Used
-    by the local cluster and by the containers' edge-config job (`protomesh
-    edge-config`). `per_service` routes to one address per service (its
-    Kubernetes Service) instead of one per replica.
+    The descriptor set, JWKS and SDS files go where `gateway.config.FILES`
+    says for the environment, under `base` (locally the run dir; in a
+    container `/`, where the paths are absolute); the config goes beside the
+    descriptor set. The SDS files point Envoy at the edge's certificate in
+    the certs folder, which `protomesh certs` fills (locally) or a volume
+    is mounted on (containers: made here, so the mount point exists even in
+    a read-only config volume). Used by the local cluster and by the
+    containers' edge-config job (`protomesh edge-config`). `per_service`
+    routes to one address per service (its Kubernetes Service) instead of
+    one per replica; `tls=False` only for a mesh run with PROTOMESH_INSECURE=1.
     """
     files = FILES[environment]
     descriptor, jwks = (base / path.lstrip("/") for path in (files.descriptor, files.jwks))
@@ -72,13 +88,16 @@ def prepare_edge_files(
     issuer.ensure_key()
     issuer.write_jwks(jwks)
     write_edge_descriptor_set(DESCRIPTOR_SET, descriptor)
+    if tls:
+        (base / files.certs.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        write_secret_documents(base / files.sds.lstrip("/"), files.certs)
     codegen.ensure_generated()
     catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
     mesh = load_mesh(mesh_file, catalogue)
     if per_service:
         mesh = one_address_per_service(mesh, environment)
     config = directory / CONFIG
-    config.write_text(as_yaml(render(mesh, environment, catalogue, files), environment))
+    config.write_text(as_yaml(render(mesh, environment, catalogue, files, tls=tls), environment))
     return config
 
 

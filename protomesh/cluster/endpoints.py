@@ -23,6 +23,7 @@ from protomesh.cluster.ports import HOST
 from protomesh.codegen import tool
 from protomesh.paths import RUN_DIR
 from protomesh.registry import DEFAULT_MESH_FILE, LOCAL, Mesh
+from protomesh.tls.files import TlsFiles, insecure
 
 USER_CONTRACT = "shop.user.v1.UserService"
 USER_ID = """'import json, sys; print(json.load(sys.stdin)["user"]["user_id"])'"""
@@ -71,8 +72,9 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
             f"  {pad}  monitor http://{HOST}:{component.admin_port}  (health: {HEALTH_PATH})",
         ]
     if isinstance(component, ServiceProcess):
+        transport = "PLAINTEXT (PROTOMESH_INSECURE=1)" if insecure() else "mTLS"
         return [
-            f"{name}  grpc {HOST}:{component.port}  (plaintext, reflection on)",
+            f"{name}  grpc {HOST}:{component.port}  ({transport}, reflection on)",
             f"  {pad}  serves {', '.join(component.service.serves) or 'nothing'}",
         ]
     return [
@@ -104,10 +106,24 @@ def _protomesh(layout: Layout) -> str:
     return command
 
 
+def grpcurl_tls_flags(layout: Layout, server: str) -> str:
+    """grpcurl's flags to call a service as the operator: mTLS, or -plaintext when TLS is off."""
+    if insecure():
+        return "-plaintext"
+    own = TlsFiles.of(layout.certs_dir, "operator")
+    paths = (own.ca, own.cert, own.key)
+    cacert, cert, key = (_quoted(path) for path in paths)
+    return f"-cacert {cacert} -cert {cert} -key {key} -servername {server}"
+
+
 def _grpc_examples(service: ServiceProcess) -> list[str]:
-    grpcurl = f"{_quoted(Path(tool('grpcurl')))} -plaintext"
+    flags = grpcurl_tls_flags(service.layout, service.service.name)
+    grpcurl = f"{_quoted(Path(tool('grpcurl')))} {flags}"
     address = f"{HOST}:{service.port}"
-    examples = [f"  {grpcurl} {address} list"]
+    examples = [
+        "  # services take mTLS only: grpcurl shows the operator's certificate (certs/)",
+        f"  {grpcurl} {address} list",
+    ]
     if USER_CONTRACT in service.service.serves:
         email = f"ada.{secrets.token_hex(3)}@example.com"
         create = shlex.quote(json.dumps({"email": email, "display_name": "Ada Lovelace"}))

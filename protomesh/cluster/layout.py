@@ -70,6 +70,11 @@ class Layout:
         return self.run_dir / "envoy"
 
     @property
+    def certs_dir(self) -> Path:
+        """The mesh's CA and certificates (`protomesh certs`), published as one set."""
+        return self.run_dir / "certs"
+
+    @property
     def issuer_key(self) -> Path:
         """The dev JWT issuer's private key (its public half is in envoy_dir)."""
         return self.secret("jwt_issuer.pem")

@@ -11,6 +11,7 @@ from protomesh.cluster.components import (
     Health,
     Postgres,
     ServiceProcess,
+    operator_files,
     probe_grpc,
     probe_postgres,
 )
@@ -21,6 +22,7 @@ from protomesh.cluster.nats import NatsProcess, probe_nats
 from protomesh.cluster.ports import HOST
 from protomesh.cluster.state import Record
 from protomesh.registry import LOCAL, Mesh
+from protomesh.tls.files import insecure
 from protomesh.topology.wiring import Wiring
 
 ENVIRONMENT = LOCAL  # the mesh.yaml environment the local cluster runs
@@ -35,8 +37,15 @@ def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
         postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
     if "nats" in mesh.infrastructure:
         nats = NatsProcess(mesh.infrastructure["nats"], layout)
-    # Secret files are made on first use, when a service is launched.
-    wiring = Wiring.of(mesh, ENVIRONMENT, HOST, lambda name: str(layout.ensure_secret(name)))
+    # Secret files are made on first use, when a service is launched; certificates by `up`.
+    wiring = Wiring.of(
+        mesh,
+        ENVIRONMENT,
+        HOST,
+        lambda name: str(layout.ensure_secret(name)),
+        mesh_file=str(layout.mesh_file),
+        certs_dir=None if insecure() else str(layout.certs_dir),
+    )
     built: dict[str, Component] = {}
     for name in mesh.start_order:
         if name == "postgres" and postgres is not None:
@@ -54,7 +63,7 @@ def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
     return built
 
 
-def probe(record: Record) -> Health:
+def probe(record: Record, layout: Layout) -> Health:
     if record.kind == Postgres.kind:
         return probe_postgres(record.port)
     if record.kind == NatsProcess.kind:
@@ -65,4 +74,4 @@ def probe(record: Record) -> Health:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")
         return probe_edge(record.admin_port)
-    return probe_grpc(record.port)
+    return probe_grpc(record.port, operator_files(layout))

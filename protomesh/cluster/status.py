@@ -42,7 +42,7 @@ def collect(layout: Layout, mesh: Mesh | None) -> list[ComponentStatus]:
     statuses = []
     for record in records.values():
         if record.is_running():
-            health = probe(record)
+            health = probe(record, layout)
             condition, detail = (HEALTHY if health.healthy else UNHEALTHY), health.detail
         else:
             condition, detail = EXITED, f"pid {record.pid} is gone; see its log"

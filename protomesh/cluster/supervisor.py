@@ -9,6 +9,7 @@ anything starts, and if a component fails to become healthy, everything this
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from protomesh import codegen
+from protomesh.certs.issuance import ensure_certificates
 from protomesh.cluster import ports, state
 from protomesh.cluster.components import Component, log_tail, stop
 from protomesh.cluster.errors import ClusterError
@@ -24,6 +26,9 @@ from protomesh.cluster.plan import components
 from protomesh.cluster.state import Record
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import Mesh, RpcCatalogue, load_mesh
+from protomesh.tls.files import INSECURE_WARNING, insecure, warn_insecure
+
+log = logging.getLogger("protomesh.cluster")
 
 HEALTH_POLL_INTERVAL = 0.1
 
@@ -56,6 +61,7 @@ def up(layout: Layout, mesh: Mesh, timeout: float, out: TextIO = sys.stdout) -> 
     mesh = load_mesh(layout.mesh_file, RpcCatalogue.load(DESCRIPTOR_SET))
     planned = components(mesh, layout)
     layout.prepare()
+    _certificates(layout, mesh, out)
     with state.exclusive(layout):
         records = state.load(layout)
         running = {name for name, record in records.items() if record.is_running()}
@@ -86,6 +92,22 @@ def up(layout: Layout, mesh: Mesh, timeout: float, out: TextIO = sys.stdout) -> 
             _stop_each(started, records, layout, progress)
             raise
     print(f"\nAll {len(planned)} components healthy in {time.monotonic() - began:.1f}s.", file=out)
+
+
+def _certificates(layout: Layout, mesh: Mesh, out: TextIO) -> None:
+    """Issue what is missing and renew what is near expiry, before anything starts.
+
+    Running services and Envoy pick renewed files up by themselves, so a
+    repeated `up` is also how a long-running cluster's certificates stay fresh.
+    """
+    if insecure():
+        warn_insecure(log, "protomesh up")
+        print(f"WARNING: {INSECURE_WARNING}", file=out)
+        return
+    outcomes = ensure_certificates(mesh, layout.certs_dir)
+    changed = [f"{o.name} {o.action}" for o in outcomes if o.action != "kept"]
+    summary = ", ".join(changed) if changed else f"all {len(outcomes)} still valid"
+    print(f"mTLS certificates in {shown(layout.certs_dir)}: {summary}.", file=out)
 
 
 def down(layout: Layout, purge: bool, out: TextIO = sys.stdout) -> None:

@@ -3,8 +3,10 @@
 1. request id: every log line after it carries the id;
 2. access log: sees the final status of everything inside it;
 3. deadline: bounds all the work below, errors included;
-4. errors: turns domain errors (from validation or handlers) into statuses;
-5. validation: rejects requests that break the contract before any handler runs.
+4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
+5. authorization: the caller's certificate identity against the service's allow-list,
+   before any work is done for it;
+6. validation: rejects requests that break the contract before any handler runs.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from collections.abc import Mapping
 
 import grpc
 
+from protomesh.authz import CallerPolicy
 from protomesh.interceptors.access_log import AccessLogInterceptor
+from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.interceptors.deadline import DeadlineInterceptor
 from protomesh.interceptors.errors import ErrorInterceptor
 from protomesh.interceptors.request_id import RequestIdInterceptor
@@ -21,12 +25,18 @@ from protomesh.interceptors.validation import ValidationInterceptor, Validator
 
 
 def server_chain(
-    *, domain: str, default_timeout: float, validators: Mapping[str, Validator]
+    *,
+    domain: str,
+    default_timeout: float,
+    validators: Mapping[str, Validator],
+    callers: CallerPolicy,
+    enforce_callers: bool = True,
 ) -> list[grpc.aio.ServerInterceptor]:
     return [
         RequestIdInterceptor(),
         AccessLogInterceptor(),
         DeadlineInterceptor(default_timeout),
         ErrorInterceptor(domain),
+        AuthorizationInterceptor(callers, enforce=enforce_callers),
         ValidationInterceptor(validators),
     ]

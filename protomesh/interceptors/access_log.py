@@ -1,4 +1,4 @@
-"""One log line per call: method, status code, duration, peer.
+"""One log line per call: method, status code, duration, peer, and the caller's identity.
 
 It sits just inside the request-id interceptor so the line carries the id, and
 outside the error interceptor so it sees the final status code. Health checks
@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from protomesh import request_context
 from protomesh.interceptors.base import Behavior, UnaryInterceptor
 
 log = logging.getLogger("protomesh.access")
@@ -56,5 +57,7 @@ class AccessLogInterceptor(UnaryInterceptor):
                     "grpc_code": outcome,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                     "peer": context.peer(),
+                    # Set by the authorization interceptor inside: who the certificate says.
+                    "caller": request_context.caller.get(),
                 },
             )

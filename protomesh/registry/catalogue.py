@@ -68,6 +68,13 @@ def check_against(mesh: Mesh, catalogue: RpcCatalogue) -> list[str]:
         for index, proto_service in enumerate(service.serves):
             if proto_service not in catalogue.services:
                 problems.append(f"{service.path}.serves[{index}]: {proto_service} {where_from}")
+        for key in service.callers:
+            proto_service, _, method = key.partition("/")
+            known = catalogue.services.get(proto_service) or {}
+            if method != "*" and method not in known:
+                problems.append(
+                    f"{service.path}.callers.{key}: {proto_service} has no method {method}"
+                )
     if mesh.edge is None:
         return problems
     for key, policy in mesh.edge.routes.items():

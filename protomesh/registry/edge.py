@@ -19,6 +19,7 @@ from protomesh.registry.reading import PROTO_SERVICE, Reader, join, suggest
 DEFAULT_TIMEOUT = 15.0  # Envoy's own route default
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 DEFAULT_API_KEY_HEADER = "x-api-key"
+DEFAULT_CONNECTION_LIFETIME = 600.0
 DEFAULT_CIRCUIT_BREAKER = CircuitBreaker(
     max_connections=1024, max_pending_requests=1024, max_requests=1024, max_retries=3
 )
@@ -42,6 +43,7 @@ def read_edge(
             "circuit_breaker",
             "defaults",
             "routes",
+            "connection_lifetime",
         ),
     )
     cors = reader.mapping(top.get("cors", {}), "edge.cors", (), ("allowed_origins",))
@@ -66,6 +68,8 @@ def read_edge(
         circuit_breaker=_circuit_breaker(reader, top.get("circuit_breaker", {})),
         defaults=defaults.over(Policy(timeout=DEFAULT_TIMEOUT, retries=0, protected=False)),
         routes=_routes(reader, top.get("routes", {}), services),
+        connection_lifetime=reader.duration(top, "connection_lifetime", "edge")
+        or DEFAULT_CONNECTION_LIFETIME,
     )
     _check_policies(reader, edge)
     return edge

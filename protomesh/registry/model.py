@@ -7,7 +7,7 @@ it has checked whole, so code holding a `Mesh` can trust every value in it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
 Ports = Mapping[str, int]  # by environment
@@ -66,6 +66,10 @@ class Service(Component):
     database: Database | None
     serves: tuple[str, ...]
     replicas: tuple[Replica, ...]
+    # Who may call which RPC: `pkg.Service/Method` or `pkg.Service/*` → identity names.
+    callers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Whose forwarded end user (x-jwt-sub) this service believes.
+    end_user_from: tuple[str, ...] = ("edge",)
 
     def replicas_in(self, environment: str) -> tuple[Replica, ...]:
         return tuple(r for r in self.replicas if environment in r.ports)
@@ -156,6 +160,9 @@ class Edge:
     circuit_breaker: CircuitBreaker
     defaults: Policy
     routes: Mapping[str, Policy]
+    # Seconds before Envoy closes an upstream connection and opens a new one,
+    # so a rotated client certificate is in use within this long.
+    connection_lifetime: float = 600.0
 
     @property
     def exposed(self) -> tuple[str, ...]:
@@ -174,6 +181,14 @@ class Mesh:
     services: Mapping[str, Service]
     start_order: tuple[str, ...]  # every component after the ones it depends on
     edge: Edge | None = None
+    identities: tuple[str, ...] = ()  # certificate holders that are not services here
+
+    @property
+    def known_identities(self) -> tuple[str, ...]:
+        """Every name a certificate is issued to, so a caller list may name it."""
+        edge = ("edge",) if self.edge is not None else ()
+        extra = tuple(name for name in self.identities if name not in self.services)
+        return (*self.services, *edge, *extra)
 
     def component(self, name: str) -> Component:
         return self.infrastructure.get(name) or self.services[name]

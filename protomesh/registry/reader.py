@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from protomesh.paths import ROOT
+from protomesh.registry.callers import check_caller_names, read_callers
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.edge import read_edge
 from protomesh.registry.model import (
@@ -71,7 +72,7 @@ def parse_mesh(text: str, source: str = "mesh.yaml", catalogue: RpcCatalogue | N
 class _MeshReader(Reader):
     def mesh(self, data: object) -> Mesh | None:
         required = ("trust_domain", "environments", "services")
-        top = self.mapping(data, "", required, optional=("infrastructure", "edge"))
+        top = self.mapping(data, "", required, optional=("infrastructure", "edge", "identities"))
         trust_domain = self.string(top, "trust_domain", "")
         environments = self.strings(top, "environments", "")
         if "environments" in top and not environments:
@@ -104,18 +105,24 @@ class _MeshReader(Reader):
             elif (service := self.service(name, value, environments)) is not None:
                 services[name] = service
         edge = read_edge(self, top["edge"], environments, services) if "edge" in top else None
+        identities = self.strings(top, "identities", "")
         components: dict[str, Component] = {**infrastructure, **services}
         self.check_references(components)
         self.check_unique(components.values(), edge)
         order = self.start_order(components)
         if trust_domain is None:
             return None
-        return Mesh(trust_domain, environments, infrastructure, services, order, edge)
+        mesh = Mesh(trust_domain, environments, infrastructure, services, order, edge, identities)
+        check_caller_names(self, services, mesh.known_identities)
+        return mesh
 
     def service(self, name: str, value: object, environments: tuple[str, ...]) -> Service | None:
         path = f"services.{name}"
         required = ("module", "env_prefix")
-        optional = ("port", "replicas", "database", "serves", "depends_on")
+        optional = (
+            *("port", "replicas", "database", "serves", "depends_on"),
+            *("callers", "end_user_from"),
+        )
         fields = self.mapping(value, path, required, optional)
         module = self.string(fields, "module", path)
         prefix = self.string(fields, "env_prefix", path)
@@ -128,6 +135,8 @@ class _MeshReader(Reader):
             database = Database(schema, role) if schema and role else None
         serves = self.strings(fields, "serves", path)
         depends_on = self.strings(fields, "depends_on", path)
+        callers = read_callers(self, fields.get("callers", {}), f"{path}.callers", serves)
+        end_user_from = self.strings(fields, "end_user_from", path) or ("edge",)
         if module is None or prefix is None:
             return None
         first = {
@@ -135,7 +144,18 @@ class _MeshReader(Reader):
             for environment in environments
             if any(environment in r.ports for r in replicas)
         }
-        return Service(name, first, depends_on, module, prefix, database, serves, replicas)
+        return Service(
+            name,
+            first,
+            depends_on,
+            module,
+            prefix,
+            database,
+            serves,
+            replicas,
+            callers,
+            end_user_from,
+        )
 
     def replicas(
         self, name: str, fields: dict[object, object], path: str, environments: tuple[str, ...]

@@ -32,6 +32,8 @@ RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "serves": (PROTO_SERVICE, "a proto service like shop.user.v1.UserService"),
     "depends_on": (_NAME, "a component name"),
     "name": (_NAME, "a name of lower-case letters, digits and '-'"),
+    "identities": (_NAME, "an identity name like operator"),
+    "end_user_from": (_NAME, "an identity name like edge"),
     "issuer": (re.compile(r"\S+"), "an issuer like https://auth.example.com"),
     "audiences": (re.compile(r"\S+"), "an audience like protomesh-edge"),
     "allowed_origins": (

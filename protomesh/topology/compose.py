@@ -3,19 +3,27 @@
 Every service replica of the `compose` environment becomes a container of
 the one protomesh image with its own command (`python -m <module>`), the
 settings `wiring.py` gives it, its secrets as compose secrets, a gRPC
-healthcheck, and `depends_on` conditions on what it depends on. Two one-shot
-jobs run first: `certs` issues the mesh's certificates into a volume, and
-`edge-config` renders Envoy's config, descriptor set and JWKS into another,
-which the official Envoy image then runs.
+healthcheck over mTLS, and `depends_on` conditions on what it depends on.
+Two one-shot jobs run first: `certs` issues the mesh's certificates into a
+volume every service mounts at /certs, and `edge-config` renders Envoy's
+config, descriptor set, JWKS and SDS files into another, which the official
+Envoy image then runs, with the certificates at /etc/envoy/certs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.config import FILES
 from protomesh.registry import Infrastructure, Mesh, Service
 from protomesh.topology import images
-from protomesh.topology.wiring import ADMIN_PASSWORD, Wiring, database_password, service_settings
+from protomesh.topology.wiring import (
+    ADMIN_PASSWORD,
+    Wiring,
+    database_password,
+    health_command,
+    service_settings,
+)
 
 ENVIRONMENT = "compose"
 SECRETS_SOURCE = "./deploy/compose/secrets"  # made by `make compose-secrets`, git-ignored
@@ -44,14 +52,22 @@ def healthcheck(test: list[str], start_period: str = "30s") -> dict[str, Any]:
     }
 
 
-def grpc_healthcheck(port: int) -> dict[str, Any]:
-    return healthcheck(["python", "-m", "protomesh.healthcheck", f"127.0.0.1:{port}"])
+def wiring_of(mesh: Mesh) -> Wiring:
+    """How containers reach each other; Kubernetes mounts its Secrets at the same paths."""
+    return Wiring.of(
+        mesh,
+        ENVIRONMENT,
+        "0.0.0.0",
+        lambda name: f"{images.SECRETS_DIR}/{name}",
+        mesh_file=images.MESH_FILE,
+        certs_dir=images.CERTS_DIR,
+    )
 
 
 def render(mesh: Mesh) -> dict[str, Any]:
     if ENVIRONMENT not in mesh.environments:
         raise ValueError(f"mesh.yaml has no `{ENVIRONMENT}` environment")
-    wiring = Wiring.of(mesh, ENVIRONMENT, "0.0.0.0", lambda name: f"{images.SECRETS_DIR}/{name}")
+    wiring = wiring_of(mesh)
     services: dict[str, Any] = {"certs": _certs_job(mesh)}
     for name in mesh.start_order:
         if name in mesh.infrastructure:
@@ -146,7 +162,7 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
             "secrets": secrets,
             "volumes": [f"certs:{images.CERTS_DIR}:ro"],
             "depends_on": depends_on,
-            "healthcheck": grpc_healthcheck(port),
+            "healthcheck": healthcheck(health_command(service, port, wiring)),
             "networks": [BACKEND],
         }
     return containers
@@ -174,7 +190,7 @@ def _edge(mesh: Mesh) -> dict[str, Any]:
     edge = mesh.edge
     assert edge is not None
     port, admin = edge.ports[ENVIRONMENT], edge.admin_ports[ENVIRONMENT]
-    depends_on: dict[str, Any] = {"edge-config": COMPLETED}
+    depends_on: dict[str, Any] = {"certs": COMPLETED, "edge-config": COMPLETED}
     for service in mesh.services.values():
         if set(service.serves) & set(edge.exposed):
             depends_on |= {container: HEALTHY for container in _containers_of(mesh, service.name)}
@@ -187,7 +203,12 @@ def _edge(mesh: Mesh) -> dict[str, Any]:
             "--log-level",
             "warning",
         ],
-        "volumes": [f"edge-config:{images.EDGE_DIR}:ro"],
+        # The image's entrypoint runs Envoy as this uid: the certs job's (the keys are 0600).
+        "environment": {"ENVOY_UID": str(images.APP_UID), "ENVOY_GID": str(images.APP_UID)},
+        "volumes": [
+            f"edge-config:{images.EDGE_DIR}:ro",
+            f"certs:{FILES[ENVIRONMENT].certs}:ro",
+        ],
         "ports": [f"127.0.0.1:{port}:{port}"],  # the one published port; loopback by default
         "depends_on": depends_on,
         "healthcheck": healthcheck(images.envoy_ready(admin), start_period="10s"),

@@ -17,9 +17,12 @@ JAEGER = "jaegertracing/all-in-one:1.66.0"
 PROTOMESH = "protomesh:local"
 APP_UID = 10001  # the image's non-root user
 
+APP_DIR = "/app"  # the checkout inside the image (WORKDIR)
+MESH_FILE = f"{APP_DIR}/mesh.yaml"  # the registry the image was built with
+
 # Where things are mounted inside containers.
 SECRETS_DIR = "/run/secrets"  # compose secrets and the Kubernetes Secret volume
-CERTS_DIR = "/certs"  # issued by the one-shot certs job (mTLS)
+CERTS_DIR = "/certs"  # the mesh's certificates (mTLS): the certs job's volume, or a Secret
 EDGE_DIR = "/etc/envoy"  # Envoy's rendered config, descriptor set and JWKS
 ISSUER_DIR = "/var/lib/protomesh/issuer"  # the dev JWT issuer's private key (edge-config only)
 

@@ -2,12 +2,19 @@
 
 Each service gets a ConfigMap of the settings the registry decides (the same
 `wiring.py` settings as compose, addressed by Service names), a Deployment
-of the protomesh image with gRPC readiness and liveness probes, resources
-and a non-root security context, a Service, and a PodDisruptionBudget. A
-service with several replicas in `compose` runs that many pods here too,
-with a HorizontalPodAutoscaler over them.
+of the protomesh image with readiness and liveness probes on gRPC health,
+resources and a non-root security context, a Service, and a
+PodDisruptionBudget. A service with several replicas in `compose` runs that
+many pods here too, with a HorizontalPodAutoscaler over them.
 
-The edge is a Deployment of the official Envoy image behind a Service.
+Services take mTLS only: each pod mounts its own certificate, key and the CA
+from the Secret `protomesh-certs` at /certs (where compose mounts the certs
+volume), and its probes are exec probes running `python -m
+protomesh.healthcheck` with them, because the kubelet's native gRPC probe
+cannot present a client certificate.
+
+The edge is a Deployment of the official Envoy image behind a Service, with
+the edge's certificate from the same Secret at /etc/envoy/certs.
 PostgreSQL and NATS are not rendered: a cluster takes them from its operator
 or provider, reachable as the Services `postgres` and `nats`. Secrets are
 referenced, never rendered: docs/deployment.md says how to create them.
@@ -18,15 +25,24 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from gateway.config import FILES
+from gateway.upstream_tls import EDGE_IDENTITY
 from protomesh.registry import Edge, Mesh, Service
 from protomesh.topology import images
-from protomesh.topology.wiring import ADMIN_PASSWORD, Wiring, database_password, service_settings
+from protomesh.topology.compose import wiring_of
+from protomesh.topology.wiring import (
+    ADMIN_PASSWORD,
+    Wiring,
+    database_password,
+    health_command,
+    service_settings,
+)
 
 # Containers listen on the ports the registry gives the `compose` environment.
 ENVIRONMENT = "compose"
 NAMESPACE = "protomesh"
 DATABASE_SECRET = "protomesh-database"  # keys: postgres_admin_password, <service>_db_password
-CERTS_SECRET = "protomesh-certs"  # the mesh's certificates (mTLS), issued outside the cluster
+CERTS_SECRET = "protomesh-certs"  # keys: ca.crt, <identity>.crt, <identity>.key (mTLS)
 ISSUER_SECRET = "protomesh-jwt-issuer"  # key: jwt_issuer.pem, the edge's (dev) token issuer
 EDGE_REPLICAS = 2
 ENVOY_UID = 101  # the `envoy` user of the official image
@@ -39,8 +55,9 @@ HEADER = """\
 
 def render(mesh: Mesh) -> dict[str, list[dict[str, Any]]]:
     """File name → the documents in it (the kustomization included)."""
-    # In a cluster the shared parts are Services of these names in the namespace.
-    wiring = Wiring.of(mesh, ENVIRONMENT, "0.0.0.0", lambda name: f"{images.SECRETS_DIR}/{name}")
+    # In a cluster the shared parts are Services of these names in the namespace, and
+    # Secrets are mounted where compose mounts its secrets and certificates.
+    wiring = wiring_of(mesh)
     files = {"namespace.yaml": [_namespace()]}
     for service in mesh.services.values():
         files[f"{service.name}.yaml"] = _service_documents(service, wiring)
@@ -92,7 +109,7 @@ def _service_documents(service: Service, wiring: Wiring) -> list[dict[str, Any]]
             "metadata": {"name": f"{service.name}-config", "labels": _labels(service)},
             "data": settings,
         },
-        _deployment(service, port, len(replicas)),
+        _deployment(service, port, len(replicas), health_command(service, port, wiring)),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -121,13 +138,29 @@ def _service_documents(service: Service, wiring: Wiring) -> list[dict[str, Any]]
     return documents
 
 
-def _deployment(service: Service, port: int, replicas: int) -> dict[str, Any]:
-    probe = {"grpc": {"port": port}, "periodSeconds": 5, "timeoutSeconds": 2}
+def certificate_volume(identity: str) -> dict[str, Any]:
+    """One identity's certificate, key and the CA from the certs Secret, readable by its group.
+
+    Only its own key: a pod cannot present another identity. The kubelet
+    updates the files in place (an atomic `..data` swap, as `protomesh
+    certs` does), and services and Envoy pick renewed ones up themselves.
+    """
+    keys = ["ca.crt", f"{identity}.crt", f"{identity}.key"]
+    return {
+        "name": "certs",
+        "secret": {
+            "secretName": CERTS_SECRET,
+            "defaultMode": 0o440,
+            "items": [{"key": key, "path": key} for key in keys],
+        },
+    }
+
+
+def _deployment(service: Service, port: int, replicas: int, health: list[str]) -> dict[str, Any]:
+    # An interpreter starts for each check (~0.3 s of CPU): allow for a busy node.
+    probe = {"exec": {"command": health}, "periodSeconds": 5, "timeoutSeconds": 5}
     mounts = [{"name": "certs", "mountPath": images.CERTS_DIR, "readOnly": True}]
-    volumes: list[dict[str, Any]] = [
-        # Optional until the certificates are issued into the Secret (docs/deployment.md).
-        {"name": "certs", "secret": {"secretName": CERTS_SECRET, "optional": True}},
-    ]
+    volumes: list[dict[str, Any]] = [certificate_volume(service.name)]
     if service.database is not None:
         keys = [ADMIN_PASSWORD, database_password(service)]
         mounts.append({"name": "secrets", "mountPath": images.SECRETS_DIR, "readOnly": True})
@@ -149,7 +182,7 @@ def _deployment(service: Service, port: int, replicas: int) -> dict[str, Any]:
         "envFrom": [{"configMapRef": {"name": f"{service.name}-config"}}],
         "readinessProbe": {**probe, "failureThreshold": 2},
         "livenessProbe": {**probe, "failureThreshold": 6, "initialDelaySeconds": 10},
-        "startupProbe": {**probe, "periodSeconds": 1, "failureThreshold": 60},
+        "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
         "resources": {
             "requests": {"cpu": "100m", "memory": "96Mi"},
             "limits": {"memory": "256Mi"},
@@ -226,7 +259,11 @@ def _edge_documents(edge: Edge) -> list[dict[str, Any]]:
         "livenessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10},
         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": {**restricted, "runAsUser": ENVOY_UID},
-        "volumeMounts": [{**config_mount, "readOnly": True}],
+        "volumeMounts": [
+            {**config_mount, "readOnly": True},
+            # The SDS files edge-config writes point here; the group (fsGroup) may read the key.
+            {"name": "certs", "mountPath": FILES[ENVIRONMENT].certs, "readOnly": True},
+        ],
     }
     deployment = {
         "apiVersion": "apps/v1",
@@ -248,6 +285,7 @@ def _edge_documents(edge: Edge) -> list[dict[str, Any]]:
                     "volumes": [
                         {"name": "edge-config", "emptyDir": {}},
                         {"name": "issuer", "secret": {"secretName": ISSUER_SECRET}},
+                        certificate_volume(EDGE_IDENTITY),
                     ],
                 },
             },

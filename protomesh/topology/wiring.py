@@ -4,13 +4,16 @@ One function builds a service's settings for the local cluster, compose and
 Kubernetes alike; only the addresses and where secret files are mounted
 differ. So the three topologies cannot disagree about which settings exist:
 a service that works under `protomesh up` gets the same keys in a container.
-Secrets travel as *paths* of files (`*_FILE`), never as values.
+Secrets travel as *paths* of files (`*_FILE`), never as values; so do the
+service's certificate and key (`TLS_*_PATH`) and the registry whose `callers`
+it enforces (`MESH_FILE`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from protomesh.registry import Mesh, Service
 from protomesh.registry.model import host_of
@@ -30,16 +33,28 @@ class Wiring:
 
     `secret_file` maps a secret's name to the path the service reads it from
     (the local cluster's run directory, or /run/secrets in a container).
+    `certs_dir` is where `protomesh certs` published the mesh's certificates
+    as this environment sees them (`.run/certs`, or `/certs` in a container);
+    None only when the whole mesh runs with PROTOMESH_INSECURE=1.
     """
 
     listen_host: str
     postgres: str | None  # host:port
     nats: str | None  # host:port
     secret_file: Callable[[str], str]
+    mesh_file: str
+    certs_dir: str | None
 
     @classmethod
     def of(
-        cls, mesh: Mesh, environment: str, listen_host: str, secret_file: Callable[[str], str]
+        cls,
+        mesh: Mesh,
+        environment: str,
+        listen_host: str,
+        secret_file: Callable[[str], str],
+        *,
+        mesh_file: str,
+        certs_dir: str | None,
     ) -> Wiring:
         def address(name: str) -> str | None:
             part = mesh.infrastructure.get(name)
@@ -47,7 +62,24 @@ class Wiring:
                 return None
             return f"{host_of(environment, name)}:{part.ports[environment]}"
 
-        return cls(listen_host, address("postgres"), address("nats"), secret_file)
+        return cls(
+            listen_host, address("postgres"), address("nats"), secret_file, mesh_file, certs_dir
+        )
+
+    def tls_paths(self, identity: str) -> dict[str, str] | None:
+        """The certificate, key and CA files of `identity`, by setting name; None without TLS.
+
+        The names `protomesh certs` gives them (`<identity>.crt`, ...), so the
+        same function serves a service's settings and its health check.
+        """
+        if self.certs_dir is None:
+            return None
+        directory = PurePosixPath(self.certs_dir)
+        return {
+            "TLS_CERT_PATH": str(directory / f"{identity}.crt"),
+            "TLS_KEY_PATH": str(directory / f"{identity}.key"),
+            "TLS_CA_PATH": str(directory / "ca.crt"),
+        }
 
 
 def dsn(address: str, role: str) -> str:
@@ -57,7 +89,8 @@ def dsn(address: str, role: str) -> str:
 
 def service_settings(service: Service, port: int, wiring: Wiring) -> dict[str, str]:
     """Every setting the registry decides for one replica, with the service's env prefix."""
-    settings = {"HOST": wiring.listen_host, "PORT": str(port)}
+    settings = {"HOST": wiring.listen_host, "PORT": str(port), "MESH_FILE": wiring.mesh_file}
+    settings |= wiring.tls_paths(service.name) or {}
     database = service.database
     if database is not None and wiring.postgres is not None:
         settings |= {
@@ -70,3 +103,18 @@ def service_settings(service: Service, port: int, wiring: Wiring) -> dict[str, s
     if "nats" in service.depends_on and wiring.nats is not None:
         settings["NATS_URL"] = f"nats://{wiring.nats}"
     return {f"{service.env_prefix}{key}": value for key, value in settings.items()}
+
+
+def health_command(service: Service, port: int, wiring: Wiring) -> list[str]:
+    """The container healthcheck (compose) and exec probe (Kubernetes) of one replica.
+
+    `python -m protomesh.healthcheck` over mTLS with the service's own
+    certificate: a service takes no plaintext, and the kubelet's native gRPC
+    probe cannot present a client certificate.
+    """
+    command = ["python", "-m", "protomesh.healthcheck"]
+    tls = wiring.tls_paths(service.name)
+    if tls is not None:
+        command += ["--cert", tls["TLS_CERT_PATH"], "--key", tls["TLS_KEY_PATH"]]
+        command += ["--ca", tls["TLS_CA_PATH"], "--server-name", service.name]
+    return [*command, f"127.0.0.1:{port}"]

@@ -7,7 +7,9 @@ import sys
 
 from protomesh import logs, runner
 from protomesh.config import ConfigError, load_config
+from protomesh.registry import RegistryError
 from protomesh.server import serve_until_signalled
+from protomesh.tls.files import TlsConfigurationError
 from services.user.bootstrap import build
 from services.user.config import PREFIX, UserServiceConfig
 
@@ -26,7 +28,12 @@ def main() -> None:
     async def serve() -> None:
         await serve_until_signalled(await build(config))
 
-    runner.run(serve)
+    try:
+        runner.run(serve)
+    except (TlsConfigurationError, RegistryError) as error:
+        # No certificate, or a registry that says nothing sane about its callers.
+        print(f"user service: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -121,6 +121,7 @@ def mesh_document(ports: list[int]) -> dict[str, Any]:
     return {
         "trust_domain": "protomesh.test",
         "environments": ["local"],
+        "identities": ["operator"],
         "infrastructure": {
             "postgres": {"port": {"local": postgres_port}},
             "nats": {"port": {"local": nats_port}, "monitor_port": {"local": nats_monitor_port}},
@@ -133,6 +134,11 @@ def mesh_document(ports: list[int]) -> dict[str, Any]:
                 "database": {"schema": "users", "role": "user_svc"},
                 "serves": ["shop.user.v1.UserService", "shop.user.v2.UserService"],
                 "depends_on": ["postgres"],
+                # The printed grpcurl commands call as the operator; anyone else is denied.
+                "callers": {
+                    "shop.user.v1.UserService/*": ["operator"],
+                    "shop.user.v2.UserService/*": ["operator"],
+                },
             }
         },
     }
@@ -183,7 +189,11 @@ def test_up_starts_everything_healthy_and_prints_commands_that_work(cluster: Clu
     assert status["user"]["pid"] == cluster.pids()["user"]
 
     commands = try_it_commands(up.stdout)
-    assert commands[0] == f".venv/bin/grpcurl -plaintext 127.0.0.1:{cluster.user_port} list"
+    certs = cluster.run_dir / "certs"
+    assert commands[0] == (
+        f".venv/bin/grpcurl -cacert {certs}/ca.crt -cert {certs}/operator.crt"
+        f" -key {certs}/operator.key -servername user 127.0.0.1:{cluster.user_port} list"
+    )
     tried = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", "\n".join(commands)],
         cwd=ROOT,
@@ -356,7 +366,9 @@ def grpcurl(cluster: Cluster, method: str, request: dict[str, str]) -> dict[str,
     result = subprocess.run(
         [
             tool("grpcurl"),
-            "-plaintext",
+            *("-cacert", str(cluster.run_dir / "certs" / "ca.crt")),
+            *("-cert", str(cluster.run_dir / "certs" / "operator.crt")),
+            *("-key", str(cluster.run_dir / "certs" / "operator.key")),
             "-d",
             json.dumps(request),
             f"127.0.0.1:{cluster.user_port}",

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from protomesh.codegen import tool
 from protomesh.paths import ROOT
 from protomesh.registry import DEFAULT_MESH_FILE
 from tests.support.ports import free_port, relocate_infrastructure
@@ -32,11 +33,12 @@ class Cluster:
     mesh_file: Path
     edge_port: int
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, insecure: bool = False) -> subprocess.CompletedProcess[str]:
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "PROTOMESH_INSECURE"},
             "PROTOMESH_RUN_DIR": str(self.run_dir),
             "PROTOMESH_MESH_FILE": str(self.mesh_file),
+            **({"PROTOMESH_INSECURE": "1"} if insecure else {}),
         }
         result = subprocess.run(
             [str(PROTOMESH), *args],
@@ -49,6 +51,13 @@ class Cluster:
         )
         assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
         return result
+
+    def logs(self) -> list[Path]:
+        return sorted((self.run_dir / "logs").glob("*.log"))
+
+    def service_port(self, name: str) -> int:
+        document = yaml.safe_load(self.mesh_file.read_text())
+        return int(document["services"][name]["port"]["local"])
 
     def pids(self) -> dict[str, int]:
         state = self.run_dir / "cluster.json"
@@ -150,3 +159,85 @@ def test_the_issuer_key_stays_secret_and_token_needs_it(cluster: Cluster) -> Non
         not Path(f"/proc/{edge_pid}").exists()
         or "Z" in Path(f"/proc/{edge_pid}/stat").read_text().split(")")[1][:3]
     )
+
+
+def secret_material(run_dir: Path) -> dict[str, str]:
+    """Every secret the cluster holds, as strings a leak would show: the body lines of each
+    private key (the CA's, every leaf's, the JWT issuer's) and every password file."""
+    found: dict[str, str] = {}
+    keys = [*run_dir.glob("certs/..data/*.key"), run_dir / "certs" / "ca.key"]
+    keys.append(run_dir / "secrets" / "jwt_issuer.pem")
+    for key in keys:
+        body = [line for line in key.read_text().splitlines() if not line.startswith("-----")]
+        found |= {f"{key.name} line {n}": line for n, line in enumerate(body) if len(line) > 16}
+    for password in (run_dir / "secrets").glob("*password"):
+        found[password.name] = password.read_text().strip()
+    return found
+
+
+def test_no_log_holds_a_private_key_or_a_password(cluster: Cluster) -> None:
+    """Run everything, call it every way the printed commands do (and be refused once),
+    then search every log and every printed line for each secret the cluster holds."""
+    up = cluster.cli("up")
+    commands = up.stdout.split("Try it:\n", 1)[1].split("\n\nIt keeps running", 1)[0]
+    tried = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert tried.returncode == 0, tried.stdout + tried.stderr
+    no_certificate = subprocess.run(
+        [
+            *(tool("grpcurl"), "-cacert", str(cluster.run_dir / "certs" / "ca.crt")),
+            *(f"127.0.0.1:{cluster.service_port('user')}", "list"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert no_certificate.returncode != 0
+    status = cluster.cli("status")
+    cluster.cli("down")  # every process has flushed its log
+
+    secrets = secret_material(cluster.run_dir)
+    assert {"postgres_admin_password", "ca.key line 0", "user.key line 0"} <= set(secrets)
+    printed = [up.stdout, up.stderr, tried.stdout, tried.stderr, status.stdout]
+    logs = {path.name: path.read_text(errors="replace") for path in cluster.logs()}
+    assert {"user.log", "edge.log", "postgres.log"} <= set(logs)
+    for where, text in [*logs.items(), *enumerate(printed)]:
+        leaked = [name for name, secret in secrets.items() if secret in text]
+        assert leaked == [], f"{where} shows {leaked}"
+
+
+def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
+    cluster: Cluster,
+) -> None:
+    up = cluster.cli("up", insecure=True)
+    assert "PROTOMESH_INSECURE=1: mTLS is OFF" in up.stdout
+    assert not (cluster.run_dir / "certs").exists()  # nothing issued, nothing half-on
+    status = json.loads(cluster.cli("status", "--json", insecure=True).stdout)
+    assert {c["name"]: c["state"] for c in status["components"]} == {
+        "postgres": "healthy",
+        "nats": "healthy",
+        "user": "healthy",
+        "edge": "healthy",
+    }
+    assert "transport_socket" not in (cluster.run_dir / "envoy" / "envoy.yaml").read_text()
+    user_log = (cluster.run_dir / "logs" / "user.log").read_text()
+    assert "mTLS is OFF" in user_log
+    commands = up.stdout.split("Try it:\n", 1)[1].split("\n\nIt keeps running", 1)[0]
+    assert "-plaintext" in commands
+    tried = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=ROOT,
+        env={**os.environ, "PROTOMESH_INSECURE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert tried.returncode == 0, tried.stdout + tried.stderr

@@ -11,6 +11,8 @@ from gateway import admin
 from gateway.cli import rendered
 from gateway.config import FILES, EdgeFiles, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
+from gateway.upstream_tls import write_secret_documents
+from protomesh.certs.issuance import ensure_certificates
 from protomesh.cluster.issuer import DevIssuer
 from protomesh.paths import DESCRIPTOR_SET, ENVOY_DIR
 from protomesh.registry import LOCAL, RpcCatalogue, load_mesh
@@ -19,10 +21,16 @@ pytestmark = pytest.mark.integration
 
 
 def envoy_inputs(directory: Path) -> EdgeFiles:
-    """The descriptor set and a JWKS, as the cluster would lay them out."""
+    """The descriptor set, a JWKS, the certificates and their SDS files, as the cluster lays
+    them out."""
     files = EdgeFiles(
-        str(directory / "envoy" / "edge.binpb"), str(directory / "envoy" / "jwks.json")
+        str(directory / "envoy" / "edge.binpb"),
+        str(directory / "envoy" / "jwks.json"),
+        str(directory / "certs"),
+        str(directory / "envoy" / "sds"),
     )
+    ensure_certificates(load_mesh(), Path(files.certs))
+    write_secret_documents(Path(files.sds), files.certs)
     write_edge_descriptor_set(DESCRIPTOR_SET, Path(files.descriptor))
     issuer = DevIssuer(directory / "secrets" / "jwt_issuer.pem")
     issuer.ensure_key()
@@ -56,6 +64,7 @@ def test_envoy_accepts_the_rendered_config(environment: str, tmp_path: Path) -> 
 def test_envoy_accepts_the_committed_local_config_in_a_run_directory(tmp_path: Path) -> None:
     """envoy/local.yaml names its files relative to the run directory Envoy starts in."""
     envoy_inputs(tmp_path)
+    write_secret_documents(tmp_path / FILES[LOCAL].sds, FILES[LOCAL].certs)
     assert FILES[LOCAL].descriptor == "envoy/edge.binpb"
     result = validate(ENVOY_DIR / "local.yaml", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -65,8 +74,8 @@ def test_envoy_accepts_the_committed_compose_config(tmp_path: Path) -> None:
     """envoy/compose.yaml reads its files from /etc/envoy, mounted in the container: moved here."""
     files = envoy_inputs(tmp_path)
     text = (ENVOY_DIR / "compose.yaml").read_text()
-    text = text.replace(FILES["compose"].descriptor, files.descriptor)
-    text = text.replace(FILES["compose"].jwks, files.jwks)
+    for moved in ("descriptor", "jwks", "sds"):
+        text = text.replace(getattr(FILES["compose"], moved), getattr(files, moved))
     config = tmp_path / "compose.yaml"
     config.write_text(text)
     result = validate(config, tmp_path)

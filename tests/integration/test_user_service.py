@@ -15,6 +15,7 @@ from shop.user.v2 import user_pb2 as v2
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh.codegen import tool
+from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
@@ -34,7 +35,7 @@ def service(
 
 @pytest.fixture
 async def channel(service: ServiceProcess) -> AsyncIterator[grpc.aio.Channel]:
-    async with grpc.aio.insecure_channel(service.address) as channel:
+    async with mesh_tls.aio_channel(service.address) as channel:
         yield channel
 
 
@@ -160,13 +161,16 @@ async def test_pages_walk_every_user_once_and_filter_by_verification(
 def test_grpcurl_lists_and_calls_the_service(service: ServiceProcess) -> None:
     grpcurl = tool("grpcurl")
     listed = subprocess.run(
-        [grpcurl, "-plaintext", service.address, "list"], capture_output=True, text=True, check=True
+        [grpcurl, *mesh_tls.grpcurl_flags(), service.address, "list"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert {"shop.user.v1.UserService", "shop.user.v2.UserService"} <= set(listed.stdout.split())
     created = subprocess.run(
         [
             grpcurl,
-            "-plaintext",
+            *mesh_tls.grpcurl_flags(),
             "-d",
             '{"email": "curl@example.com", "display_name": "Curl"}',
             service.address,
@@ -185,14 +189,14 @@ def test_restarting_keeps_data_and_applies_no_migration_twice(
     service = user_service(postgres, tmp_path)
     service.start()
     try:
-        with grpc.insecure_channel(service.address) as channel:
+        with mesh_tls.channel(service.address) as channel:
             stub = v1_grpc.UserServiceStub(channel)
             created = stub.CreateUser(
                 v1.CreateUserRequest(email="keep@example.com", display_name="K")
             )
         assert service.terminate() == 0
         service.start()
-        with grpc.insecure_channel(service.address) as channel:
+        with mesh_tls.channel(service.address) as channel:
             stub = v1_grpc.UserServiceStub(channel)
             again = stub.GetUser(v1.GetUserRequest(user_id=created.user.user_id))
         assert again.user.email == "keep@example.com"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 
-import grpc
 import pytest
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
@@ -21,6 +20,7 @@ from shop.user.v2 import user_pb2 as v2
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh.codegen import tool
+from tests.support import mesh_tls
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
 
@@ -39,7 +39,7 @@ def service(
 
 def test_one_process_serves_both_versions(service: ServiceProcess) -> None:
     listed = subprocess.run(
-        [tool("grpcurl"), "-plaintext", service.address, "list"],
+        [tool("grpcurl"), *mesh_tls.grpcurl_flags(), service.address, "list"],
         capture_output=True,
         text=True,
         check=True,
@@ -51,7 +51,7 @@ def test_one_process_serves_both_versions(service: ServiceProcess) -> None:
 def test_a_v1_client_keeps_working_on_users_that_v2_created_and_changed(
     service: ServiceProcess,
 ) -> None:
-    with grpc.insecure_channel(service.address) as channel:
+    with mesh_tls.channel(service.address) as channel:
         users_v1 = v1_grpc.UserServiceStub(channel)
         users_v2 = v2_grpc.UserServiceStub(channel)
         created = users_v2.CreateUser(
@@ -81,7 +81,7 @@ def test_a_v1_client_keeps_working_on_users_that_v2_created_and_changed(
 
 
 def test_v1_answers_in_v1_shapes(service: ServiceProcess) -> None:
-    with grpc.insecure_channel(service.address) as channel:
+    with mesh_tls.channel(service.address) as channel:
         reply = v1_grpc.UserServiceStub(channel).CreateUser(
             v1.CreateUserRequest(email="v1shape@example.com", display_name="Old Client")
         )

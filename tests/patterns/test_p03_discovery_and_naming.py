@@ -27,6 +27,7 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 
 from protomesh.channels import channel_for
 from protomesh.registry import DEFAULT_MESH_FILE, load_mesh
+from tests.support import mesh_tls
 from tests.support.postgres import Postgres
 from tests.support.replicas import user_replicas
 from tests.support.service import ServiceProcess
@@ -125,7 +126,7 @@ async def test_a_channel_found_by_name_spreads_calls_over_both_replicas(
     replicas: list[ServiceProcess], tmp_path: Path
 ) -> None:
     mesh = load_mesh(write_mesh(tmp_path / "mesh.yaml", [r.port for r in replicas]))
-    async with channel_for("user", mesh, ENVIRONMENT) as channel:
+    async with channel_for("user", mesh, ENVIRONMENT, tls=mesh_tls.files()) as channel:
         caller = Caller(channel, await create_user(channel))
         counts = await logged(replicas, await caller.calls(40))
     assert caller.failures == []
@@ -141,7 +142,7 @@ async def test_the_registry_is_the_only_source_of_addresses(
     mesh_file = tmp_path / "mesh.yaml"
     for replica in (first, second):
         mesh = load_mesh(write_mesh(mesh_file, [replica.port]))
-        async with channel_for("user", mesh, ENVIRONMENT) as channel:
+        async with channel_for("user", mesh, ENVIRONMENT, tls=mesh_tls.files()) as channel:
             caller = Caller(channel, await create_user(channel))
             counts = await logged(replicas, await caller.calls(10))
         assert counts == {replica.port: 10}
@@ -152,7 +153,7 @@ async def test_stopping_a_replica_fails_no_call(
 ) -> None:
     draining, staying = replicas
     mesh = load_mesh(write_mesh(tmp_path / "mesh.yaml", [r.port for r in replicas]))
-    async with channel_for("user", mesh, ENVIRONMENT) as channel:
+    async with channel_for("user", mesh, ENVIRONMENT, tls=mesh_tls.files()) as channel:
         caller = Caller(channel, await create_user(channel))
         warmed = await logged(replicas, await caller.calls(20))
         assert set(warmed) == {draining.port, staying.port}
@@ -211,7 +212,7 @@ async def _settle_on(caller: Caller, replicas: list[ServiceProcess], only: Servi
 
 
 def _direct_call_works(replica: ServiceProcess, user_id: str) -> bool:
-    with grpc.insecure_channel(replica.address) as channel:
+    with mesh_tls.channel(replica.address) as channel:
         reply = v1_grpc.UserServiceStub(channel).GetUser(
             v1.GetUserRequest(user_id=user_id), timeout=5
         )

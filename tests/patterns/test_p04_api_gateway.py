@@ -93,7 +93,7 @@ def test_only_the_registry_routes_are_public(edge: Envoy, user: ServiceProcess) 
     """The service's health (like any RPC the registry does not list) stays internal."""
     assert health(user.address) == "SERVING"
     with pytest.raises(grpc.RpcError) as raised:
-        health(edge.address)
+        health(edge.address, tls=False)
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     config = yaml.safe_load(edge.config_file.read_text())
     assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"

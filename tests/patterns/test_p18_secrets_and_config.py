@@ -17,6 +17,7 @@ from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
 from protomesh.paths import ROOT
+from tests.support import mesh_tls
 from tests.support.postgres import Postgres
 from tests.support.service import user_service
 
@@ -43,7 +44,7 @@ def test_a_bad_setting_stops_the_start_with_the_key_named(tmp_path: Path) -> Non
 def test_passwords_never_reach_the_logs(postgres: Postgres, tmp_path: Path) -> None:
     service = user_service(postgres, tmp_path, log_level="debug")
     service.start()
-    with grpc.insecure_channel(service.address) as channel:
+    with mesh_tls.channel(service.address) as channel:
         v1_grpc.UserServiceStub(channel).CreateUser(
             v1.CreateUserRequest(email="secret@example.com", display_name="S"), timeout=5
         )
@@ -67,7 +68,7 @@ def test_the_environment_picks_its_overrides_from_the_config_file(
         service.env["PROTOMESH_ENV"] = environment
         service.start()
         try:
-            with grpc.insecure_channel(service.address) as channel:
+            with mesh_tls.channel(service.address) as channel:
                 stub = v1_grpc.UserServiceStub(channel)
                 request = v1.CreateUserRequest(email=f"{environment}@example.com", display_name="E")
                 stub.CreateUser(request)  # no deadline: the configured default applies

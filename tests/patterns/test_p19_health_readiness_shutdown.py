@@ -16,6 +16,7 @@ import pytest
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
+from tests.support import mesh_tls
 from tests.support.postgres import Postgres, start_postgres
 from tests.support.service import user_service
 
@@ -36,7 +37,7 @@ async def test_sigterm_drains_calls_in_flight_and_exits_cleanly(
     service = user_service(postgres, tmp_path, grace_period="10")
     service.start()
     try:
-        async with grpc.aio.insecure_channel(service.address) as channel:
+        async with mesh_tls.aio_channel(service.address) as channel:
             users = v1_grpc.UserServiceStub(channel)
             created = await users.CreateUser(
                 v1.CreateUserRequest(email="drain@example.com", display_name="D"), timeout=5
@@ -91,7 +92,7 @@ def test_readiness_follows_postgres_down_and_back(own_postgres: Postgres, tmp_pa
         own_postgres.server.stop()
         service.wait_for_health("NOT_SERVING", timeout=10)
         with (
-            grpc.insecure_channel(service.address) as channel,
+            mesh_tls.channel(service.address) as channel,
             pytest.raises(grpc.RpcError) as raised,
         ):
             v1_grpc.UserServiceStub(channel).CreateUser(
@@ -100,7 +101,7 @@ def test_readiness_follows_postgres_down_and_back(own_postgres: Postgres, tmp_pa
         assert raised.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
         own_postgres.server.start()
         service.wait_for_health("SERVING", timeout=15)
-        with grpc.insecure_channel(service.address) as channel:
+        with mesh_tls.channel(service.address) as channel:
             created = v1_grpc.UserServiceStub(channel).CreateUser(
                 v1.CreateUserRequest(email="back@example.com", display_name="B"), timeout=5
             )

@@ -110,6 +110,17 @@ def test_two_order_replicas_run_behind_envoy_in_compose(tmp_path: Path) -> None:
     assert {"order-1", "order-2"} <= set(services["edge"]["depends_on"])
 
 
+def edge_certificate_mount(mesh: Mesh, topology: str) -> str:
+    """Where the topology mounts the mesh's certificates into the Envoy container."""
+    if topology == "compose":
+        volumes: list[str] = compose.render(mesh)["services"]["edge"]["volumes"]
+        return next(v.split(":")[1] for v in volumes if v.startswith("certs:"))
+    pod = kubernetes.render(mesh)["edge.yaml"][0]["spec"]["template"]["spec"]
+    envoy = next(c for c in pod["containers"] if c["name"] == "envoy")
+    mount: str = next(m["mountPath"] for m in envoy["volumeMounts"] if m["name"] == "certs")
+    return mount
+
+
 def edge_config_command(mesh: Mesh, topology: str) -> list[str]:
     """What compose's edge-config job, or the Kubernetes edge pod's init container, runs."""
     if topology == "compose":
@@ -153,11 +164,19 @@ def test_the_edge_config_job_writes_what_the_real_envoy_accepts(
     endpoints = order["load_assignment"]["endpoints"][0]["lb_endpoints"]
     hosts = [e["endpoint"]["address"]["socket_address"]["address"] for e in endpoints]
     assert hosts == order_hosts
+    assert order["transport_socket"]["name"] == "envoy.transport_sockets.tls"
     local = tmp_path / "envoy.yaml"
     local.write_text(config.replace(f"{images.EDGE_DIR}/", f"{root}{images.EDGE_DIR}/"))
     validated = run(tool("envoy"), "--mode", "validate", "--config-path", str(local))
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert (root / images.ISSUER_DIR.lstrip("/") / "jwt_issuer.pem").exists()
+    # The SDS files (validate only checks they exist) name the edge's certificate where
+    # the topology mounts the certs; the job leaves that mount point in the config volume.
+    mounted = edge_certificate_mount(mesh, topology)
+    sds = root / FILES["compose"].sds.lstrip("/")
+    secret = yaml.safe_load((sds / "edge_certificate.yaml").read_text())["resources"][0]
+    assert secret["tls_certificate"]["private_key"]["filename"] == f"{mounted}/edge.key"
+    assert (root / mounted.lstrip("/")).is_dir()
 
 
 def test_every_component_has_a_healthcheck_and_waits_for_what_it_needs() -> None:

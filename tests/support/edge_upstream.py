@@ -11,6 +11,10 @@ details) as a process of its own, like any service: `python -m tests.support.edg
     GetUser(user_id="u1")         → a user whose display_name is JSON of what it saw
     CreateUser(email="UNAVAILABLE") → Unavailable (to show a POST is not retried)
     UpdateUser(user_id="alice")   → allowed only to the signed-in user alice
+
+It serves over mTLS with the user service's certificate (the edge pins that
+identity) and says which certificate the caller connected with, so tests see
+the edge's rotated client certificate arrive.
 """
 
 from __future__ import annotations
@@ -30,13 +34,18 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from cryptography import x509
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc
 
 from protomesh import edge_auth, errors, logs, request_context, runner
+from protomesh.authz import CallerPolicy
 from protomesh.paths import ROOT
+from protomesh.registry import load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, serve_until_signalled
 from protomesh.settings import ServerSettings
+from protomesh.tls.files import TlsFiles
+from tests.support import mesh_tls
 from tests.support.grpc_calls import health
 from tests.support.ports import free_port
 
@@ -63,8 +72,16 @@ def _seen(context: Context) -> str:
             "end_user": edge_auth.end_user(context),
             "request_id": request_context.request_id.get(),
             "idempotency_key": metadata.get("idempotency-key"),
+            "caller": request_context.caller.get(),
+            "caller_serial": _caller_serial(context),
         }
     )
+
+
+def _caller_serial(context: Context) -> int | None:
+    """The serial number of the certificate the caller connected with (None without TLS)."""
+    pems = list(context.auth_context().get("x509_pem_cert") or ())
+    return x509.load_pem_x509_certificate(pems[0]).serial_number if pems else None
 
 
 class ProbeUserService(user_pb2_grpc.UserServiceServicer):
@@ -100,9 +117,13 @@ class ProbeUserService(user_pb2_grpc.UserServiceServicer):
         )
 
 
-def definition() -> ServiceDefinition:
+def definition(trust_domain: str) -> ServiceDefinition:
     return ServiceDefinition(
         name="probe",
+        # Like the user service it stands in for: the edge (and the operator) call it.
+        callers=CallerPolicy.from_rules(
+            trust_domain, {"shop.user.v1.UserService/*": ["edge", "operator"]}
+        ),
         registrations=[
             Registration(
                 "shop.user.v1.UserService",
@@ -141,12 +162,23 @@ class Probe:
 
 
 @contextmanager
-def probe_upstream(directory: Path) -> Iterator[Probe]:
+def probe_upstream(
+    directory: Path, identity: str = "user", certs: Path | None = None
+) -> Iterator[Probe]:
+    """The probe, serving with `identity`'s certificate (the edge accepts only `user`'s)
+    from `certs` (default: the session's)."""
     port = free_port()
     log_file = directory / "probe.log"
     with log_file.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.edge_upstream", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "tests.support.edge_upstream",
+                str(port),
+                str(certs or mesh_tls.directory()),
+                identity,
+            ],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -173,10 +205,19 @@ def probe_upstream(directory: Path) -> Iterator[Probe]:
 
 def main() -> None:
     logs.configure("probe", "info")
-    settings = ServerSettings(port=int(sys.argv[1]), grace_period=1.0)
+    # It answers as the user service: the edge pins that identity.
+    identity = TlsFiles.of(Path(sys.argv[2]), sys.argv[3])
+    settings = ServerSettings(
+        port=int(sys.argv[1]),
+        grace_period=1.0,
+        tls_cert_path=identity.cert,
+        tls_key_path=identity.key,
+        tls_ca_path=identity.ca,
+    )
+    trust_domain = load_mesh().trust_domain
 
     async def serve() -> None:  # the server is made inside the loop that runs it
-        await serve_until_signalled(GrpcService(definition(), settings))
+        await serve_until_signalled(GrpcService(definition(trust_domain), settings))
 
     runner.run(serve)
 

@@ -24,9 +24,11 @@ import yaml
 from gateway import admin
 from gateway.config import EdgeFiles, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
+from gateway.upstream_tls import write_secret_documents
 from protomesh.cluster.issuer import DevIssuer
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, parse_mesh
+from tests.support import mesh_tls
 from tests.support.ports import free_port, relocate_infrastructure
 
 ENVIRONMENT = "local"
@@ -69,6 +71,7 @@ class Envoy:
     mesh: Mesh
     directory: Path
     issuer: DevIssuer
+    certs: Path  # where the mesh's certificates are published (the edge's among them)
     process: subprocess.Popen[bytes] | None = None
     config_file: Path = field(init=False)
     log_file: Path = field(init=False)
@@ -101,7 +104,10 @@ class Envoy:
         descriptor = self.directory / "edge.binpb"
         write_edge_descriptor_set(DESCRIPTOR_SET, descriptor)
         catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
-        config = render(self.mesh, ENVIRONMENT, catalogue, EdgeFiles(str(descriptor), str(jwks)))
+        sds = self.directory / "sds"
+        write_secret_documents(sds, str(self.certs))
+        files = EdgeFiles(str(descriptor), str(jwks), str(self.certs), str(sds))
+        config = render(self.mesh, ENVIRONMENT, catalogue, files)
         self.config_file.write_text(as_yaml(config, ENVIRONMENT))
         return self.config_file
 
@@ -202,8 +208,10 @@ class Envoy:
 
 
 @contextlib.contextmanager
-def running_envoy(mesh: Mesh, directory: Path) -> Iterator[Envoy]:
-    envoy = Envoy(mesh, directory, DevIssuer(directory / "secrets" / "jwt_issuer.pem"))
+def running_envoy(mesh: Mesh, directory: Path, certs: Path | None = None) -> Iterator[Envoy]:
+    """Envoy over mTLS to its upstreams, with the session's certificates unless `certs`."""
+    issuer = DevIssuer(directory / "secrets" / "jwt_issuer.pem")
+    envoy = Envoy(mesh, directory, issuer, certs or mesh_tls.directory())
     try:
         envoy.start()
         yield envoy

@@ -8,12 +8,18 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2
 
+from tests.support import mesh_tls
+
 _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 
-def health(address: str, service: str = "", timeout: float = 1.0) -> str:
-    """grpc.health.v1 status name (SERVING, NOT_SERVING...) from a blocking call."""
-    with grpc.insecure_channel(address) as channel:
+def health(address: str, service: str = "", timeout: float = 1.0, *, tls: bool = True) -> str:
+    """grpc.health.v1 status name (SERVING, NOT_SERVING...) from a blocking call.
+
+    Over mTLS as the operator, as every mesh service requires; `tls=False` for
+    the edge, whose public listener is plaintext.
+    """
+    with mesh_tls.channel(address) if tls else grpc.insecure_channel(address) as channel:
         call = channel.unary_unary(
             _HEALTH_CHECK,
             request_serializer=health_pb2.HealthCheckRequest.SerializeToString,

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 
 from protomesh.paths import ROOT
+from tests.support import mesh_tls
 from tests.support.grpc_calls import health
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
@@ -104,6 +105,7 @@ def user_service(postgres: Postgres, directory: Path, **overrides: str) -> Servi
         "USER_SERVICE_ADMIN_DATABASE_URL": postgres.admin_dsn,
         "USER_SERVICE_ADMIN_DATABASE_PASSWORD_FILE": str(postgres.password_file),
         "USER_SERVICE_READINESS_INTERVAL": "0.1",
+        **mesh_tls.service_environment("USER_SERVICE_"),
         **{f"USER_SERVICE_{k.upper()}": v for k, v in overrides.items()},
     }
     service = ServiceProcess("user", port, directory / f"user-{suffix}.log", env)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import shutil
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from protomesh import request_context
+from protomesh import request_context, rotating_channel
+from protomesh.certs.issuance import ensure_certificates
 from protomesh.channels import (
     call_timeout,
     channel_for,
@@ -21,7 +25,12 @@ from protomesh.channels import (
     service_config,
     target,
 )
-from protomesh.registry import Mesh, parse_mesh
+from protomesh.registry import Mesh, load_mesh, parse_mesh
+from protomesh.rotating_channel import RotatingChannel
+from protomesh.tls.client import channel_credentials, server_name_options
+from protomesh.tls.files import TlsConfigurationError, TlsFiles
+from protomesh.tls.server import server_credentials
+from tests.support import mesh_tls
 
 Unary = grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]  # no serializers: bytes both ways
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -53,14 +62,19 @@ async def start_replica(name: str) -> Replica:
     def budget(request: bytes, context: grpc.ServicerContext) -> bytes:
         return str(context.time_remaining()).encode()
 
+    def caller_certificate(request: bytes, context: grpc.ServicerContext) -> bytes:
+        pems: Any = context.auth_context().get("x509_pem_cert") or []  # list[bytes] at runtime
+        return b"".join(bytes(pem) for pem in pems)
+
     handlers: dict[str, grpc.RpcMethodHandler[bytes, bytes]] = {
         "Name": grpc.unary_unary_rpc_method_handler(answer),
         "Budget": grpc.unary_unary_rpc_method_handler(budget),
+        "CallerCertificate": grpc.unary_unary_rpc_method_handler(caller_certificate),
     }
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler("test.Replica", handlers)]
     )
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_secure_port("127.0.0.1:0", server_credentials(mesh_tls.files(mesh_tls.ECHO)))
     await server.start()
     await checks.set("", SERVING)
     return Replica(name, server, checks, port)
@@ -120,7 +134,7 @@ async def test_calls_are_spread_over_every_replica_in_the_registry(
     replicas: list[Replica],
 ) -> None:
     mesh = mesh_of([r.port for r in replicas])
-    async with channel_for("echo", mesh, "local") as channel:
+    async with channel_for("echo", mesh, "local", tls=mesh_tls.files()) as channel:
         await wait_until_both_ready(channel)
         seen = await names(channel, 20)
     assert seen == {"a": 10, "b": 10}
@@ -130,7 +144,9 @@ async def test_a_replica_that_turns_not_serving_gets_no_more_calls_and_back_when
     replicas: list[Replica],
 ) -> None:
     first, _ = replicas
-    async with channel_for("echo", mesh_of([r.port for r in replicas]), "local") as channel:
+    async with channel_for(
+        "echo", mesh_of([r.port for r in replicas]), "local", tls=mesh_tls.files()
+    ) as channel:
         await names(channel, 2)
         await first.health.set("", NOT_SERVING)
         await wait_until_only(channel, "b")
@@ -147,8 +163,10 @@ async def test_without_health_checking_a_not_serving_replica_still_gets_calls(
     """The control for the test above: it is the health check, not luck, that steers."""
     first, _ = replicas
     options = [*channel_options(), ("grpc.inhibit_health_checking", 1)]
-    async with grpc.aio.insecure_channel(
-        target([r.address for r in replicas]), options=options
+    async with grpc.aio.secure_channel(
+        target([r.address for r in replicas]),
+        channel_credentials(mesh_tls.files()),
+        options=[*options, *server_name_options(mesh_tls.ECHO)],
     ) as channel:
         await wait_until_both_ready(channel)
         await first.health.set("", NOT_SERVING)
@@ -161,7 +179,9 @@ async def test_health_can_follow_one_named_service(replicas: list[Replica]) -> N
     for replica in replicas:
         await replica.health.set("test.Replica", SERVING)
     mesh = mesh_of([r.port for r in replicas])
-    async with channel_for("echo", mesh, "local", health_service="test.Replica") as channel:
+    async with channel_for(
+        "echo", mesh, "local", tls=mesh_tls.files(), health_service="test.Replica"
+    ) as channel:
         await names(channel, 2)
         await second.health.set("test.Replica", NOT_SERVING)
         await wait_until_only(channel, first.name)
@@ -171,7 +191,9 @@ async def test_every_call_gets_the_default_timeout_when_it_brings_none(
     replicas: list[Replica],
 ) -> None:
     mesh = mesh_of([replicas[0].port])
-    async with channel_for("echo", mesh, "local", default_timeout=3.0) as channel:
+    async with channel_for(
+        "echo", mesh, "local", tls=mesh_tls.files(), default_timeout=3.0
+    ) as channel:
         budget: Unary = channel.unary_unary("/test.Replica/Budget")
         without: bytes = await budget(b"")
         asked: bytes = await budget(b"", timeout=1.0)
@@ -185,7 +207,9 @@ async def test_an_outbound_call_inherits_the_deadline_of_the_request_it_serves(
 ) -> None:
     async def serve_a_request() -> float:
         request_context.set_deadline(0.5)  # as the server's deadline interceptor does
-        async with channel_for("echo", mesh_of([replicas[0].port]), "local") as channel:
+        async with channel_for(
+            "echo", mesh_of([replicas[0].port]), "local", tls=mesh_tls.files()
+        ) as channel:
             budget: Unary = channel.unary_unary("/test.Replica/Budget")
             reply = await budget(b"", timeout=30)
         return float(reply)
@@ -245,3 +269,50 @@ def test_an_unknown_service_or_environment_is_named_with_what_exists() -> None:
         channel_for("usr", mesh, "local")
     with pytest.raises(KeyError, match=r"no environment 'prod'.*environments: local"):
         channel_for("echo", mesh, "prod")
+
+
+def test_a_channel_without_the_callers_certificate_is_refused_unless_the_mesh_is_insecure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mesh = mesh_of([50051])
+    with pytest.raises(TlsConfigurationError, match=r"pass tls=config\.tls"):
+        channel_for("echo", mesh, "local")
+    monkeypatch.setenv("PROTOMESH_INSECURE", "1")
+    assert not isinstance(channel_for("echo", mesh, "local"), RotatingChannel)
+
+
+async def test_a_rotated_client_certificate_is_used_for_new_calls_without_a_new_channel(
+    replicas: list[Replica], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotate the caller's files under an open channel: later calls present the new cert."""
+    monkeypatch.setattr(rotating_channel, "CHECK_INTERVAL", 0.0)
+    mesh = load_mesh()
+    certs = shutil.copytree(mesh_tls.directory(), tmp_path / "certs", symlinks=True)
+    own = TlsFiles.of(certs, "operator")
+    async with channel_for("echo", mesh_of([replicas[0].port]), "local", tls=own) as channel:
+        caller_certificate: Unary = channel.unary_unary("/test.Replica/CallerCertificate")
+        before = await caller_certificate(b"", timeout=5)
+        assert before == (certs / "operator.crt").read_bytes()
+        ensure_certificates(mesh, certs, rotate=True)
+        after = await caller_certificate(b"", timeout=5)
+    assert after == (certs / "operator.crt").read_bytes()
+    assert after != before
+
+
+async def test_a_refused_handshake_is_logged_with_the_target_by_the_caller(
+    replicas: list[Replica], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A certificate from another CA: the server refuses it, and the caller says so."""
+    mesh = load_mesh()
+    foreign = tmp_path / "foreign"
+    ensure_certificates(mesh, foreign)  # a CA of its own, which the replicas do not trust
+    own = TlsFiles(foreign / "operator.crt", foreign / "operator.key", mesh_tls.files().ca)
+    async with channel_for("echo", mesh_of([replicas[0].port]), "local", tls=own) as channel:
+        name: Unary = channel.unary_unary("/test.Replica/Name")
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await name(b"", timeout=5)
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert any(
+        "connection to echo refused in the TLS handshake" in record.getMessage()
+        for record in caplog.records
+    )

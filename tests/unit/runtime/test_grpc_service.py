@@ -19,9 +19,11 @@ from protomesh.logs import stamp_request_ids
 from protomesh.readiness import ReadinessCheck
 from protomesh.server import GrpcService, ServiceDefinition
 from protomesh.settings import ServerSettings
+from protomesh.tls.files import TlsConfigurationError
 from services.user.bootstrap import registrations, utc_now
 from services.user.domain import User
 from services.user.validation import VALIDATORS
+from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health_async
 from tests.unit.user.fakes import InMemoryUserStore
 
@@ -75,9 +77,9 @@ async def start(settings: ServerSettings) -> Running:
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", probe)],
     )
-    service = GrpcService(definition, settings)
+    service = GrpcService(definition, mesh_tls.with_identity(settings))
     port = await service.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = mesh_tls.aio_channel(f"127.0.0.1:{port}")
     return Running(service, store, channel, dependency_up)
 
 
@@ -211,3 +213,31 @@ async def test_shutdown_finishes_calls_in_flight_and_refuses_new_ones() -> None:
 
 async def _entered(running: Running, count: int) -> bool:
     return running.store.entered >= count
+
+
+def test_a_service_without_certificates_refuses_to_start_unless_the_mesh_is_insecure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    definition = ServiceDefinition(name="user", registrations=[])
+    monkeypatch.delenv("PROTOMESH_INSECURE", raising=False)
+    with pytest.raises(TlsConfigurationError, match="no TLS certificate configured"):
+        GrpcService(definition, ServerSettings(port=0))
+    monkeypatch.setenv("PROTOMESH_INSECURE", "1")
+    assert GrpcService(definition, mesh_tls.with_identity(ServerSettings(port=0))).tls is None
+
+
+async def test_the_insecure_switch_serves_plaintext_and_says_so_loudly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PROTOMESH_INSECURE", "1")
+    store = GatedStore()
+    definition = ServiceDefinition(name="user", registrations=registrations(store, utc_now))
+    service = GrpcService(definition, ServerSettings(port=0))
+    with caplog.at_level(logging.WARNING, logger="protomesh.server"):
+        port = await service.start()
+    try:
+        assert any("PROTOMESH_INSECURE=1: mTLS is OFF" in r.getMessage() for r in caplog.records)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await health_async(channel) == SERVING
+    finally:
+        await service.stop()

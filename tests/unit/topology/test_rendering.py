@@ -54,7 +54,9 @@ def test_the_edge_waits_for_every_replica_it_routes_to(tmp_path: Path) -> None:
     _, mesh = mesh_with_order(tmp_path)
     edge = compose.render(mesh)["services"]["edge"]
 
-    assert set(edge["depends_on"]) == {"edge-config", "user", "order-1", "order-2"}
+    assert set(edge["depends_on"]) == {"certs", "edge-config", "user", "order-1", "order-2"}
+    # The SDS files the edge-config job writes point Envoy at its certificate here.
+    assert "certs:/etc/envoy/certs:ro" in edge["volumes"]
     assert edge["ports"] == ["127.0.0.1:8080:8080"]
     assert edge["networks"] == ["backend", "public"]
 
@@ -73,8 +75,17 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
     }
     deployment = next(d for d in files["order.yaml"] if d["kind"] == "Deployment")
     assert deployment["spec"]["replicas"] == 2
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["grpc"] == {"port": 50052}
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    # The kubelet's gRPC probe cannot do mTLS: the pod checks itself with its own certificate.
+    assert container["readinessProbe"]["exec"]["command"] == [
+        *("python", "-m", "protomesh.healthcheck"),
+        *("--cert", "/certs/order.crt", "--key", "/certs/order.key", "--ca", "/certs/ca.crt"),
+        *("--server-name", "order", "127.0.0.1:50052"),
+    ]
+    certs = next(v for v in pod["volumes"] if v["name"] == "certs")["secret"]
+    assert certs["secretName"] == "protomesh-certs"
+    assert [item["key"] for item in certs["items"]] == ["ca.crt", "order.crt", "order.key"]
     assert not [d for d in files["user.yaml"] if d["kind"] == "HorizontalPodAutoscaler"]
     assert files["kustomization.yaml"][0]["resources"] == [
         "edge.yaml",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from protomesh.cluster.components import ServiceProcess
@@ -43,6 +44,22 @@ def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> 
     assert set(local) == {k for k in container if k.startswith("ORDER_SERVICE_")}
     assert local["ORDER_SERVICE_DATABASE_SCHEMA"] == container["ORDER_SERVICE_DATABASE_SCHEMA"]
     assert local["ORDER_SERVICE_DATABASE_URL"] == "postgresql://order_svc@127.0.0.1:55432/postgres"
+    # The mTLS identity and the registry whose `callers` it enforces, as each place mounts them.
+    assert local["ORDER_SERVICE_TLS_KEY_PATH"] == str(tmp_path / "run" / "certs" / "order.key")
+    assert container["ORDER_SERVICE_TLS_KEY_PATH"] == "/certs/order.key"
+    assert container["ORDER_SERVICE_TLS_CA_PATH"] == "/certs/ca.crt"
+    assert local["ORDER_SERVICE_MESH_FILE"] == str(mesh_file)
+    assert container["ORDER_SERVICE_MESH_FILE"] == "/app/mesh.yaml"
+
+
+def test_the_insecure_switch_gives_local_services_no_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROTOMESH_INSECURE", "1")
+    mesh_file, mesh = mesh_with_order(tmp_path)
+    order = components(mesh, prepared(tmp_path, mesh_file))["order"]
+    assert isinstance(order, ServiceProcess)
+    assert not [key for key in order.environment() if key.startswith("ORDER_SERVICE_TLS_")]
 
 
 def test_replicas_of_a_service_share_its_role_password(tmp_path: Path) -> None:
