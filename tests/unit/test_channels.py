@@ -271,14 +271,17 @@ def test_an_unknown_service_or_environment_is_named_with_what_exists() -> None:
         channel_for("echo", mesh, "prod")
 
 
-def test_a_channel_without_the_callers_certificate_is_refused_unless_the_mesh_is_insecure(
+async def test_a_channel_without_the_callers_certificate_is_refused_unless_the_mesh_is_insecure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Async: a grpc.aio channel belongs to the running loop (see test_grpc_service)."""
     mesh = mesh_of([50051])
     with pytest.raises(TlsConfigurationError, match=r"pass tls=config\.tls"):
         channel_for("echo", mesh, "local")
     monkeypatch.setenv("PROTOMESH_INSECURE", "1")
-    assert not isinstance(channel_for("echo", mesh, "local"), RotatingChannel)
+    channel = channel_for("echo", mesh, "local")
+    assert not isinstance(channel, RotatingChannel)
+    await channel.close()
 
 
 async def test_a_rotated_client_certificate_is_used_for_new_calls_without_a_new_channel(

@@ -215,9 +215,11 @@ async def _entered(running: Running, count: int) -> bool:
     return running.store.entered >= count
 
 
-def test_a_service_without_certificates_refuses_to_start_unless_the_mesh_is_insecure(
+async def test_a_service_without_certificates_refuses_to_start_unless_the_mesh_is_insecure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Async: grpc.aio builds its server on the running loop, not on a global default one
+    (which an earlier `asyncio.run` in the session leaves unset)."""
     definition = ServiceDefinition(name="user", registrations=[])
     monkeypatch.delenv("PROTOMESH_INSECURE", raising=False)
     with pytest.raises(TlsConfigurationError, match="no TLS certificate configured"):
