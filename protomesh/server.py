@@ -8,7 +8,12 @@ shutdown order (nameko's lesson):
 1. health → NOT_SERVING, so balancers stop routing here;
 2. after `shutdown_delay`, stop accepting calls and let in-flight ones finish
    within `grace_period`;
-3. then run the service's closers (database pool, ...) in reverse order.
+3. stop the service's workers (outbox relay, consumers): each finishes the
+   work it holds, in reverse order of starting;
+4. then run the service's closers (database pool, ...) in reverse order.
+
+Workers start after the server does, so a worker's effects never precede the
+service being reachable.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
@@ -34,6 +39,18 @@ log = logging.getLogger("protomesh.server")
 # grpc turns SO_REUSEPORT on by default: a second server on a taken port would
 # silently share its traffic instead of failing. Port clashes must be loud.
 SERVER_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0)]
+
+
+class Worker(Protocol):
+    """A long-running part of a service beside its RPCs (outbox relay, consumer).
+
+    `start` returns once the worker runs in the background; `stop` stops it
+    taking new work, lets the work in hand finish, and returns when it has.
+    """
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,7 @@ class ServiceDefinition:
     registrations: Sequence[Registration]
     validators: Mapping[str, Validator] = field(default_factory=dict)
     readiness_checks: Sequence[ReadinessCheck] = ()
+    workers: Sequence[Worker] = ()
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
 
 
@@ -77,6 +95,7 @@ class GrpcService:
             self.health, names, definition.readiness_checks, settings.readiness_interval
         )
         self._stopping = False
+        self._started_workers: list[Worker] = []
 
     async def start(self) -> int:
         for registration in self.definition.registrations:
@@ -94,6 +113,9 @@ class GrpcService:
         await self._server.start()
         await self._readiness.check_once()
         self._readiness.start()
+        for worker in self.definition.workers:
+            await worker.start()
+            self._started_workers.append(worker)
         log.info(
             "%s serving on %s:%s",
             self.definition.name,
@@ -113,6 +135,11 @@ class GrpcService:
         if self.settings.shutdown_delay:
             await asyncio.sleep(self.settings.shutdown_delay)
         await self._server.stop(self.settings.grace_period)
+        for worker in reversed(self._started_workers):
+            try:
+                await worker.stop()
+            except Exception:
+                log.exception("error while stopping worker %s", type(worker).__qualname__)
         for close in reversed(self.definition.closers):
             try:
                 await close()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from protomesh.codegen import ensure_generated
+from tests.support.nats import Nats, start_nats
 from tests.support.postgres import Postgres, start_postgres
 
 
@@ -19,5 +20,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     """One real PostgreSQL for the session; tests isolate by role and schema."""
     server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nats]:
+    """One real `nats-server -js` for the session; tests isolate by stream, subject or ids.
+
+    Tests that stop or kill NATS start their own with `start_nats(tmp_path)`.
+    """
+    server = start_nats(tmp_path_factory.mktemp("nats"))
     yield server
     server.server.stop()

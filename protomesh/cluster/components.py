@@ -21,10 +21,11 @@ from typing import ClassVar
 import grpc
 from grpc_health.v1 import health_pb2
 
+from protomesh.bus.embedded import EmbeddedNats, EmbeddedNatsError, jetstream_ready
 from protomesh.cluster import processes
 from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
-from protomesh.cluster.ports import HOST
+from protomesh.cluster.ports import HOST, free_port
 from protomesh.cluster.state import Record
 from protomesh.db.embedded import POSTGRES_BIN_PATH, EmbeddedPostgres, EmbeddedPostgresError
 from protomesh.paths import ROOT
@@ -102,15 +103,52 @@ class Postgres(Component):
         return probe_postgres(self.port)
 
 
+class Nats(Component):
+    """nats-server with JetStream; its store survives `down` (streams, dedupe state)."""
+
+    kind = "nats"
+
+    def __init__(self, port: int, layout: Layout) -> None:
+        super().__init__("nats", port, layout)
+        self.admin_port = free_port()  # the monitoring endpoint (health), loopback only
+        self.server = EmbeddedNats(
+            layout.nats_store, port, self.admin_port, host=HOST, log_file=self.log
+        )
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def launch(self, timeout: float) -> int:
+        try:
+            pid = self.server.start(timeout)
+        except EmbeddedNatsError as error:
+            raise ClusterError(f"nats did not start: {error}") from None
+        self.process = self.server.process
+        return pid
+
+    def probe(self) -> Health:
+        assert self.admin_port is not None
+        return probe_nats(self.admin_port)
+
+
 class ServiceProcess(Component):
     kind = "service"
 
     def __init__(
-        self, name: str, service: Service, port: int, layout: Layout, postgres: Postgres | None
+        self,
+        name: str,
+        service: Service,
+        port: int,
+        layout: Layout,
+        postgres: Postgres | None,
+        *,
+        nats: Nats | None = None,
     ) -> None:
         super().__init__(name, port, layout)
         self.service = service
         self.postgres = postgres
+        self.nats = nats
 
     def environment(self) -> dict[str, str]:
         """The settings the registry decides, over whatever the user's shell already set."""
@@ -126,6 +164,8 @@ class ServiceProcess(Component):
                 "ADMIN_DATABASE_URL": self.postgres.dsn(),
                 "ADMIN_DATABASE_PASSWORD_FILE": str(self.postgres.password_file),
             }
+        if self.nats is not None and "nats" in self.service.depends_on:
+            settings["NATS_URL"] = self.nats.url
         own = {f"{prefix}{key}": value for key, value in settings.items()}
         return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 
@@ -151,6 +191,12 @@ def probe_postgres(port: int) -> Health:
     result = subprocess.run(command, capture_output=True, check=False)
     answers = {0: "accepting connections", 1: "rejecting connections", 2: "no answer"}
     return Health(result.returncode == 0, answers.get(result.returncode, "not checked"))
+
+
+def probe_nats(monitor_port: int) -> Health:
+    if jetstream_ready(HOST, monitor_port, timeout=PROBE_TIMEOUT):
+        return Health(True, "JetStream ready")
+    return Health(False, "no answer")
 
 
 def probe_grpc(port: int) -> Health:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from gateway.config import FILES
-from protomesh.cluster.components import Component, Postgres, ServiceProcess
+from protomesh.cluster.components import Component, Nats, Postgres, ServiceProcess
 from protomesh.cluster.edge import EdgeProcess
 from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout, shown
 from protomesh.cluster.plan import ENVIRONMENT, components
@@ -55,6 +55,11 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
         return [
             f"{name}  {component.dsn()}",
             f"  {pad}  password file: {shown(component.password_file)}",
+        ]
+    if isinstance(component, Nats):
+        return [
+            f"{name}  {component.url}  (JetStream; streams in protomesh/bus/streams.py)",
+            f"  {pad}  monitoring http://{HOST}:{component.admin_port}  (loopback only)",
         ]
     if isinstance(component, ServiceProcess):
         return [

@@ -52,6 +52,10 @@ class Layout:
         return self.run_dir / "postgres" / "data"
 
     @property
+    def nats_store(self) -> Path:
+        return self.run_dir / "nats" / "jetstream"
+
+    @property
     def logs_dir(self) -> Path:
         return self.run_dir / "logs"
 

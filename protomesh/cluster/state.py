@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class Record:
     name: str
-    kind: str  # "postgres", "service" or "edge"
+    kind: str  # "postgres", "nats", "service" or "edge"
     pid: int  # also its process group: every component leads a session of its own
     port: int
     started_at: str  # ISO 8601, UTC

@@ -8,7 +8,7 @@ once, each naming its path in the file
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 import yaml
@@ -16,12 +16,21 @@ import yaml
 from protomesh.paths import ROOT
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.edge import read_edge
-from protomesh.registry.model import Component, Database, Edge, Mesh, Replica, Service
+from protomesh.registry.model import (
+    Component,
+    Database,
+    Edge,
+    Mesh,
+    Replica,
+    Service,
+    host_of,
+)
 from protomesh.registry.reading import RULES, Reader, StrictLoader, join, suggest
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
-# What the local cluster knows how to run; a new kind needs a cluster component too.
-INFRASTRUCTURE_KINDS = ("postgres",)
+# The shared parts a mesh may declare. The local cluster runs those it has a
+# component for (protomesh.cluster.plan); the others are expected to be there.
+INFRASTRUCTURE_KINDS = ("postgres", "nats")
 
 
 class RegistryError(Exception):
@@ -156,7 +165,12 @@ class _MeshReader(Reader):
                 self.fail(f"{component.path}.database", "needs postgres in depends_on")
 
     def check_unique(self, components: Collection[Component], edge: Edge | None) -> None:
-        """A port (per environment), a schema and a role each belong to one component."""
+        """A host:port (per environment), a schema and a role each belong to one component.
+
+        Locally every component shares 127.0.0.1, so ports must differ; in
+        other environments each replica is a host of its own (`order-1`,
+        `order-2`), so two replicas may listen on the same port.
+        """
         owners: dict[tuple[object, ...], str] = {}
 
         def claim(key: tuple[object, ...], where: str, owner: str, verb: str) -> None:
@@ -164,27 +178,39 @@ class _MeshReader(Reader):
             if other != owner:
                 self.fail(where, f"{key[-1]} is already {verb} by {other}")
 
-        def claim_ports(ports: Mapping[str, int], where: str, owner: str) -> None:
+        def claim_ports(
+            ports: Mapping[str, int], where: str, owner: str, host: Callable[[str], str]
+        ) -> None:
             for environment, port in ports.items():
-                claim(("port", environment, port), join(where, environment), owner, "used")
+                key = ("port", environment, host(environment), port)
+                claim(key, join(where, environment), owner, "used")
+
+        def named(name: str) -> Callable[[str], str]:
+            return lambda environment: host_of(environment, name)
 
         for component in components:
             path = component.path
             if not isinstance(component, Service):
-                claim_ports(component.ports, f"{path}.port", path)
+                claim_ports(component.ports, f"{path}.port", path, named(component.name))
                 continue
             for replica in component.replicas:
                 single = len(component.replicas) == 1
                 where = f"{path}.port" if single else f"{path}.replicas[{replica.number - 1}].port"
                 owner = path if single else f"{path}.replicas[{replica.number - 1}]"
-                claim_ports(replica.ports, where, owner)
+
+                def host(
+                    environment: str, service: Service = component, r: Replica = replica
+                ) -> str:
+                    return host_of(environment, service.replica_name(r, environment))
+
+                claim_ports(replica.ports, where, owner, host)
             if component.database is not None:
                 schema, role = component.database.schema, component.database.role
                 claim(("schema", schema), f"{path}.database.schema", path, "owned")
                 claim(("role", role), f"{path}.database.role", path, "used")
         if edge is not None:
-            claim_ports(edge.ports, "edge.port", "edge.port")
-            claim_ports(edge.admin_ports, "edge.admin_port", "edge.admin_port")
+            claim_ports(edge.ports, "edge.port", "edge.port", named("edge"))
+            claim_ports(edge.admin_ports, "edge.admin_port", "edge.admin_port", named("edge"))
 
     def start_order(self, components: Mapping[str, Component]) -> tuple[str, ...]:
         """Each component after the ones it depends on; ties keep the file's order."""

@@ -59,7 +59,36 @@ def test_the_checked_in_mesh_describes_the_user_service() -> None:
     assert user.database is not None
     assert (user.database.schema, user.database.role) == ("users", "user_svc")
     assert user.serves == ("shop.user.v1.UserService", "shop.user.v2.UserService")
-    assert mesh.start_order == ("postgres", "user")
+    assert mesh.start_order == ("postgres", "nats", "user", "order")
+
+
+def test_the_checked_in_mesh_runs_two_order_replicas_in_compose_on_one_port() -> None:
+    """Each compose replica is a host of its own, so both listen on 50052."""
+    order = load_mesh(DEFAULT_MESH_FILE).services["order"]
+    assert order.addresses("local") == ["127.0.0.1:50052"]
+    assert order.addresses("compose") == ["order-1:50052", "order-2:50052"]
+    assert order.database is not None
+    assert (order.database.schema, order.database.role) == ("orders", "order_svc")
+    assert order.depends_on == ("postgres", "nats", "user")
+
+
+def test_replicas_clash_on_one_host_only() -> None:
+    """Locally all replicas share 127.0.0.1, so one port twice is a clash there."""
+
+    def replicas(local_ports: list[int]) -> Callable[[dict[str, Any]], None]:
+        def change(document: dict[str, Any]) -> None:
+            ports = [{"port": {"local": p, "compose": 50052}} for p in local_ports]
+            add_order_service(document, replicas=ports)
+            del document["services"]["order"]["port"]
+
+        return change
+
+    assert parse_mesh(mesh_with(replicas([50052, 50053]))).services["order"].addresses(
+        "compose"
+    ) == ["order-1:50052", "order-2:50052"]
+    assert problems_in(mesh_with(replicas([50052, 50052]))) == [
+        "services.order.replicas[1].port.local: 50052 is already used by services.order.replicas[0]"
+    ]
 
 
 def test_components_start_after_what_they_depend_on_whatever_the_file_order() -> None:
@@ -117,7 +146,9 @@ def test_a_port_is_a_number_from_1_to_65535(port: object) -> None:
 
 def test_only_infrastructure_the_cluster_can_run_is_accepted() -> None:
     text = mesh_with(lambda d: d["infrastructure"].update(redis={"port": {"local": 6379}}))
-    assert problems_in(text) == ["infrastructure.redis: unknown key (expected one of: postgres)"]
+    assert problems_in(text) == [
+        "infrastructure.redis: unknown key (expected one of: postgres, nats)"
+    ]
 
 
 def test_values_are_checked_against_what_they_name() -> None:
