@@ -3,6 +3,11 @@
 Liveness and readiness differ: the process stays up when PostgreSQL goes
 away, but it reports NOT_SERVING so Envoy and Kubernetes stop sending it
 traffic, and SERVING again as soon as the dependency is back.
+
+Some dependencies a service can serve without: NATS behind an outbox (writes
+commit, events wait). Their checks are `required=False`: each is reported
+under its own health name (`grpc.health.v1` service "nats"), honestly, and
+never takes the service out of rotation.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class ReadinessCheck:
     name: str
     probe: Callable[[], Awaitable[None]]
     timeout: float = 1.0
+    required: bool = True  # False: reported under `name` only, never NOT_SERVING overall
 
 
 class ReadinessMonitor:
@@ -39,11 +45,14 @@ class ReadinessMonitor:
         self._checks = list(checks)
         self._interval = interval
         self._failing: set[str] | None = None
+        self._optional_failing: set[str] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def check_once(self) -> bool:
         results = await asyncio.gather(*(self._run(c) for c in self._checks))
-        failing = {check.name for check, ok in zip(self._checks, results, strict=True) if not ok}
+        down = [check for check, ok in zip(self._checks, results, strict=True) if not ok]
+        await self._report_optional({c.name for c in down if not c.required})
+        failing = {check.name for check in down if check.required}
         if failing != self._failing:
             if failing:
                 log.warning("not ready: %s unavailable", ", ".join(sorted(failing)))
@@ -58,6 +67,24 @@ class ReadinessMonitor:
             for name in self._names:
                 await self._health.set(name, status)
         return not failing
+
+    async def _report_optional(self, failing: set[str]) -> None:
+        if failing == self._optional_failing:
+            return
+        for check in self._checks:
+            if check.required:
+                continue
+            if check.name in failing:
+                log.warning("%s unavailable; serving without it", check.name)
+            elif self._optional_failing and check.name in self._optional_failing:
+                log.info("%s available again", check.name)
+            status = (
+                health_pb2.HealthCheckResponse.NOT_SERVING
+                if check.name in failing
+                else health_pb2.HealthCheckResponse.SERVING
+            )
+            await self._health.set(check.name, status)
+        self._optional_failing = failing
 
     async def _run(self, check: ReadinessCheck) -> bool:
         try:

@@ -9,6 +9,7 @@ import pytest
 
 from protomesh.codegen import ensure_generated
 from tests.support import mesh_tls
+from tests.support.nats import Nats, start_nats
 from tests.support.postgres import Postgres, start_postgres
 
 
@@ -29,3 +30,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
 def mesh_certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's mesh CA and a certificate per identity: services run over mTLS."""
     return mesh_tls.use(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nats]:
+    """One real `nats-server -js` for the session; tests isolate by stream, subject or ids.
+
+    Tests that stop or kill NATS start their own with `start_nats(tmp_path)`.
+    """
+    server = start_nats(tmp_path_factory.mktemp("nats"))
+    yield server
+    server.server.stop()

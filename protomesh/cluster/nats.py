@@ -24,13 +24,15 @@ HEALTH_PATH = "/healthz?js-enabled-only=true"
 PROBE_TIMEOUT = 1.0
 
 
-def nats_command(port: int, monitor_port: int, store_dir: Path, name: str) -> list[str]:
+def nats_command(
+    port: int, monitor_port: int, store_dir: Path, name: str, host: str = HOST
+) -> list[str]:
     """The server's whole command line: JetStream on, client and monitor ports on loopback."""
     return [
         tool("nats-server"),
         "-js",
         "-a",
-        HOST,
+        host,
         "-p",
         str(port),
         "-m",

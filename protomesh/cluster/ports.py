@@ -30,6 +30,13 @@ def is_free(port: int, host: str = HOST) -> bool:
         return True
 
 
+def free_port(host: str = HOST) -> int:
+    """A port the kernel says is free now, for listeners the registry does not name."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 def holder(port: int) -> str:
     """Who listens on `port`, as far as /proc tells this user: 'pid 42, postgres'."""
     sockets = {f"socket:[{inode}]" for inode in _listening_inodes(port)}

@@ -11,13 +11,17 @@ import asyncpg
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
+from protomesh.bus.processed import install_processed_events
+from protomesh.bus.streams import USER_EVENTS
 from protomesh.db.migrations import migrate
 from protomesh.db.pool import PostgresProbe, create_pool
 from protomesh.db.provision import provision_service_database
+from protomesh.outbox import OutboxDatabase, OutboxRelay, RelaySettings, install_outbox
 from protomesh.readiness import ReadinessCheck
-from protomesh.server import GrpcService, Registration, ServiceDefinition
+from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.user.config import UserServiceConfig
 from services.user.handlers import Clock, UserStore
+from services.user.order_counts import order_counts_consumer
 from services.user.servicer_v1 import UserServiceV1
 from services.user.servicer_v2 import UserServiceV2
 from services.user.store import PostgresUserStore
@@ -68,6 +72,23 @@ def registrations(store: UserStore, clock: Clock) -> list[Registration]:
     ]
 
 
+def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
+    """The relay publishing this service's outbox, when NATS is configured.
+
+    NATS is not a readiness dependency: while it is down, writes still commit
+    and their events wait in the outbox (that is the outbox's point).
+    """
+    if config.nats_url is None:
+        return None
+    return OutboxRelay(
+        OutboxDatabase(config.database_url, config.database_password, config.database_schema),
+        config.nats_url,
+        RelaySettings(poll_interval=config.outbox_poll_interval),
+        streams=[USER_EVENTS],
+        name="user-outbox-relay",
+    )
+
+
 async def build(config: UserServiceConfig) -> GrpcService:
     if config.admin_database_url:
         await _provision(config)
@@ -81,14 +102,21 @@ async def build(config: UserServiceConfig) -> GrpcService:
     )
     async with pool.acquire() as connection:
         await migrate(connection, config.database_schema, MIGRATIONS)
+        await install_outbox(connection)
+        await install_processed_events(connection)
     store = PostgresUserStore(pool)
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
+    relay = outbox_relay(config)
+    workers: list[Worker] = [relay] if relay is not None else []
+    if config.nats_url is not None:  # orders per customer, kept from the order events
+        workers.append(order_counts_consumer(config.nats_url, pool))
 
     definition = ServiceDefinition(
         name="user",
         registrations=registrations(store, utc_now),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("postgres", postgres_ready)],
+        workers=workers,
         closers=[pool.close, postgres_ready.close],
     )
     return GrpcService(definition, config)

@@ -23,6 +23,14 @@ class UserServiceConfig(ServerSettings):
         None, doc="when set, create the role and schema at start from this admin DSN"
     )
     admin_database_password: Secret | None = setting(None, doc="the admin's password; use _FILE")
+    nats_url: str | None = setting(
+        None,
+        doc="NATS for the in-process outbox relay; unset: events wait in the outbox"
+        " for a relay run beside the service (python -m protomesh.outbox)",
+    )
+    outbox_poll_interval: float = setting(
+        1.0, minimum=0.01, doc="seconds between outbox polls when no NOTIFY arrives"
+    )
     pool_min_size: int = setting(1, minimum=0, maximum=100)
     pool_max_size: int = setting(8, minimum=1, maximum=100)
 

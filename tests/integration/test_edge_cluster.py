@@ -73,6 +73,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     document["environments"] = ["local"]
     relocate_infrastructure(document)
     for service in document["services"].values():
+        service.pop("replicas", None)
         service["port"] = {"local": free_port()}
     edge_port = free_port()
     document["edge"]["port"] = {"local": edge_port}
@@ -126,7 +127,8 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     status = json.loads(cluster.cli("status", "--json").stdout)
     edge = next(c for c in status["components"] if c["name"] == "edge")
     assert edge["state"] == "healthy"
-    assert edge["detail"] == "LIVE; 1 upstream(s) healthy"
+    services = yaml.safe_load(cluster.mesh_file.read_text())["services"]
+    assert edge["detail"] == f"LIVE; {len(services)} upstream(s) healthy"  # user and order
 
     tried = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", edge_commands(up.stdout)],

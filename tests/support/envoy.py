@@ -36,24 +36,47 @@ STOP_TIMEOUT = 10.0
 
 
 def edge_mesh(
-    user_ports: list[int], change: Callable[[dict[str, Any]], None] | None = None
+    user_ports: list[int],
+    change: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    order_ports: list[int] | None = None,
 ) -> Mesh:
     """The project's registry with the user service on `user_ports` and the edge on free ports.
 
+    The order service (on `order_ports`) is left out, routes and all, unless
+    ports are given: the edge would wait for its health otherwise.
     `change` edits the YAML document first (a route policy, a CORS origin...).
     """
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [ENVIRONMENT]
     relocate_infrastructure(document, ENVIRONMENT)
+    if order_ports is None:
+        _leave_out(document, "order")
+    given = {"user": user_ports, "order": order_ports}
     for name, service in document["services"].items():
+        ports = given.get(name) or [free_port()]
         service.pop("port", None)
-        ports = user_ports if name == "user" else [free_port()]
         service["replicas"] = [{"port": {ENVIRONMENT: port}} for port in ports]
     edge = document["edge"]
     edge["port"], edge["admin_port"] = {ENVIRONMENT: free_port()}, {ENVIRONMENT: free_port()}
     if change is not None:
         change(document)
     return parse_mesh(yaml.safe_dump(document), "test mesh", RpcCatalogue.load(DESCRIPTOR_SET))
+
+
+def _leave_out(document: dict[str, Any], name: str) -> None:
+    """Drop a service, its edge routes and what depends on it being listed.
+
+    It keeps its certificate identity: other services' `callers` may name it.
+    """
+    served = document["services"].pop(name).get("serves", [])
+    document["identities"] = [*document.get("identities", []), name]
+    routes = document["edge"]["routes"]
+    for key in [k for k in routes if k.split("/", 1)[0] in served]:
+        del routes[key]
+    for service in document["services"].values():
+        if name in service.get("depends_on", []):
+            service["depends_on"].remove(name)
 
 
 @dataclass

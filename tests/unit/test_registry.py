@@ -67,7 +67,17 @@ def test_the_checked_in_mesh_describes_the_user_service() -> None:
     assert user.serves == ("shop.user.v1.UserService", "shop.user.v2.UserService")
     assert mesh.infrastructure["nats"].ports == {"local": 54222, "compose": 4222}
     assert mesh.infrastructure["nats"].monitor_ports == {"local": 58222, "compose": 8222}
-    assert mesh.start_order == ("postgres", "nats", "user")
+    assert mesh.start_order == ("postgres", "nats", "user", "order")
+
+
+def test_the_checked_in_mesh_runs_two_order_replicas_in_compose_on_one_port() -> None:
+    """Each compose replica is a host of its own, so both listen on 50052."""
+    order = load_mesh(DEFAULT_MESH_FILE).services["order"]
+    assert order.addresses("local") == ["127.0.0.1:50052"]
+    assert order.addresses("compose") == ["order-1:50052", "order-2:50052"]
+    assert order.database is not None
+    assert (order.database.schema, order.database.role) == ("orders", "order_svc")
+    assert order.depends_on == ("postgres", "nats", "user")
 
 
 def test_components_start_after_what_they_depend_on_whatever_the_file_order() -> None:

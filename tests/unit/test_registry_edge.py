@@ -47,15 +47,15 @@ def two_user_replicas(document: dict[str, Any]) -> None:
     user.pop("port")
     user["replicas"] = [
         {"port": {"local": 50051, "compose": 50051}},
-        {"port": {"local": 50052, "compose": 50052}},
-        {"port": {"local": 50053}},
+        {"port": {"local": 50062, "compose": 50052}},
+        {"port": {"local": 50063}},
     ]
 
 
 def test_the_checked_in_mesh_agrees_with_the_contracts() -> None:
     mesh = load_mesh(catalogue=CATALOGUE)
     assert mesh.edge is not None
-    assert mesh.edge.exposed == (V1, "shop.user.v2.UserService")
+    assert mesh.edge.exposed == (V1, "shop.user.v2.UserService", "shop.order.v1.OrderService")
 
 
 def test_one_replica_is_addressed_by_loopback_locally_and_by_name_in_containers() -> None:
@@ -66,7 +66,7 @@ def test_one_replica_is_addressed_by_loopback_locally_and_by_name_in_containers(
 
 def test_replicas_each_have_a_port_and_may_run_in_some_environments_only() -> None:
     user = parse_mesh(mesh_with(two_user_replicas)).services["user"]
-    assert user.addresses("local") == ["127.0.0.1:50051", "127.0.0.1:50052", "127.0.0.1:50053"]
+    assert user.addresses("local") == ["127.0.0.1:50051", "127.0.0.1:50062", "127.0.0.1:50063"]
     assert user.addresses("compose") == ["user-1:50051", "user-2:50052"]
     assert [user.replica_name(r, "local") for r in user.replicas] == ["user-1", "user-2", "user-3"]
     assert user.ports == {"local": 50051, "compose": 50051}

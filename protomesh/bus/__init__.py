@@ -1,0 +1,1 @@
+"""NATS JetStream: streams, publishing, durable consumers and dead letters."""

@@ -1,0 +1,66 @@
+"""The JetStream streams of the mesh, declared in code and applied idempotently.
+
+Each context's events go to one stream capturing `<context>.events.>` (the
+outbox derives subjects that way), on file storage so they survive a
+restart, with a duplicate window inside which a re-published event id is
+dropped by the server. Poison messages go to `DEAD_LETTERS` (`dlq.>`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+
+log = logging.getLogger("protomesh.bus.streams")
+
+DAY = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    description: str
+    duplicate_window: float = 600.0  # seconds; the relay's re-publishes must land inside it
+    max_age: float = 7 * DAY
+
+    def config(self) -> api.StreamConfig:
+        return api.StreamConfig(
+            name=self.name,
+            description=self.description,
+            subjects=list(self.subjects),
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            discard=api.DiscardPolicy.OLD,
+            duplicate_window=self.duplicate_window,
+            max_age=self.max_age,
+        )
+
+
+ORDER_EVENTS = StreamSpec(
+    "ORDER_EVENTS", ("order.events.>",), "facts published by the order context"
+)
+USER_EVENTS = StreamSpec("USER_EVENTS", ("user.events.>",), "facts published by the user context")
+DEAD_LETTERS = StreamSpec(
+    "DEAD_LETTERS",
+    ("dlq.>",),
+    "messages consumers parked: undecodable, unknown version, or failing past max deliveries",
+    max_age=30 * DAY,
+)
+MESH_STREAMS: tuple[StreamSpec, ...] = (ORDER_EVENTS, USER_EVENTS, DEAD_LETTERS)
+
+
+async def ensure_streams(js: JetStreamContext, specs: Sequence[StreamSpec] = MESH_STREAMS) -> None:
+    """Create each stream, or update it to the declared config (safe on every start)."""
+    for spec in specs:
+        try:
+            await js.stream_info(spec.name)
+        except NotFoundError:
+            await js.add_stream(spec.config())
+            log.info("created stream %s", spec.name, extra={"subjects": list(spec.subjects)})
+        else:
+            await js.update_stream(spec.config())

@@ -1,0 +1,1 @@
+"""The order context: customers' orders, served as shop.order.v1."""

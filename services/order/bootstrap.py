@@ -1,0 +1,152 @@
+"""Wire the order service together: the composition root, and the only place
+that creates pools, channels, stores, workers and servicers.
+
+At start: provision the role and schema (given an admin DSN), apply the
+migrations, then install the runtime's own tables in the service's schema
+(outbox, idempotency keys, processed events). In the process, beside the
+RPCs, run the workers: the outbox relay (NATS may be down: it waits and
+retries, orders are still taken), the sweeper of expired idempotency keys,
+and, given NATS, the customer-directory consumer (the order context's own
+copy of customers, fed by user events).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from shop.order.v1 import order_pb2_grpc
+
+from protomesh.bus.processed import install_processed_events
+from protomesh.bus.streams import ORDER_EVENTS
+from protomesh.channels import channel_for
+from protomesh.cluster.layout import MESH_FILE_VARIABLE
+from protomesh.config import current_environment
+from protomesh.db.migrations import migrate
+from protomesh.db.pool import PostgresProbe, create_pool
+from protomesh.db.provision import provision_service_database
+from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
+from protomesh.nats_probe import NatsProbe
+from protomesh.outbox import OutboxDatabase, OutboxRelay, install_outbox
+from protomesh.readiness import ReadinessCheck
+from protomesh.registry import DEFAULT_MESH_FILE, Mesh, load_mesh
+from protomesh.registry.model import host_of
+from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
+from services.order.config import OrderServiceConfig
+from services.order.customer_directory import customer_directory_consumer
+from services.order.handlers import Clock, CustomerCheck, OrderStore
+from services.order.servicer import OrderServiceV1
+from services.order.store import PostgresOrderStore
+from services.order.user_lookup import UserServiceCustomers
+from services.order.validation import VALIDATORS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("services.order")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _provision(config: OrderServiceConfig) -> None:
+    assert config.admin_database_url is not None
+    if config.database_password is None:
+        raise ValueError("ORDER_SERVICE_DATABASE_PASSWORD(_FILE) is required to provision the role")
+    admin = await asyncpg.connect(
+        config.admin_database_url,
+        password=config.admin_database_password.reveal()
+        if config.admin_database_password
+        else None,
+    )
+    try:
+        await provision_service_database(
+            admin,
+            role=config.database_role,
+            password=config.database_password,
+            schema=config.database_schema,
+        )
+    finally:
+        await admin.close()
+
+
+def mesh_file(config: OrderServiceConfig) -> Path:
+    """The configured registry, else the one the local cluster runs (its
+    PROTOMESH_MESH_FILE reaches the services it starts), else the project's."""
+    return Path(config.mesh_file or os.environ.get(MESH_FILE_VARIABLE) or DEFAULT_MESH_FILE)
+
+
+def nats_url(config: OrderServiceConfig, mesh: Mesh, environment: str) -> str | None:
+    """The configured NATS, else the registry's; None when neither names one."""
+    if config.nats_url:
+        return config.nats_url
+    nats = mesh.infrastructure.get("nats")
+    if nats is None or environment not in nats.ports:
+        return None
+    return f"nats://{host_of(environment, 'nats')}:{nats.ports[environment]}"
+
+
+def registrations(store: OrderStore, customers: CustomerCheck, clock: Clock) -> list[Registration]:
+    return [
+        Registration(
+            "shop.order.v1.OrderService",
+            OrderServiceV1(store, customers, clock),
+            order_pb2_grpc.add_OrderServiceServicer_to_server,
+        )
+    ]
+
+
+async def build(config: OrderServiceConfig) -> GrpcService:
+    environment = current_environment(os.environ)
+    mesh = load_mesh(mesh_file(config))
+    if config.admin_database_url:
+        await _provision(config)
+    pool = await create_pool(
+        config.database_url,
+        password=config.database_password,
+        schema=config.database_schema,
+        application_name="order-service",
+        min_size=config.pool_min_size,
+        max_size=config.pool_max_size,
+    )
+    async with pool.acquire() as connection:
+        await migrate(connection, config.database_schema, MIGRATIONS)
+        await install_outbox(connection)
+        await install_idempotency(connection)
+        await install_processed_events(connection)
+    store = PostgresOrderStore(pool, idempotency_retention=config.idempotency_retention)
+    users = channel_for("user", mesh, environment, default_timeout=config.user_service_timeout)
+    customers = UserServiceCustomers(users, timeout=config.user_service_timeout)
+    postgres_ready = PostgresProbe(config.database_url, config.database_password)
+    sweeper = ExpiredKeySweeper(pool, interval=config.idempotency_sweep_interval)
+    workers: list[Worker] = [sweeper]
+    checks = [ReadinessCheck("postgres", postgres_ready)]
+    servers = nats_url(config, mesh, environment)
+    if servers is None:
+        log.warning("no NATS in the registry or config: events stay in the outbox")
+    else:
+        # Not required: orders are still taken while NATS is away (the outbox
+        # keeps their events); health service "nats" says whether it is there.
+        checks.append(ReadinessCheck("nats", NatsProbe(servers), required=False))
+        database = OutboxDatabase(
+            config.database_url, config.database_password, config.database_schema
+        )
+        relay = OutboxRelay(database, servers, streams=[ORDER_EVENTS], name="order-outbox-relay")
+        workers.append(relay)
+        # The order context's own copy of customers, fed by user events (pattern 8).
+        workers.append(customer_directory_consumer(servers, pool))
+
+    async def close_users() -> None:
+        await users.close()
+
+    definition = ServiceDefinition(
+        name="order",
+        registrations=registrations(store, customers, utc_now),
+        validators=VALIDATORS,
+        readiness_checks=checks,
+        workers=workers,
+        closers=[pool.close, postgres_ready.close, close_users],
+    )
+    return GrpcService(definition, config)

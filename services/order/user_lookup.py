@@ -1,0 +1,45 @@
+"""The user context, seen from orders: does a customer exist? Asked over gRPC.
+
+The channel comes from the registry (`protomesh.channels.channel_for`), so
+the user service's replicas are found by name and balanced by health. Every
+call has a deadline, never longer than what the incoming request has left.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+from shop.user.v1 import user_pb2 as user_v1
+from shop.user.v1 import user_pb2_grpc as user_v1_grpc
+
+from protomesh.channels import call_timeout
+from protomesh.errors import Unavailable
+
+
+class UserServiceCustomers:
+    """CustomerCheck over shop.user.v1.UserService/GetUser."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout: float, retry_after: float = 1.0):
+        self._users = user_v1_grpc.UserServiceStub(channel)
+        self._timeout = timeout
+        self._retry_after = retry_after
+
+    async def exists(self, customer_id: uuid.UUID) -> bool:
+        try:
+            await self._users.GetUser(
+                user_v1.GetUserRequest(user_id=str(customer_id)),
+                timeout=call_timeout(self._timeout),
+                # Ride out a reconnect (a restarted user replica) within the deadline
+                # instead of failing at once while the channel is between attempts.
+                wait_for_ready=True,
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return False
+            # Unreachable, too slow, overloaded or failing: no answer is not "no".
+            raise Unavailable(
+                f"the user service could not check the customer ({error.code().name}); retry later",
+                retry_after=self._retry_after,
+            ) from None
+        return True

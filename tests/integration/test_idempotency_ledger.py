@@ -1,0 +1,121 @@
+"""protomesh.idempotency's table on the real PostgreSQL: claims, replays, expiry, sweeping."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from protomesh.idempotency import (
+    ExpiredKeySweeper,
+    IdempotentCall,
+    KeyReused,
+    claim,
+    install_idempotency,
+    record,
+    stored_response,
+)
+from tests.support.postgres import Postgres
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def pool(postgres: Postgres) -> AsyncIterator[asyncpg.Pool]:
+    schema = f"idem_{secrets.token_hex(3)}"
+    admin = await postgres.connect()
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    await admin.close()
+    created = await asyncpg.create_pool(
+        postgres.admin_dsn,
+        password=postgres.password,
+        min_size=1,
+        max_size=4,
+        server_settings={"search_path": schema},
+    )
+    assert created is not None
+    async with created.acquire() as connection:
+        await install_idempotency(connection)
+        await install_idempotency(connection)  # idempotent itself
+    yield created
+    await created.close()
+
+
+def call(key: str = "k", request: bytes = b"req") -> IdempotentCall:
+    return IdempotentCall(key, "internal", "/pkg.Svc/Do", request)
+
+
+async def spend(
+    pool: asyncpg.Pool, the_call: IdempotentCall, response: bytes, retention: float = 60
+) -> bytes | None:
+    async with pool.acquire() as connection, connection.transaction():
+        stored = await claim(connection, the_call, retention=retention)
+        if stored is None:
+            await record(connection, the_call, response)
+        return stored
+
+
+async def test_the_first_claim_owns_the_key_and_a_repeat_gets_its_response(
+    pool: asyncpg.Pool,
+) -> None:
+    assert await spend(pool, call(), b"first") is None
+    assert await spend(pool, call(), b"second") == b"first"
+    assert await stored_response(pool, call()) == b"first"
+    with pytest.raises(KeyReused):
+        await spend(pool, call(request=b"other"), b"x")
+    with pytest.raises(KeyReused):
+        await stored_response(pool, call(request=b"other"))
+
+
+async def test_a_rolled_back_effect_leaves_the_key_free(pool: asyncpg.Pool) -> None:
+    async def failing_effect() -> None:
+        async with pool.acquire() as connection, connection.transaction():
+            assert await claim(connection, call("rb"), retention=60) is None
+            raise RuntimeError("effect failed")
+
+    with pytest.raises(RuntimeError, match="effect failed"):
+        await failing_effect()
+    assert await spend(pool, call("rb"), b"retried") is None
+
+
+async def test_a_concurrent_duplicate_waits_for_the_first_and_replays_it(
+    pool: asyncpg.Pool,
+) -> None:
+    first_claimed = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_first() -> bytes | None:
+        async with pool.acquire() as connection, connection.transaction():
+            stored = await claim(connection, call("race"), retention=60)
+            first_claimed.set()
+            await release.wait()
+            await record(connection, call("race"), b"winner")
+            return stored
+
+    first = asyncio.create_task(slow_first())
+    await first_claimed.wait()
+    second = asyncio.create_task(spend(pool, call("race"), b"loser"))
+    await asyncio.sleep(0.2)
+    assert not second.done()  # blocked on the key's row, not racing ahead
+    release.set()
+    assert await first is None
+    assert await asyncio.wait_for(second, 10) == b"winner"
+
+
+async def test_an_expired_key_is_taken_over_and_swept(pool: asyncpg.Pool) -> None:
+    assert await spend(pool, call("old"), b"gone", retention=0.001) is None
+    await asyncio.sleep(0.01)
+    assert await stored_response(pool, call("old")) is None
+    assert await spend(pool, call("old", request=b"new body"), b"fresh") is None
+
+    for index in range(7):
+        await spend(pool, call(f"exp{index}"), b"r", retention=0.001)
+    await spend(pool, call("live"), b"kept", retention=3600)
+    await asyncio.sleep(0.01)
+    sweeper = ExpiredKeySweeper(pool, interval=3600, batch_size=3)
+    assert await sweeper.sweep() == 7
+    assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 2
+    assert await stored_response(pool, call("live")) == b"kept"

@@ -1,0 +1,108 @@
+"""PlaceOrder as a REST client sees it: through the real Envoy edge, with a
+JWT and an `Idempotency-Key` header, to the real order and user services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.order_service import order_service, schema_of
+from tests.support.postgres import Postgres
+from tests.support.service import ServiceProcess, user_service
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def services(
+    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    directory = tmp_path_factory.mktemp("order-edge")
+    users = user_service(postgres, directory)
+    users.start()
+    try:
+        orders = order_service(postgres, directory, users.port)
+        orders.start()
+        try:
+            yield users, orders
+        finally:
+            orders.kill()
+    finally:
+        users.kill()
+
+
+@pytest.fixture(scope="module")
+def edge(
+    services: tuple[ServiceProcess, ServiceProcess], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Envoy]:
+    users, orders = services
+    mesh = edge_mesh([users.port], order_ports=[orders.port])
+    with running_envoy(mesh, Path(tmp_path_factory.mktemp("edge"))) as envoy:
+        envoy.wait_upstreams_healthy()
+        yield envoy
+
+
+@pytest.fixture(scope="module")
+def customer(edge: Envoy) -> str:
+    email = f"{uuid.uuid4().hex[:12]}@example.com"
+    reply = edge.request("POST", "/v1/users", {"email": email, "display_name": "Rest"})
+    assert reply.status == 200, reply.body
+    user_id: str = reply.json()["user"]["user_id"]
+    return user_id
+
+
+def order_body(customer: str, quantity: int = 1) -> dict[str, Any]:
+    price = {"currency_code": "EUR", "amount_minor": "1250"}
+    return {
+        "customer_id": customer,
+        "items": [{"sku": "LAMP", "quantity": quantity, "unit_price": price}],
+    }
+
+
+async def orders_of(postgres: Postgres, service: ServiceProcess, customer: str) -> int:
+    connection = await postgres.connect()
+    try:
+        count: int = await connection.fetchval(
+            f"SELECT count(*) FROM {schema_of(service)}.orders WHERE customer_id = $1",
+            uuid.UUID(customer),
+        )
+    finally:
+        await connection.close()
+    return count
+
+
+async def test_an_idempotency_key_header_makes_a_rest_retry_safe(
+    edge: Envoy, customer: str, postgres: Postgres, services: tuple[ServiceProcess, ServiceProcess]
+) -> None:
+    headers = {
+        "authorization": f"Bearer {edge.token(customer)}",
+        "Idempotency-Key": str(uuid.uuid4()),
+    }
+    first = edge.request("POST", "/v1/orders", order_body(customer), headers=headers)
+    assert first.status == 200, first.body
+    order = first.json()["order"]
+    assert (order["customer_id"], order["status"]) == (customer, "ORDER_STATUS_PENDING")
+    again = edge.request("POST", "/v1/orders", order_body(customer), headers=headers)
+    assert (again.status, again.json()) == (200, first.json())
+    assert await orders_of(postgres, services[1], customer) == 1
+
+    other = edge.request("POST", "/v1/orders", order_body(customer, 2), headers=headers)
+    assert other.status == 400, other.body
+    assert "already used" in other.json()["message"]
+    assert await orders_of(postgres, services[1], customer) == 1
+
+
+def test_orders_need_a_signed_in_owner(edge: Envoy, customer: str) -> None:
+    anonymous = edge.request("POST", "/v1/orders", order_body(customer))
+    assert anonymous.status == 401
+    stranger = {"authorization": f"Bearer {edge.token(str(uuid.uuid4()))}"}
+    foreign = edge.request("GET", f"/v1/customers/{customer}/orders", headers=stranger)
+    assert foreign.status == 403, foreign.body
+    mine = {"authorization": f"Bearer {edge.token(customer)}"}
+    listed = edge.request("GET", f"/v1/customers/{customer}/orders", headers=mine)
+    assert listed.status == 200, listed.body

@@ -1,0 +1,197 @@
+"""Pattern 7: idempotent endpoints, on the real order service and PostgreSQL.
+
+Proven here: a PlaceOrder repeated with one `idempotency-key` has one effect
+(one order, one outbox event) and gets the first response back byte for
+byte; the same key with another body is refused with FAILED_PRECONDITION and
+a PreconditionFailure; ten concurrent calls with one key make one order and
+one outbox row; a repeated CancelOrder replays its first answer instead of
+failing on the now-cancelled order. Without the pattern each repeat would
+place another order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from shop.order.v1 import order_pb2 as v1
+from shop.order.v1 import order_pb2_grpc as v1_grpc
+from shop.user.v1 import user_pb2 as user_v1
+from shop.user.v1 import user_pb2_grpc as user_v1_grpc
+
+from tests.support.grpc_calls import status_of
+from tests.support.order_service import order_service, schema_of
+from tests.support.postgres import Postgres
+from tests.support.service import ServiceProcess, user_service
+
+pytestmark = pytest.mark.integration
+
+CONCURRENT_CALLS = 10
+
+
+@pytest.fixture(scope="module")
+def services(
+    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    directory = tmp_path_factory.mktemp("p07")
+    users = user_service(postgres, directory)
+    users.start()
+    try:
+        orders = order_service(postgres, directory, users.port)
+        orders.start()
+        try:
+            yield users, orders
+        finally:
+            orders.kill()
+    finally:
+        users.kill()
+
+
+@pytest.fixture
+async def orders(
+    services: tuple[ServiceProcess, ServiceProcess],
+) -> AsyncIterator[v1_grpc.OrderServiceAsyncStub]:
+    async with grpc.aio.insecure_channel(services[1].address) as channel:
+        yield v1_grpc.OrderServiceStub(channel)
+
+
+@pytest.fixture
+async def customer(services: tuple[ServiceProcess, ServiceProcess]) -> str:
+    async with grpc.aio.insecure_channel(services[0].address) as channel:
+        created = await user_v1_grpc.UserServiceStub(channel).CreateUser(
+            user_v1.CreateUserRequest(email=f"{uuid.uuid4().hex}@example.com", display_name="I"),
+            timeout=5,
+        )
+    return created.user.user_id
+
+
+def request(customer: str, quantity: int = 1) -> v1.PlaceOrderRequest:
+    price = v1.Money(currency_code="EUR", amount_minor=999)
+    return v1.PlaceOrderRequest(
+        customer_id=customer, items=[v1.LineItem(sku="MUG", quantity=quantity, unit_price=price)]
+    )
+
+
+def keyed(key: str) -> tuple[tuple[str, str]]:
+    return (("idempotency-key", key),)
+
+
+async def effects(
+    postgres: Postgres, services: tuple[ServiceProcess, ServiceProcess], customer: str
+) -> tuple[int, int]:
+    """(orders, outbox events) the customer's calls left in the database."""
+    schema = schema_of(services[1])
+    connection = await postgres.connect()
+    try:
+        placed = await connection.fetchval(
+            f"SELECT count(*) FROM {schema}.orders WHERE customer_id = $1", uuid.UUID(customer)
+        )
+        events = await connection.fetchval(
+            f"SELECT count(*) FROM {schema}.outbox o JOIN {schema}.orders r"
+            " ON o.aggregate_id = r.id::text WHERE r.customer_id = $1",
+            uuid.UUID(customer),
+        )
+    finally:
+        await connection.close()
+    return placed, events
+
+
+async def test_a_repeat_with_one_key_has_one_effect_and_the_first_response(
+    orders: v1_grpc.OrderServiceAsyncStub,
+    customer: str,
+    postgres: Postgres,
+    services: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    key = str(uuid.uuid4())
+    first = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
+    second = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
+    assert second.SerializeToString() == first.SerializeToString()
+    assert await effects(postgres, services, customer) == (1, 1)
+
+    other_key = await orders.PlaceOrder(
+        request(customer), metadata=keyed(str(uuid.uuid4())), timeout=5
+    )
+    assert other_key.order.order_id != first.order.order_id
+    assert await effects(postgres, services, customer) == (2, 2)
+
+
+async def test_the_same_key_with_another_body_is_refused(
+    orders: v1_grpc.OrderServiceAsyncStub,
+    customer: str,
+    postgres: Postgres,
+    services: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    key = str(uuid.uuid4())
+    await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await orders.PlaceOrder(request(customer, quantity=2), metadata=keyed(key), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already used" in (raised.value.details() or "")
+    failure = error_details_pb2.PreconditionFailure()
+    assert any(d.Unpack(failure) for d in status_of(raised.value).details)
+    assert (failure.violations[0].type, failure.violations[0].subject) == (
+        "IDEMPOTENCY_KEY_REUSED",
+        "idempotency-key",
+    )
+    assert await effects(postgres, services, customer) == (1, 1)
+
+
+async def test_concurrent_calls_with_one_key_make_one_order(
+    orders: v1_grpc.OrderServiceAsyncStub,
+    customer: str,
+    postgres: Postgres,
+    services: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    key = str(uuid.uuid4())
+    calls = [
+        orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=10)
+        for _ in range(CONCURRENT_CALLS)
+    ]
+    replies = await asyncio.gather(*calls)
+    assert len({reply.order.order_id for reply in replies}) == 1
+    assert await effects(postgres, services, customer) == (1, 1)
+
+
+async def test_a_repeated_cancel_replays_its_first_answer(
+    orders: v1_grpc.OrderServiceAsyncStub,
+    customer: str,
+    postgres: Postgres,
+    services: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    placed = await orders.PlaceOrder(request(customer), timeout=5)
+    cancel = v1.CancelOrderRequest(order_id=placed.order.order_id, reason="twice")
+    key = str(uuid.uuid4())
+    first = await orders.CancelOrder(cancel, metadata=keyed(key), timeout=5)
+    again = await orders.CancelOrder(cancel, metadata=keyed(key), timeout=5)
+    assert again == first
+    assert await effects(postgres, services, customer) == (1, 2)
+    with pytest.raises(grpc.aio.AioRpcError) as unkeyed:
+        await orders.CancelOrder(cancel, timeout=5)
+    assert unkeyed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_keys_belong_to_their_caller(
+    orders: v1_grpc.OrderServiceAsyncStub,
+    customer: str,
+    postgres: Postgres,
+    services: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    """An end user's key and an internal caller's equal key are two different calls."""
+    key = str(uuid.uuid4())
+    as_user = (*keyed(key), ("x-jwt-sub", customer))
+    mine = await orders.PlaceOrder(request(customer), metadata=as_user, timeout=5)
+    internal = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
+    assert mine.order.order_id != internal.order.order_id
+    assert await effects(postgres, services, customer) == (2, 2)
+
+
+async def test_a_malformed_key_is_invalid_argument(
+    orders: v1_grpc.OrderServiceAsyncStub, customer: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await orders.PlaceOrder(request(customer), metadata=keyed("has space"), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT

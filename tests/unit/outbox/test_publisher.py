@@ -1,0 +1,123 @@
+"""JetStreamPublisher against a fake JetStream: envelope, bounded in-flight, failures per event."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.errors
+from nats.js import api
+
+from protomesh.bus.publisher import JetStreamPublisher, OutgoingEvent
+
+
+class FakeJetStream:
+    """Acks each publish as `answer(subject_index)` says: an ack, an error, or never."""
+
+    def __init__(self, answer: Callable[[int], api.PubAck | Exception | None]) -> None:
+        self.answer = answer
+        self.sent: list[tuple[str, dict[str, str]]] = []
+        self.unacked: list[asyncio.Future[api.PubAck]] = []
+        self.most_in_flight = 0
+
+    async def publish_async(
+        self, subject: str, payload: bytes, headers: dict[str, str]
+    ) -> asyncio.Future[api.PubAck]:
+        index = len(self.sent)
+        self.sent.append((subject, headers))
+        future: asyncio.Future[api.PubAck] = asyncio.get_running_loop().create_future()
+        self.unacked.append(future)
+        self.unacked = [f for f in self.unacked if not f.done()]
+        self.most_in_flight = max(self.most_in_flight, len(self.unacked))
+        outcome = self.answer(index)
+        if outcome is not None:
+            loop = asyncio.get_running_loop()
+            loop.call_soon(_settle, future, outcome)
+        return future
+
+
+def _settle(future: asyncio.Future[api.PubAck], outcome: api.PubAck | Exception) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+class FakeClient:
+    def __init__(self, js: FakeJetStream) -> None:
+        self.js = js
+
+    def jetstream(self, **_options: Any) -> FakeJetStream:
+        return self.js
+
+
+def events(count: int) -> list[OutgoingEvent]:
+    return [
+        OutgoingEvent(
+            event_id=f"id-{i}",
+            event_type="shop.order.events.v1.OrderPlaced",
+            schema_version=1,
+            subject="order.events.v1.OrderPlaced",
+            payload=b"x",
+            occurred_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+            source="/shop/order",
+            aggregate_type="order",
+            aggregate_id=f"order-{i}",
+            sequence=0,
+            extra_headers={"traceparent": "00-abc-def-01", "Nats-Msg-Id": "forged"},
+        )
+        for i in range(count)
+    ]
+
+
+def publisher(js: FakeJetStream, **options: Any) -> JetStreamPublisher:
+    return JetStreamPublisher(FakeClient(js), **options)  # type: ignore[arg-type]
+
+
+ACK = api.PubAck(stream="ORDER_EVENTS", seq=1)
+
+
+async def test_every_message_carries_the_cloudevents_envelope_and_the_dedupe_id() -> None:
+    js = FakeJetStream(lambda _: ACK)
+    assert await publisher(js).publish_all(events(1)) == [None]
+    _subject, headers = js.sent[0]
+    assert headers == {
+        "traceparent": "00-abc-def-01",
+        "Nats-Msg-Id": "id-0",  # the row's own headers cannot override the envelope
+        "ce-id": "id-0",
+        "ce-type": "shop.order.events.v1.OrderPlaced",
+        "ce-source": "/shop/order",
+        "ce-specversion": "1.0",
+        "ce-time": "2026-01-02T03:04:05+00:00",
+        "schema-version": "1",
+        "aggregate-type": "order",
+        "aggregate-id": "order-0",
+        "aggregate-sequence": "0",
+    }
+
+
+async def test_no_more_than_max_in_flight_publishes_await_their_ack() -> None:
+    js = FakeJetStream(lambda _: ACK)
+    results = await publisher(js, max_in_flight=4).publish_all(events(50))
+    assert results == [None] * 50
+    assert js.most_in_flight <= 4
+
+
+async def test_each_event_gets_its_own_outcome() -> None:
+    refused = nats.js.errors.APIError(code=503, description="no space")
+    js = FakeJetStream(lambda i: refused if i == 1 else ACK)
+    results = await publisher(js).publish_all(events(3))
+    assert [r is None for r in results] == [True, False, True]
+    assert results[1] is refused
+
+
+async def test_missing_acks_time_out_and_a_full_window_fails_the_rest() -> None:
+    js = FakeJetStream(lambda i: ACK if i == 0 else None)  # the server goes silent
+    results = await publisher(js, max_in_flight=2, ack_timeout=0.1).publish_all(events(5))
+    assert results[0] is None
+    assert all(isinstance(r, (TimeoutError, nats.errors.Error)) for r in results[1:])
+    assert len(js.sent) == 3  # two slots stayed taken; the rest were never sent

@@ -1,0 +1,71 @@
+"""Workers run beside the RPCs: started after the server, stopped after it drains."""
+
+from __future__ import annotations
+
+import grpc
+
+from protomesh.server import GrpcService, ServiceDefinition
+from protomesh.settings import ServerSettings
+from tests.support.grpc_calls import health_async
+
+
+class RecordingWorker:
+    """Records the lifecycle, and whether the server answered at each step."""
+
+    def __init__(self, name: str, events: list[str]) -> None:
+        self.name = name
+        self.events = events
+        self.service: GrpcService | None = None
+
+    async def _server_answers(self) -> bool:
+        assert self.service is not None
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.service.port}") as channel:
+            try:
+                await health_async(channel)
+            except grpc.aio.AioRpcError:
+                return False
+            return True
+
+    async def start(self) -> None:
+        answers = await self._server_answers()
+        self.events.append(f"start {self.name} (server answering: {answers})")
+
+    async def stop(self) -> None:
+        answers = await self._server_answers()
+        self.events.append(f"stop {self.name} (server answering: {answers})")
+
+
+class FailingWorker(RecordingWorker):
+    async def stop(self) -> None:
+        await super().stop()
+        raise RuntimeError("worker broke while stopping")
+
+
+async def test_workers_start_after_the_server_and_stop_before_the_closers() -> None:
+    events: list[str] = []
+    workers = [RecordingWorker("relay", events), FailingWorker("consumer", events)]
+
+    async def close_pool() -> None:
+        events.append("close pool")
+
+    definition = ServiceDefinition(
+        name="worker-test",
+        registrations=[],
+        workers=workers,
+        closers=[close_pool],
+    )
+    service = GrpcService(definition, ServerSettings(port=0, grace_period=1))
+    for worker in workers:
+        worker.service = service
+    await service.start()
+    await service.stop()
+
+    assert events == [
+        "start relay (server answering: True)",
+        "start consumer (server answering: True)",
+        # reverse order, after the server stopped taking calls; a failing
+        # worker does not keep the others or the closers from running
+        "stop consumer (server answering: False)",
+        "stop relay (server answering: False)",
+        "close pool",
+    ]
