@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
 from protomesh.bench.processes import BenchProcess
-from protomesh.bench.stack import HOST, START_TIMEOUT, free_port
+from protomesh.bench.stack import HOST, PLAINTEXT, START_TIMEOUT, free_port
 from protomesh.bench.write_stack import WriteStack, write_secret
 from protomesh.registry import DEFAULT_MESH_FILE
 
@@ -54,7 +54,8 @@ def _service(
         **extra,
     }
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
-    env = {**inherited, "PROTOMESH_ENV": ENVIRONMENT}
+    # Plaintext like the other write benches: `protomesh.bench.mtls` prices mTLS.
+    env = {**inherited, **PLAINTEXT, "PROTOMESH_ENV": ENVIRONMENT}
     env.update({prefix + key: value for key, value in settings.items()})
     return BenchProcess(
         f"{name} service",

@@ -10,8 +10,8 @@ from google.protobuf.message import Message
 from protomesh.errors import FailedPrecondition
 
 KEY_METADATA = "idempotency-key"
-# The caller of a call that carries neither an end user nor a peer identity
-# (plaintext service-to-service). mTLS replaces it with the peer's SPIFFE id.
+# The caller of a call that carries neither an end user nor a peer identity:
+# only with TLS off (PROTOMESH_INSECURE=1); over mTLS it is `svc:<name>`.
 INTERNAL_CALLER = "internal"
 
 

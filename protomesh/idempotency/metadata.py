@@ -14,22 +14,23 @@ from protomesh.idempotency.calls import INTERNAL_CALLER, KEY_METADATA, Idempoten
 
 # Printable ASCII without spaces, like a UUID or a ULID; bounded so a key row stays small.
 _KEY = re.compile(r"[\x21-\x7e]{1,128}")
-_PEER_ID = "peer_spiffe_id"
 
 
 def caller_of(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    """Who a key belongs to: the edge's verified end user, else the peer's identity.
+    """Who a key belongs to: the edge's verified end user, else the calling service.
 
-    `user:<sub>` when the edge forwarded a subject; the peer's SPIFFE id when
-    the call came over mTLS with one; `internal` otherwise. The one place that
-    decides it, so stronger peer identities plug in here.
+    `user:<sub>` when a trusted forwarder (the edge) sent a subject; `svc:<name>`
+    for the mesh identity the authorization interceptor took from the peer's
+    certificate; `internal` only with TLS off (PROTOMESH_INSECURE=1). Both
+    come from that interceptor, so a key is never scoped by a header a
+    caller could forge.
     """
     subject = edge_auth.end_user(context)
     if subject is not None:
         return f"user:{subject}"
-    peer: Any = context.auth_context().get(_PEER_ID) or ()
-    for value in peer:
-        return bytes(value).decode("utf-8", "replace")
+    caller = request_context.caller.get()
+    if caller is not None:
+        return f"svc:{caller}"
     return INTERNAL_CALLER
 
 

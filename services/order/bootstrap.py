@@ -23,7 +23,6 @@ from shop.order.v1 import order_pb2_grpc
 from protomesh.bus.processed import install_processed_events
 from protomesh.bus.streams import ORDER_EVENTS
 from protomesh.channels import channel_for
-from protomesh.cluster.layout import MESH_FILE_VARIABLE
 from protomesh.config import current_environment
 from protomesh.db.migrations import migrate
 from protomesh.db.pool import PostgresProbe, create_pool
@@ -32,7 +31,7 @@ from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
 from protomesh.nats_probe import NatsProbe
 from protomesh.outbox import OutboxDatabase, OutboxRelay, install_outbox
 from protomesh.readiness import ReadinessCheck
-from protomesh.registry import DEFAULT_MESH_FILE, Mesh, load_mesh
+from protomesh.registry import Mesh, load_mesh
 from protomesh.registry.model import host_of
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.order.config import OrderServiceConfig
@@ -72,12 +71,6 @@ async def _provision(config: OrderServiceConfig) -> None:
         await admin.close()
 
 
-def mesh_file(config: OrderServiceConfig) -> Path:
-    """The configured registry, else the one the local cluster runs (its
-    PROTOMESH_MESH_FILE reaches the services it starts), else the project's."""
-    return Path(config.mesh_file or os.environ.get(MESH_FILE_VARIABLE) or DEFAULT_MESH_FILE)
-
-
 def nats_url(config: OrderServiceConfig, mesh: Mesh, environment: str) -> str | None:
     """The configured NATS, else the registry's; None when neither names one."""
     if config.nats_url:
@@ -100,7 +93,7 @@ def registrations(store: OrderStore, customers: CustomerCheck, clock: Clock) -> 
 
 async def build(config: OrderServiceConfig) -> GrpcService:
     environment = current_environment(os.environ)
-    mesh = load_mesh(mesh_file(config))
+    mesh = load_mesh(config.mesh_file)  # where the user service runs, and who may call us
     if config.admin_database_url:
         await _provision(config)
     pool = await create_pool(
@@ -117,7 +110,9 @@ async def build(config: OrderServiceConfig) -> GrpcService:
         await install_idempotency(connection)
         await install_processed_events(connection)
     store = PostgresOrderStore(pool, idempotency_retention=config.idempotency_retention)
-    users = channel_for("user", mesh, environment, default_timeout=config.user_service_timeout)
+    users = channel_for(
+        "user", mesh, environment, tls=config.tls, default_timeout=config.user_service_timeout
+    )
     customers = UserServiceCustomers(users, timeout=config.user_service_timeout)
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
     sweeper = ExpiredKeySweeper(pool, interval=config.idempotency_sweep_interval)

@@ -30,11 +30,6 @@ class OrderServiceConfig(ServerSettings):
     admin_database_password: Secret | None = setting(None, doc="the admin's password; use _FILE")
     pool_min_size: int = setting(1, minimum=0, maximum=100)
     pool_max_size: int = setting(8, minimum=1, maximum=100)
-    mesh_file: str | None = setting(
-        None,
-        doc="the registry that says where the user service runs;"
-        " default: $PROTOMESH_MESH_FILE, else the project's mesh.yaml",
-    )
     user_service_timeout: float = setting(
         2.0, minimum=0.01, doc="seconds a customer check may take (less if the caller has less)"
     )

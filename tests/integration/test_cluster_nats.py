@@ -27,6 +27,8 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 from protomesh.bus.connection import connect_nats
 from protomesh.bus.streams import USER_EVENTS
 from protomesh.paths import ROOT
+from protomesh.tls.client import channel_credentials, server_name_options
+from protomesh.tls.files import TlsFiles
 from tests.integration.test_cluster_cli import PROTOMESH, is_alive
 from tests.support.outbox import eventually
 from tests.support.ports import free_port
@@ -68,10 +70,11 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
     postgres_port, nats_port, user_port = free_port(), free_port(), free_port()
     mesh = {
         "trust_domain": "protomesh.test",
+        "identities": ["operator"],
         "environments": ["local"],
         "infrastructure": {
             "postgres": {"port": {"local": postgres_port}},
-            "nats": {"port": {"local": nats_port}},
+            "nats": {"port": {"local": nats_port}, "monitor_port": {"local": free_port()}},
         },
         "services": {
             "user": {
@@ -81,6 +84,7 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
                 "database": {"schema": "users", "role": "user_svc"},
                 "serves": ["shop.user.v1.UserService", "shop.user.v2.UserService"],
                 "depends_on": ["postgres", "nats"],
+                "callers": {"shop.user.v1.UserService/*": ["operator"]},
             }
         },
     }
@@ -105,7 +109,10 @@ async def test_up_runs_nats_and_the_user_service_publishes_through_it(
     states = {c["name"]: c["state"] for c in status["components"]}
     assert states == {"postgres": "healthy", "nats": "healthy", "user": "healthy"}
 
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{cluster.user_port}") as channel:
+    # The cluster's own CA issued the operator's certificate at `up`.
+    operator = channel_credentials(TlsFiles.of(cluster.run_dir / "certs", "operator"))
+    address = f"127.0.0.1:{cluster.user_port}"
+    async with grpc.aio.secure_channel(address, operator, server_name_options("user")) as channel:
         created = await v1_grpc.UserServiceStub(channel).CreateUser(
             v1.CreateUserRequest(email="cluster@nats.example", display_name="C"), timeout=10
         )

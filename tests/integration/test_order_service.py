@@ -21,6 +21,7 @@ from shop.user.v1 import user_pb2 as user_v1
 from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
 from protomesh.bus.streams import ORDER_EVENTS
+from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health, status_of
 from tests.support.nats import start_nats
 from tests.support.order_service import order_service, schema_of
@@ -55,13 +56,14 @@ def orders_service(
 
 @pytest.fixture
 async def orders(orders_service: ServiceProcess) -> AsyncIterator[v1_grpc.OrderServiceAsyncStub]:
-    async with grpc.aio.insecure_channel(orders_service.address) as channel:
+    # As the edge: the only caller whose forwarded end user (x-jwt-sub) is believed.
+    async with mesh_tls.aio_channel(orders_service.address, "edge") as channel:
         yield v1_grpc.OrderServiceStub(channel)
 
 
 @pytest.fixture
 async def customer(users: ServiceProcess) -> str:
-    async with grpc.aio.insecure_channel(users.address) as channel:
+    async with mesh_tls.aio_channel(users.address) as channel:
         created = await user_v1_grpc.UserServiceStub(channel).CreateUser(
             user_v1.CreateUserRequest(email=f"{uuid.uuid4().hex}@example.com", display_name="C"),
             timeout=5,
@@ -282,7 +284,7 @@ async def test_an_unreachable_user_service_is_unavailable_with_retry_info(
     service = order_service(postgres, tmp_path, free_port(), user_service_timeout="0.5")
     try:
         service.start()
-        async with grpc.aio.insecure_channel(service.address) as channel:
+        async with mesh_tls.aio_channel(service.address) as channel:
             stub = v1_grpc.OrderServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await stub.PlaceOrder(
@@ -313,7 +315,7 @@ async def test_placed_and_cancelled_orders_reach_jetstream_through_the_relay(
     try:
         service.start()
         assert wait_for_health(service, "nats", "SERVING") == "SERVING"
-        async with grpc.aio.insecure_channel(service.address) as channel:
+        async with mesh_tls.aio_channel(service.address) as channel:
             stub = v1_grpc.OrderServiceStub(channel)
             placed = await stub.PlaceOrder(
                 v1.PlaceOrderRequest(customer_id=customer, items=[line()]), timeout=5

@@ -15,6 +15,7 @@ from shop.user.v2 import user_pb2 as v2
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh.bus.streams import USER_EVENTS
+from tests.support import mesh_tls
 from tests.support.nats import Nats
 from tests.support.outbox import eventually, stream_messages
 from tests.support.postgres import Postgres
@@ -39,7 +40,7 @@ def service(
 
 @pytest.fixture
 async def users(service: ServiceProcess) -> AsyncIterator[v2_grpc.UserServiceAsyncStub]:
-    async with grpc.aio.insecure_channel(service.address) as channel:
+    async with mesh_tls.aio_channel(service.address) as channel:
         yield v2_grpc.UserServiceStub(channel)
 
 

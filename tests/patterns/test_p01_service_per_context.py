@@ -24,6 +24,7 @@ from shop.user.v1 import user_pb2 as user_v1
 from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
 from protomesh.paths import ROOT
+from tests.support import mesh_tls
 from tests.support.order_service import order_service
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
@@ -103,8 +104,8 @@ async def test_each_context_runs_alone_and_survives_the_others_restart(
     assert users.env["USER_SERVICE_DATABASE_SCHEMA"] != orders.env["ORDER_SERVICE_DATABASE_SCHEMA"]
 
     async with (
-        grpc.aio.insecure_channel(users.address) as user_channel,
-        grpc.aio.insecure_channel(orders.address) as order_channel,
+        mesh_tls.aio_channel(users.address) as user_channel,
+        mesh_tls.aio_channel(orders.address) as order_channel,
     ):
         user_stub = user_v1_grpc.UserServiceStub(user_channel)
         order_stub = v1_grpc.OrderServiceStub(order_channel)

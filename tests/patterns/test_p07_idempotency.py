@@ -23,6 +23,7 @@ from shop.order.v1 import order_pb2_grpc as v1_grpc
 from shop.user.v1 import user_pb2 as user_v1
 from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
+from tests.support import mesh_tls
 from tests.support.grpc_calls import status_of
 from tests.support.order_service import order_service, schema_of
 from tests.support.postgres import Postgres
@@ -55,13 +56,14 @@ def services(
 async def orders(
     services: tuple[ServiceProcess, ServiceProcess],
 ) -> AsyncIterator[v1_grpc.OrderServiceAsyncStub]:
-    async with grpc.aio.insecure_channel(services[1].address) as channel:
+    # As the edge: the only caller whose forwarded end user (x-jwt-sub) is believed.
+    async with mesh_tls.aio_channel(services[1].address, "edge") as channel:
         yield v1_grpc.OrderServiceStub(channel)
 
 
 @pytest.fixture
 async def customer(services: tuple[ServiceProcess, ServiceProcess]) -> str:
-    async with grpc.aio.insecure_channel(services[0].address) as channel:
+    async with mesh_tls.aio_channel(services[0].address) as channel:
         created = await user_v1_grpc.UserServiceStub(channel).CreateUser(
             user_v1.CreateUserRequest(email=f"{uuid.uuid4().hex}@example.com", display_name="I"),
             timeout=5,
@@ -180,12 +182,12 @@ async def test_keys_belong_to_their_caller(
     postgres: Postgres,
     services: tuple[ServiceProcess, ServiceProcess],
 ) -> None:
-    """An end user's key and an internal caller's equal key are two different calls."""
+    """An end user's key and the calling service's equal key are two different calls."""
     key = str(uuid.uuid4())
     as_user = (*keyed(key), ("x-jwt-sub", customer))
     mine = await orders.PlaceOrder(request(customer), metadata=as_user, timeout=5)
-    internal = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
-    assert mine.order.order_id != internal.order.order_id
+    as_edge = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
+    assert mine.order.order_id != as_edge.order.order_id
     assert await effects(postgres, services, customer) == (2, 2)
 
 

@@ -16,11 +16,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
-import grpc
 import pytest
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
+from tests.support import mesh_tls
 from tests.support.consumers import eventually
 from tests.support.nats import Nats, start_nats
 from tests.support.order_service import order_service, role_of
@@ -69,7 +69,7 @@ async def as_order(
 async def user_stub(
     services: tuple[ServiceProcess, ServiceProcess],
 ) -> AsyncIterator[v1_grpc.UserServiceAsyncStub]:
-    async with grpc.aio.insecure_channel(services[0].address) as channel:
+    async with mesh_tls.aio_channel(services[0].address) as channel:
         yield v1_grpc.UserServiceStub(channel)
 
 

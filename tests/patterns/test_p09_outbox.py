@@ -23,6 +23,7 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 from protomesh.bus.streams import USER_EVENTS, ensure_streams
 from protomesh.config import Secret
 from protomesh.outbox import OutboxDatabase
+from tests.support import mesh_tls
 from tests.support.nats import Nats, start_nats
 from tests.support.outbox import eventually, relay_process, stream_messages
 from tests.support.postgres import Postgres
@@ -55,7 +56,7 @@ def started(service: ServiceProcess) -> ServiceProcess:
 
 async def create_users(service: ServiceProcess, count: int, prefix: str) -> list[str]:
     """Register `count` users, ten calls at a time; every call must succeed."""
-    async with grpc.aio.insecure_channel(service.address) as channel:
+    async with mesh_tls.aio_channel(service.address) as channel:
         users = v1_grpc.UserServiceStub(channel)
         limit = asyncio.Semaphore(10)
 

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from protomesh.registry import DEFAULT_MESH_FILE
+from tests.support import mesh_tls
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess
@@ -58,6 +59,7 @@ def order_service(
         "ORDER_SERVICE_READINESS_INTERVAL": "0.1",
         "ORDER_SERVICE_MESH_FILE": str(mesh),
         "ORDER_SERVICE_NATS_URL": f"nats://127.0.0.1:{free_port()}",
+        **mesh_tls.service_environment("ORDER_SERVICE_", "order"),
         **{f"ORDER_SERVICE_{k.upper()}": v for k, v in overrides.items()},
     }
     service = ServiceProcess("order", port, directory / f"order-{suffix}.log", env)

@@ -27,7 +27,7 @@ def test_every_service_the_edge_the_listed_identities_and_the_operator_get_a_lea
     tmp_path: Path,
 ) -> None:
     outcomes = ensure_certificates(MESH, tmp_path)
-    assert [o.name for o in outcomes] == ["user", "edge", "order", "bff", "operator"]
+    assert [o.name for o in outcomes] == ["user", "order", "edge", "bff", "operator"]
     assert {o.action for o in outcomes} == {"issued"}
     user = leaf(tmp_path, "user")
     san = user.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -48,6 +48,8 @@ def test_replicas_are_named_in_their_services_certificate() -> None:
     )
     user = next(i for i in mesh_identities(parse_mesh(two)) if i.name == "user")
     assert set(user.dns_names) == {"user", "user-1", "user-2", "localhost"}
+    order = next(i for i in mesh_identities(MESH) if i.name == "order")
+    assert set(order.dns_names) == {"order", "order-1", "order-2", "localhost"}
 
 
 def test_keys_are_private_and_certificates_readable(tmp_path: Path) -> None:

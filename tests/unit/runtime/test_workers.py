@@ -6,6 +6,7 @@ import grpc
 
 from protomesh.server import GrpcService, ServiceDefinition
 from protomesh.settings import ServerSettings
+from tests.support import mesh_tls
 from tests.support.grpc_calls import health_async
 
 
@@ -19,7 +20,7 @@ class RecordingWorker:
 
     async def _server_answers(self) -> bool:
         assert self.service is not None
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{self.service.port}") as channel:
+        async with mesh_tls.aio_channel(f"127.0.0.1:{self.service.port}") as channel:
             try:
                 await health_async(channel)
             except grpc.aio.AioRpcError:
@@ -54,7 +55,8 @@ async def test_workers_start_after_the_server_and_stop_before_the_closers() -> N
         workers=workers,
         closers=[close_pool],
     )
-    service = GrpcService(definition, ServerSettings(port=0, grace_period=1))
+    settings = mesh_tls.with_identity(ServerSettings(port=0, grace_period=1))
+    service = GrpcService(definition, settings)
     for worker in workers:
         worker.service = service
     await service.start()
