@@ -11,7 +11,12 @@ lesson):
 1. health → NOT_SERVING, so balancers stop routing here;
 2. after `shutdown_delay`, stop accepting calls and let in-flight ones finish
    within `grace_period`;
-3. then run the service's closers (database pool, ...) in reverse order.
+3. stop the service's workers (outbox relay, consumers): each finishes the
+   work it holds, in reverse order of starting;
+4. then run the service's closers (database pool, ...) in reverse order.
+
+Workers start after the server does, so a worker's effects never precede the
+service being reachable.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
@@ -43,6 +48,18 @@ log = logging.getLogger("protomesh.server")
 SERVER_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0)]
 
 
+class Worker(Protocol):
+    """A long-running part of a service beside its RPCs (outbox relay, consumer).
+
+    `start` returns once the worker runs in the background; `stop` stops it
+    taking new work, lets the work in hand finish, and returns when it has.
+    """
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Registration:
     """One servicer and the generated function that adds it to a server."""
@@ -60,6 +77,7 @@ class ServiceDefinition:
     registrations: Sequence[Registration]
     validators: Mapping[str, Validator] = field(default_factory=dict)
     readiness_checks: Sequence[ReadinessCheck] = ()
+    workers: Sequence[Worker] = ()
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
     # Who may call it; None reads the service's `callers` from the settings' mesh file.
     callers: CallerPolicy | None = None
@@ -101,6 +119,7 @@ class GrpcService:
             self.health, names, definition.readiness_checks, settings.readiness_interval
         )
         self._stopping = False
+        self._started_workers: list[Worker] = []
 
     async def start(self) -> int:
         for registration in self.definition.registrations:
@@ -119,9 +138,15 @@ class GrpcService:
                 self.port = self._server.add_secure_port(address, server_credentials(self.tls))
         except RuntimeError as error:
             raise OSError(f"{self.definition.name}: cannot listen on {address}: {error}") from None
-        await self._server.start()
+        # Decide readiness before the port answers: grpc's HealthServicer starts
+        # at SERVING, so a probe arriving between start() and the first check
+        # would see a server ready whose database may be down.
         await self._readiness.check_once()
+        await self._server.start()
         self._readiness.start()
+        for worker in self.definition.workers:
+            await worker.start()
+            self._started_workers.append(worker)
         log.info(
             "%s serving on %s:%s (%s)",
             self.definition.name,
@@ -142,6 +167,11 @@ class GrpcService:
         if self.settings.shutdown_delay:
             await asyncio.sleep(self.settings.shutdown_delay)
         await self._server.stop(self.settings.grace_period)
+        for worker in reversed(self._started_workers):
+            try:
+                await worker.stop()
+            except Exception:
+                log.exception("error while stopping worker %s", type(worker).__qualname__)
         for close in reversed(self.definition.closers):
             try:
                 await close()

@@ -25,6 +25,7 @@ from services.user.domain import User
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health_async
+from tests.support.ports import free_port
 from tests.unit.user.fakes import InMemoryUserStore
 
 SERVING, NOT_SERVING = "SERVING", "NOT_SERVING"
@@ -242,4 +243,40 @@ async def test_the_insecure_switch_serves_plaintext_and_says_so_loudly(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             assert await health_async(channel) == SERVING
     finally:
+        await service.stop()
+
+
+async def test_health_never_says_serving_before_the_first_readiness_check() -> None:
+    """grpc's HealthServicer starts at SERVING: the port must not answer until a check ran."""
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def database_down() -> None:
+        entered.set()
+        await release.wait()
+        raise ConnectionError("down")
+
+    definition = ServiceDefinition(
+        name="user",
+        registrations=registrations(GatedStore(), utc_now),
+        validators=VALIDATORS,
+        readiness_checks=[ReadinessCheck("fake-db", database_down, timeout=10)],
+    )
+    port = free_port()
+    settings = ServerSettings(port=port, readiness_interval=60)
+    service = GrpcService(definition, mesh_tls.with_identity(settings))
+    starting = asyncio.create_task(service.start())
+    try:
+        await asyncio.wait_for(entered.wait(), 5)
+        async with mesh_tls.aio_channel(f"127.0.0.1:{port}") as early:
+            with pytest.raises(grpc.aio.AioRpcError) as during_check:
+                await health_async(early)  # the port is bound but does not answer yet
+        no_answer = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        assert during_check.value.code() in no_answer
+        release.set()
+        await asyncio.wait_for(starting, 10)
+        async with mesh_tls.aio_channel(f"127.0.0.1:{port}") as channel:
+            assert await health_async(channel) == NOT_SERVING
+    finally:
+        release.set()
+        await asyncio.gather(starting, return_exceptions=True)
         await service.stop()
