@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy
+from nats.js.errors import NotFoundError
 from shop.order.events.v1 import events_pb2 as order_events
 
 from protomesh.bus.consumer import DurableConsumer
@@ -95,7 +96,12 @@ class Mesh:
         return event.event_id
 
     async def settled(self) -> bool:
-        info = await self.client.consumer_info(ORDER_EVENTS.name, SPEC.durable)
+        # The consumer declares itself in the background after start(): on a
+        # loaded machine it may not exist yet, which is "not settled", not an error.
+        try:
+            info = await self.client.consumer_info(ORDER_EVENTS.name, SPEC.durable)
+        except NotFoundError:
+            return False
         return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
 
