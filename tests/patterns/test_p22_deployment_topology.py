@@ -183,10 +183,16 @@ def test_every_component_has_a_healthcheck_and_waits_for_what_it_needs() -> None
     document = yaml.safe_load((ROOT / COMPOSE_FILE).read_text())
     mesh = load_mesh(DEFAULT_MESH_FILE)
     services = document["services"]
-    for name in [*mesh.infrastructure, *mesh.services, "edge"]:
+    containers = {  # a container per replica: order-1, order-2
+        service.replica_name(replica, "compose"): service
+        for service in mesh.services.values()
+        for replica in service.replicas_in("compose")
+    }
+    assert {"user", "order-1", "order-2"} <= set(containers)
+    for name in [*mesh.infrastructure, *containers, "edge"]:
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
-    for service in mesh.services.values():
-        conditions = services[service.name]["depends_on"]
+    for name, service in containers.items():
+        conditions = services[name]["depends_on"]
         assert {dependency: conditions[dependency] for dependency in service.depends_on} == {
             dependency: {"condition": "service_healthy"} for dependency in service.depends_on
         }

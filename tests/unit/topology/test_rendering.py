@@ -29,7 +29,7 @@ def test_each_compose_replica_is_a_container_of_the_one_image_with_its_command(
             "user": {"condition": "service_healthy"},
         }
     assert "order" not in services
-    assert "USER_SERVICE_NATS_URL" not in services["user"]["environment"]  # no nats dependency
+    assert services["user"]["environment"]["USER_SERVICE_NATS_URL"] == "nats://nats:4222"
 
 
 def test_secrets_are_files_never_values(tmp_path: Path) -> None:
