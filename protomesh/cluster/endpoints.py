@@ -26,6 +26,13 @@ from protomesh.registry import DEFAULT_MESH_FILE, LOCAL, Mesh
 from protomesh.tls.files import TlsFiles, insecure
 
 USER_CONTRACT = "shop.user.v1.UserService"
+ORDER_CONTRACT = "shop.order.v1.OrderService"
+# One line of an example order; REST and gRPC take the proto's field names.
+ORDER_LINE = {
+    "sku": "BOOK-1",
+    "quantity": 2,
+    "unit_price": {"currency_code": "EUR", "amount_minor": 1250},
+}
 USER_ID = """'import json, sys; print(json.load(sys.stdin)["user"]["user_id"])'"""
 
 
@@ -42,7 +49,8 @@ def describe(mesh: Mesh, layout: Layout) -> str:
             lines += _grpc_examples(component)
     edge = next((c for c in parts.values() if isinstance(c, EdgeProcess)), None)
     if edge is not None and mesh.edge is not None:
-        lines += _edge_examples(edge, USER_CONTRACT in mesh.edge.exposed)
+        exposed = mesh.edge.exposed
+        lines += _edge_examples(edge, USER_CONTRACT in exposed, ORDER_CONTRACT in exposed)
     nats = next((c for c in parts.values() if isinstance(c, NatsProcess)), None)
     if nats is not None:
         lines += [
@@ -133,10 +141,16 @@ def _grpc_examples(service: ServiceProcess) -> list[str]:
             _create_and_keep_id(f"{grpcurl} -d {create} {address} {USER_CONTRACT}/CreateUser"),
             f"  {grpcurl} -d {get} {address} {USER_CONTRACT}/GetUser",
         ]
+    if ORDER_CONTRACT in service.service.serves:
+        mine = r'"{\"customer_id\": \"$USER_ID\"}"'
+        examples += [
+            "  # the orders of that user (the operator may read any customer's)",
+            f"  {grpcurl} -d {mine} {address} {ORDER_CONTRACT}/ListOrders",
+        ]
     return examples
 
 
-def _edge_examples(edge: EdgeProcess, user_api: bool) -> list[str]:
+def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[str]:
     base = f"http://{HOST}:{edge.port}"
     protomesh = _protomesh(edge.layout)
     # The edge's descriptor set: the contracts plus google.rpc's error details.
@@ -149,6 +163,19 @@ def _edge_examples(edge: EdgeProcess, user_api: bool) -> list[str]:
     name = {"name": {"given_name": "Grace", "family_name": "Hopper"}}
     v2_update = shlex.quote(json.dumps(name))
     json_header = "-H 'content-type: application/json'"
+    bearer = '-H "authorization: Bearer $TOKEN"'
+    orders = []
+    if order_api:
+        # Double quotes so the shell fills in $USER_ID; the key makes a retry harmless.
+        order = json.dumps({"customer_id": "$USER_ID", "items": [ORDER_LINE]})
+        body = '"' + order.replace('"', '\\"') + '"'
+        key = f"order-{secrets.token_hex(8)}"
+        orders = [
+            "  # place an order as that user (a retry with the same key does nothing), list them",
+            f"  curl -s -X POST {base}/v1/orders {bearer} -H 'idempotency-key: {key}'"
+            f" {json_header} -d {body}",
+            f"  curl -s {base}/v1/customers/$USER_ID/orders {bearer}",
+        ]
     return [
         "",
         "  # REST through the Envoy edge: v1 and v2 side by side",
@@ -157,8 +184,8 @@ def _edge_examples(edge: EdgeProcess, user_api: bool) -> list[str]:
         f"  curl -s '{base}/v2/users?page_size=5'",
         "  # protected routes need a token; the dev issuer signs one (valid for an hour)",
         f"  TOKEN=$({protomesh} token --sub $USER_ID)",
-        f'  curl -s -X PATCH {base}/v2/users/$USER_ID -H "authorization: Bearer $TOKEN"'
-        f" {json_header} -d {v2_update}",
+        f"  curl -s -X PATCH {base}/v2/users/$USER_ID {bearer} {json_header} -d {v2_update}",
+        *orders,
         "  # gRPC through the same edge (it has no reflection: give grpcurl the descriptor set)",
         f"  {grpcurl} -d '{{\"page_size\": 5}}' {HOST}:{edge.port}"
         " shop.user.v2.UserService/ListUsers",

@@ -140,10 +140,14 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     )
     assert tried.returncode == 0, tried.stdout + tried.stderr
     outputs = json_documents(tried.stdout)
-    got_v1, listed_v2, updated_v2, listed_grpc = outputs
+    got_v1, listed_v2, updated_v2, placed, listed_orders, listed_grpc = outputs
     user_id = got_v1["user"]["user_id"]
     assert user_id in [u["user_id"] for u in listed_v2["users"]]
     assert updated_v2["user"]["name"] == {"given_name": "Grace", "family_name": "Hopper"}
+    # an order placed over REST with the user's token and an idempotency key, then listed
+    assert placed["order"]["customer_id"] == user_id
+    assert placed["order"]["status"] == "ORDER_STATUS_PENDING"
+    assert [o["order_id"] for o in listed_orders["orders"]] == [placed["order"]["order_id"]]
     assert listed_grpc["users"]
 
 
@@ -226,11 +230,12 @@ def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
         "postgres": "healthy",
         "nats": "healthy",
         "user": "healthy",
+        "order": "healthy",
         "edge": "healthy",
     }
     assert "transport_socket" not in (cluster.run_dir / "envoy" / "envoy.yaml").read_text()
-    user_log = (cluster.run_dir / "logs" / "user.log").read_text()
-    assert "mTLS is OFF" in user_log
+    for service in ("user", "order"):
+        assert "mTLS is OFF" in (cluster.run_dir / "logs" / f"{service}.log").read_text()
     commands = up.stdout.split("Try it:\n", 1)[1].split("\n\nIt keeps running", 1)[0]
     assert "-plaintext" in commands
     tried = subprocess.run(
