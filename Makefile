@@ -56,9 +56,10 @@ fmt: $(READY) ## format the code
 contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
 
-bench: gen ## GetUser: direct gRPC vs REST via Envoy vs FastAPI; then mTLS + full chain vs bare
+bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS vs bare; the order write path
 	$(BIN)/python -m protomesh.bench.edge
 	$(BIN)/python -m protomesh.bench.mtls
+	$(BIN)/python -m protomesh.bench.write_path
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
 	$(BIN)/python -m protomesh.topology
