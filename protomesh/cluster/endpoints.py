@@ -44,9 +44,11 @@ def describe(mesh: Mesh, layout: Layout) -> str:
         lines += _endpoint(component, " " * width, width)
         lines.append(f"  {' ' * width}  log: {shown(component.log)}")
     lines += ["", "Try it:"]
-    for component in parts.values():
-        if isinstance(component, ServiceProcess):
-            lines += _grpc_examples(component)
+    services = [c for c in parts.values() if isinstance(c, ServiceProcess)]
+    if services:
+        lines.append("  # services take mTLS only: grpcurl shows the operator's certificate")
+    for service in services:
+        lines += _grpc_examples(service)
     edge = next((c for c in parts.values() if isinstance(c, EdgeProcess)), None)
     if edge is not None and mesh.edge is not None:
         exposed = mesh.edge.exposed
@@ -128,10 +130,7 @@ def _grpc_examples(service: ServiceProcess) -> list[str]:
     flags = grpcurl_tls_flags(service.layout, service.service.name)
     grpcurl = f"{_quoted(Path(tool('grpcurl')))} {flags}"
     address = f"{HOST}:{service.port}"
-    examples = [
-        "  # services take mTLS only: grpcurl shows the operator's certificate (certs/)",
-        f"  {grpcurl} {address} list",
-    ]
+    examples = [f"  {grpcurl} {address} list"]
     if USER_CONTRACT in service.service.serves:
         email = f"ada.{secrets.token_hex(3)}@example.com"
         create = shlex.quote(json.dumps({"email": email, "display_name": "Ada Lovelace"}))
