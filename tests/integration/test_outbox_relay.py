@@ -141,8 +141,12 @@ async def test_a_relay_killed_mid_batch_loses_nothing_and_stores_nothing_twice(
     )
     crashing.start()
     try:
+        # Kill in the first half: seen at 1981 of 2000 (as once on a loaded machine),
+        # the last acks and the commit could land before the kill does.
         await eventually(
-            lambda: _stored_between(js, 1, len(written) - 1), message="the batch under way"
+            lambda: _stored_between(js, 1, len(written) // 2),
+            message="the batch under way",
+            every=0.01,
         )
         crashing.kill()
         # The claiming transaction never committed: every row is still unpublished.
