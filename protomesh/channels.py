@@ -31,6 +31,7 @@ import grpc
 
 from protomesh import request_context
 from protomesh.registry import Mesh
+from protomesh.telemetry.runtime import client_interceptors
 
 DEFAULT_TIMEOUT = 5.0  # seconds, for a call that brings no timeout of its own
 
@@ -171,5 +172,5 @@ def channel_for(
     return grpc.aio.insecure_channel(
         target(service.addresses(environment)),
         options=channel_options(health_service),
-        interceptors=[OutboundDeadline(default_timeout)],
+        interceptors=[OutboundDeadline(default_timeout), *client_interceptors()],
     )

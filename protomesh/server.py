@@ -28,6 +28,7 @@ from protomesh.interceptors import server_chain
 from protomesh.interceptors.validation import Validator
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
 from protomesh.settings import ServerSettings
+from protomesh.telemetry.runtime import Telemetry
 
 log = logging.getLogger("protomesh.server")
 
@@ -59,9 +60,15 @@ class ServiceDefinition:
 class GrpcService:
     """A started-or-stoppable server for one ServiceDefinition."""
 
-    def __init__(self, definition: ServiceDefinition, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: ServerSettings,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.definition = definition
         self.settings = settings
+        self.telemetry = telemetry or Telemetry.from_settings(definition.name, settings)
         self.health = health.aio.HealthServicer()
         self.port: int | None = None
         self._server = grpc.aio.server(
@@ -69,6 +76,7 @@ class GrpcService:
                 domain=f"{definition.name}.protomesh",
                 default_timeout=settings.default_timeout,
                 validators=definition.validators,
+                observers=self.telemetry.server_interceptors(),
             ),
             options=SERVER_OPTIONS,
         )
@@ -92,6 +100,7 @@ class GrpcService:
         except RuntimeError as error:
             raise OSError(f"{self.definition.name}: cannot listen on {address}: {error}") from None
         await self._server.start()
+        self.telemetry.start()
         await self._readiness.check_once()
         self._readiness.start()
         log.info(
@@ -118,6 +127,7 @@ class GrpcService:
                 await close()
             except Exception:
                 log.exception("error while closing %s", getattr(close, "__qualname__", close))
+        await self.telemetry.stop()
         log.info("%s stopped", self.definition.name)
 
     async def wait(self) -> None:

@@ -25,3 +25,14 @@ class ServerSettings:
     readiness_interval: float = setting(1.0, minimum=0.05, doc="seconds between dependency checks")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
     log_pretty: bool = setting(False, doc="human-readable logs instead of JSON lines")
+    otlp_endpoint: str | None = setting(
+        None,
+        doc="host:port of an OTLP/gRPC trace collector; unset (and no "
+        "OTEL_EXPORTER_OTLP_ENDPOINT) turns tracing off",
+    )
+    trace_sample_rate: float = setting(
+        1.0, minimum=0.0, maximum=1.0, doc="share of new traces kept; callers' decisions win"
+    )
+    metrics_port: int | None = setting(
+        None, minimum=0, maximum=65535, doc="Prometheus /metrics port; unset turns it off"
+    )
