@@ -15,6 +15,7 @@ import yaml
 
 from gateway.listener import connection_manager
 from gateway.routes import route_config
+from gateway.tracing import otlp_cluster, tracing
 from gateway.upstreams import cluster
 from protomesh.registry import LOCAL, Mesh, RpcCatalogue
 from protomesh.registry.model import LOOPBACK
@@ -46,8 +47,14 @@ class RenderError(Exception):
 
 
 def render(
-    mesh: Mesh, environment: str, catalogue: RpcCatalogue, files: EdgeFiles
+    mesh: Mesh,
+    environment: str,
+    catalogue: RpcCatalogue,
+    files: EdgeFiles,
+    *,
+    otlp_endpoint: str | None = None,
 ) -> dict[str, Any]:
+    """`otlp_endpoint` overrides the registry's for the environment (`protomesh up --otlp`)."""
     edge = mesh.edge
     if edge is None:
         raise RenderError("mesh.yaml has no edge section: nothing to render")
@@ -57,28 +64,24 @@ def render(
     listen = LOOPBACK if environment == LOCAL else "0.0.0.0"
     exposed = list(edge.exposed)
     upstreams = [s for s in mesh.services.values() if set(s.serves) & set(exposed)]
+    clusters = [cluster(service, edge, environment) for service in upstreams]
+    manager = connection_manager(
+        edge, route_config(mesh, edge, catalogue), exposed, files.descriptor, files.jwks
+    )
+    endpoint = otlp_endpoint or mesh.telemetry.otlp_endpoints.get(environment)
+    if endpoint is not None:
+        manager["typed_config"]["tracing"] = tracing(mesh.telemetry.sample_rate)
+        clusters.append(otlp_cluster(endpoint, environment))
     listener = {
         "name": "edge",
         "address": _socket(listen, edge.ports[environment]),
-        "filter_chains": [
-            {
-                "filters": [
-                    connection_manager(
-                        edge,
-                        route_config(mesh, edge, catalogue),
-                        exposed,
-                        files.descriptor,
-                        files.jwks,
-                    )
-                ]
-            }
-        ],
+        "filter_chains": [{"filters": [manager]}],
     }
     return {
         "admin": {"address": _socket(LOOPBACK, edge.admin_ports[environment])},
         "static_resources": {
             "listeners": [listener],
-            "clusters": [cluster(service, edge, environment) for service in upstreams],
+            "clusters": clusters,
         },
     }
 

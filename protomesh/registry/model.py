@@ -160,6 +160,16 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class Observability:
+    """Where each environment sends traces (none: tracing off), and the share of new traces kept."""
+
+    section: ClassVar[str] = "telemetry"
+    otlp_endpoints: Mapping[str, str]  # host:port by environment
+    receiver_ports: Ports  # for `protomesh up --otlp`
+    sample_rate: float = 1.0
+
+
+@dataclass(frozen=True)
 class Mesh:
     trust_domain: str
     environments: tuple[str, ...]
@@ -167,6 +177,7 @@ class Mesh:
     services: Mapping[str, Service]
     start_order: tuple[str, ...]  # every component after the ones it depends on
     edge: Edge | None = None
+    telemetry: Observability = Observability({}, {})
 
     def component(self, name: str) -> Component:
         return self.infrastructure.get(name) or self.services[name]

@@ -17,6 +17,7 @@ from protomesh.paths import ROOT
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.edge import read_edge
 from protomesh.registry.model import Component, Database, Edge, Mesh, Replica, Service
+from protomesh.registry.observability import read_observability
 from protomesh.registry.reading import RULES, Reader, StrictLoader, join, suggest
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
@@ -60,7 +61,7 @@ def parse_mesh(text: str, source: str = "mesh.yaml", catalogue: RpcCatalogue | N
 class _MeshReader(Reader):
     def mesh(self, data: object) -> Mesh | None:
         required = ("trust_domain", "environments", "services")
-        top = self.mapping(data, "", required, optional=("infrastructure", "edge"))
+        top = self.mapping(data, "", required, optional=("infrastructure", "edge", "telemetry"))
         trust_domain = self.string(top, "trust_domain", "")
         environments = self.strings(top, "environments", "")
         if "environments" in top and not environments:
@@ -84,13 +85,14 @@ class _MeshReader(Reader):
             elif (service := self.service(name, value, environments)) is not None:
                 services[name] = service
         edge = read_edge(self, top["edge"], environments, services) if "edge" in top else None
+        telemetry = read_observability(self, top.get("telemetry", {}), environments)
         components: dict[str, Component] = {**infrastructure, **services}
         self.check_references(components)
         self.check_unique(components.values(), edge)
         order = self.start_order(components)
         if trust_domain is None:
             return None
-        return Mesh(trust_domain, environments, infrastructure, services, order, edge)
+        return Mesh(trust_domain, environments, infrastructure, services, order, edge, telemetry)
 
     def service(self, name: str, value: object, environments: tuple[str, ...]) -> Service | None:
         path = f"services.{name}"

@@ -107,31 +107,34 @@ def count_dead_letter(consumer: str) -> None:
 
 
 class _PoolCollector(Collector):
-    """Reads an asyncpg pool's sizes at scrape time: nothing to keep up to date."""
+    """Reads each watched pool's sizes at scrape time: nothing to keep up to date."""
 
-    def __init__(
-        self, name: str, size: Callable[[], int], idle: Callable[[], int], limit: int
-    ) -> None:
-        self._name, self._size, self._idle, self._limit = name, size, idle, limit
+    def __init__(self) -> None:
+        self.pools: dict[str, tuple[Callable[[], int], Callable[[], int], int]] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "db_pool_connections", "Database pool connections by state", labels=["pool", "state"]
         )
-        size, idle = self._size(), self._idle()
-        family.add_metric([self._name, "in_use"], size - idle)
-        family.add_metric([self._name, "idle"], idle)
-        family.add_metric([self._name, "max"], self._limit)
+        for name, (size, idle, limit) in list(self.pools.items()):
+            open_now, idle_now = size(), idle()
+            family.add_metric([name, "in_use"], open_now - idle_now)
+            family.add_metric([name, "idle"], idle_now)
+            family.add_metric([name, "max"], limit)
         yield family
 
 
-def watch_pool(
-    name: str, size: Callable[[], int], idle: Callable[[], int], limit: int
-) -> Callable[[], None]:
-    """Expose a pool's usage; returns the function that stops (call it when the pool closes).
-
-    For asyncpg: `watch_pool("users", pool.get_size, pool.get_idle_size, pool.get_max_size())`.
-    """
-    collector = _PoolCollector(name, size, idle, limit)
+@functools.cache
+def _pools() -> _PoolCollector:
+    collector = _PoolCollector()
     REGISTRY.register(collector)
-    return functools.partial(REGISTRY.unregister, collector)
+    return collector
+
+
+def watch_pool(name: str, size: Callable[[], int], idle: Callable[[], int], limit: int) -> None:
+    """Expose a pool's usage under `name` (a later pool of the same name replaces it).
+
+    For asyncpg: `watch_pool("users", pool.get_size, pool.get_idle_size, pool.get_max_size())`;
+    `protomesh.db.pool.create_pool` does it for every service's pool.
+    """
+    _pools().pools[name] = (size, idle, limit)

@@ -62,6 +62,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """The project's mesh.yaml, local only, on free ports."""
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = ["local"]
+    document.pop("telemetry", None)  # its endpoints name the compose environment
     document["infrastructure"]["postgres"]["port"] = {"local": free_port()}
     for service in document["services"].values():
         service["port"] = {"local": free_port()}
