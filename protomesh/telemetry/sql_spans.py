@@ -6,7 +6,9 @@ trace still pays for them, and a query outside any request (the readiness
 probe's `SELECT 1` every second) would start a trace of its own. This
 subclass goes straight to the query unless the current span is recording:
 queries appear in the traces that are kept, as children of the RPC or
-consumer span that ran them, and cost one context lookup otherwise.
+consumer span that ran them, and cost one context lookup otherwise. The
+pool's own reset query, sent on every release, is not traced either: it is
+the same four statements every time and says nothing about the request.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ class SampledQueryInstrumentor(AsyncPGInstrumentor):  # type: ignore[misc]
     async def _do_execute(
         self, func: Wrapped, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not trace.get_current_span().is_recording():
+        # asyncpg keeps the reset query it sends on release in `_reset_query`.
+        resetting = bool(args) and args[0] is getattr(instance, "_reset_query", None)
+        if resetting or not trace.get_current_span().is_recording():
             return await func(*args, **kwargs)
         return await super()._do_execute(func, instance, args, kwargs)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 Span = dict[str, Any]
+DETAIL_WIDTH = 60
 
 
 def read_spans(path: Path) -> list[Span]:
@@ -111,5 +112,7 @@ def _detail(span: Span) -> str:
     attributes = span.get("attributes", {})
     for key in ("rpc.grpc.status_code", "db.statement", "db.query.text", "http.status_code"):
         if key in attributes:
-            return f"  {key}={attributes[key]}"
+            value = " ".join(str(attributes[key]).split())
+            shown = value if len(value) <= DETAIL_WIDTH else value[: DETAIL_WIDTH - 3] + "..."
+            return f"  {key}={shown}"
     return ""

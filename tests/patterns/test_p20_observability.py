@@ -125,7 +125,8 @@ def test_one_rest_call_is_one_trace_from_the_edge_to_the_sql(
     trace_id = entry["trace_id"]
     assert len(trace_id) == 32
 
-    found = by_service_and_kind(receiver.wait_for(trace_id, edge_trace_complete))
+    spans = receiver.wait_for(trace_id, edge_trace_complete)
+    found = by_service_and_kind(spans)
     ingress, egress = found["edge", "SERVER"], found["edge", "CLIENT"]
     server, query = found["user", "SERVER"], found["user", "CLIENT"]
     assert ingress["parent_span_id"] is None
@@ -135,6 +136,9 @@ def test_one_rest_call_is_one_trace_from_the_edge_to_the_sql(
     assert server["name"] == GET_USER.removeprefix("/")
     assert server["attributes"]["rpc.grpc.status_code"] == 0
     assert query["name"] == "SELECT"
+    assert "FROM users WHERE id" in query["attributes"]["db.statement"]
+    # One query, one span: the pool's reset on release is not traced.
+    assert [s["kind"] for s in spans if s["service"] == "user"] == ["SERVER", "CLIENT"]
 
 
 def test_the_metrics_endpoint_counts_each_call_by_status_code(
