@@ -40,13 +40,23 @@ def rendered(mesh_file: Path) -> dict[str, str]:
     return texts
 
 
-def render_to(mesh_file: Path, output: Path, environment: str, files: EdgeFiles) -> Path:
-    """Render one environment's config to `output`, with the edge descriptor at `files`."""
+def render_to(
+    mesh_file: Path,
+    output: Path,
+    environment: str,
+    files: EdgeFiles,
+    otlp_endpoint: str | None = None,
+) -> Path:
+    """Render one environment's config to `output`, with the edge descriptor at `files`.
+
+    `otlp_endpoint` traces to that collector whatever the registry says (`up --otlp`).
+    """
     codegen.ensure_generated()
     catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
     mesh = load_mesh(mesh_file, catalogue)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(as_yaml(render(mesh, environment, catalogue, files), environment))
+    config = render(mesh, environment, catalogue, files, otlp_endpoint=otlp_endpoint)
+    output.write_text(as_yaml(config, environment))
     return output
 
 

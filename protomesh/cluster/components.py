@@ -111,6 +111,11 @@ class ServiceProcess(Component):
         super().__init__(name, port, layout)
         self.service = service
         self.postgres = postgres
+        self.tracing: dict[str, str] = {}
+
+    def trace_to(self, endpoint: str, sample_rate: float) -> None:
+        """Export traces to this OTLP endpoint (the local receiver of `up --otlp`)."""
+        self.tracing = {"OTLP_ENDPOINT": endpoint, "TRACE_SAMPLE_RATE": str(sample_rate)}
 
     def environment(self) -> dict[str, str]:
         """The settings the registry decides, over whatever the user's shell already set."""
@@ -126,6 +131,7 @@ class ServiceProcess(Component):
                 "ADMIN_DATABASE_URL": self.postgres.dsn(),
                 "ADMIN_DATABASE_PASSWORD_FILE": str(self.postgres.password_file),
             }
+        settings |= self.tracing
         own = {f"{prefix}{key}": value for key, value in settings.items()}
         return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 

@@ -30,6 +30,7 @@ class EdgeProcess(Component):
     def __init__(self, edge: Edge, layout: Layout) -> None:
         super().__init__("edge", edge.ports[LOCAL], layout)
         self.admin_port = edge.admin_ports[LOCAL]
+        self.otlp_endpoint: str | None = None  # the local receiver, with `up --otlp`
 
     def launch(self, timeout: float) -> int:
         directory = self.layout.envoy_dir
@@ -39,7 +40,9 @@ class EdgeProcess(Component):
         issuer.ensure_key()
         issuer.write_jwks(self.layout.run_dir / files.jwks)
         write_edge_descriptor_set(DESCRIPTOR_SET, self.layout.run_dir / files.descriptor)
-        config = render_to(self.layout.mesh_file, directory / CONFIG, LOCAL, files)
+        config = render_to(
+            self.layout.mesh_file, directory / CONFIG, LOCAL, files, self.otlp_endpoint
+        )
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 admin.envoy_command(config),

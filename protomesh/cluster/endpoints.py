@@ -19,6 +19,7 @@ from protomesh.cluster.edge import EdgeProcess
 from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout, shown
 from protomesh.cluster.plan import ENVIRONMENT, components
 from protomesh.cluster.ports import HOST
+from protomesh.cluster.receiver import OtlpReceiverProcess
 from protomesh.codegen import tool
 from protomesh.paths import RUN_DIR
 from protomesh.registry import DEFAULT_MESH_FILE, LOCAL, Mesh
@@ -41,6 +42,12 @@ def describe(mesh: Mesh, layout: Layout) -> str:
     edge = next((c for c in parts.values() if isinstance(c, EdgeProcess)), None)
     if edge is not None and mesh.edge is not None:
         lines += _edge_examples(edge, USER_CONTRACT in mesh.edge.exposed)
+    if any(isinstance(c, OtlpReceiverProcess) for c in parts.values()):
+        lines += [
+            "  # the traces of those calls (newest first), then one as a tree",
+            f"  {_protomesh(layout)} traces",
+            f"  {_protomesh(layout)} traces TRACE_ID",
+        ]
     lines += [
         "",
         "It keeps running in the background: `protomesh status`, `protomesh logs NAME -f`,",
@@ -55,6 +62,11 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
         return [
             f"{name}  {component.dsn()}",
             f"  {pad}  password file: {shown(component.password_file)}",
+        ]
+    if isinstance(component, OtlpReceiverProcess):
+        return [
+            f"{name}  OTLP/gRPC {component.endpoint}  (traces of the services and the edge)",
+            f"  {pad}  spans: {shown(component.layout.traces_file)}; `protomesh traces` shows them",
         ]
     if isinstance(component, ServiceProcess):
         return [

@@ -6,6 +6,7 @@ One process per infrastructure component, per replica of each service in the
 
 from __future__ import annotations
 
+from protomesh.cluster import state
 from protomesh.cluster.components import (
     Component,
     Health,
@@ -17,20 +18,30 @@ from protomesh.cluster.components import (
 from protomesh.cluster.edge import EdgeProcess, probe_edge
 from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
+from protomesh.cluster.receiver import NAME as RECEIVER
+from protomesh.cluster.receiver import OtlpReceiverProcess, probe_receiver
 from protomesh.cluster.state import Record
 from protomesh.registry import LOCAL, Mesh
 
 ENVIRONMENT = LOCAL  # the mesh.yaml environment the local cluster runs
 
 
-def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
-    """Every component of the mesh in start order, set up for the local environment."""
+def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, Component]:
+    """Every component of the mesh in start order, set up for the local environment.
+
+    With `otlp` (or when the running cluster has one), a local OTLP receiver
+    starts first and every service and the edge send their traces to it.
+    """
     if ENVIRONMENT not in mesh.environments:
         raise ClusterError(f"{shown(layout.mesh_file)} has no `{ENVIRONMENT}` environment to run")
+    built: dict[str, Component] = {}
+    receiver = None
+    if otlp or RECEIVER in state.load(layout):
+        receiver = OtlpReceiverProcess(_receiver_port(mesh, layout), layout)
+        built[RECEIVER] = receiver
     postgres = None
     if "postgres" in mesh.infrastructure:
         postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
-    built: dict[str, Component] = {}
     for name in mesh.start_order:
         if name == "postgres" and postgres is not None:
             built[name] = postgres
@@ -39,15 +50,33 @@ def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
             for replica in service.replicas_in(ENVIRONMENT):
                 process_name = service.replica_name(replica, ENVIRONMENT)
                 port = replica.ports[ENVIRONMENT]
-                built[process_name] = ServiceProcess(process_name, service, port, layout, postgres)
+                process = ServiceProcess(process_name, service, port, layout, postgres)
+                if receiver is not None:
+                    process.trace_to(receiver.endpoint, mesh.telemetry.sample_rate)
+                built[process_name] = process
     if mesh.edge is not None:
-        built["edge"] = EdgeProcess(mesh.edge, layout)
+        edge = EdgeProcess(mesh.edge, layout)
+        if receiver is not None:
+            edge.otlp_endpoint = receiver.endpoint
+        built["edge"] = edge
     return built
+
+
+def _receiver_port(mesh: Mesh, layout: Layout) -> int:
+    port = mesh.telemetry.receiver_ports.get(ENVIRONMENT)
+    if port is None:
+        raise ClusterError(
+            f"{shown(layout.mesh_file)} has no telemetry.receiver_port.{ENVIRONMENT} "
+            "for the local OTLP receiver"
+        )
+    return port
 
 
 def probe(record: Record) -> Health:
     if record.kind == Postgres.kind:
         return probe_postgres(record.port)
+    if record.kind == OtlpReceiverProcess.kind:
+        return probe_receiver(record.port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")
