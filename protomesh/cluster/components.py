@@ -112,6 +112,11 @@ class ServiceProcess(Component):
         self.service = service
         self.postgres = postgres
         self.tracing: dict[str, str] = {}
+        self.metrics_port: int | None = None  # Prometheus /metrics, when the registry names one
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port] if self.metrics_port is None else [self.port, self.metrics_port]
 
     def trace_to(self, endpoint: str, sample_rate: float) -> None:
         """Export traces to this OTLP endpoint (the local receiver of `up --otlp`)."""
@@ -132,6 +137,8 @@ class ServiceProcess(Component):
                 "ADMIN_DATABASE_PASSWORD_FILE": str(self.postgres.password_file),
             }
         settings |= self.tracing
+        if self.metrics_port is not None:
+            settings["METRICS_PORT"] = str(self.metrics_port)
         own = {f"{prefix}{key}": value for key, value in settings.items()}
         return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 

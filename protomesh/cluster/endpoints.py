@@ -69,10 +69,13 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
             f"  {pad}  spans: {shown(component.layout.traces_file)}; `protomesh traces` shows them",
         ]
     if isinstance(component, ServiceProcess):
-        return [
+        lines = [
             f"{name}  grpc {HOST}:{component.port}  (plaintext, reflection on)",
             f"  {pad}  serves {', '.join(component.service.serves) or 'nothing'}",
         ]
+        if component.metrics_port is not None:
+            lines.append(f"  {pad}  metrics http://{HOST}:{component.metrics_port}/metrics")
+        return lines
     return [
         f"{name}  REST  http://{HOST}:{component.port}  (JSON; /v1/..., /v2/...)",
         f"  {pad}  gRPC  {HOST}:{component.port}  (h2c through Envoy; no reflection here)",

@@ -51,6 +51,7 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
                 process_name = service.replica_name(replica, ENVIRONMENT)
                 port = replica.ports[ENVIRONMENT]
                 process = ServiceProcess(process_name, service, port, layout, postgres)
+                process.metrics_port = replica.metrics_ports.get(ENVIRONMENT)
                 if receiver is not None:
                     process.trace_to(receiver.endpoint, mesh.telemetry.sample_rate)
                 built[process_name] = process

@@ -7,7 +7,7 @@ it has checked whole, so code holding a `Mesh` can trust every value in it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
 Ports = Mapping[str, int]  # by environment
@@ -47,6 +47,7 @@ class Replica:
     service: str
     number: int  # 1-based, in the file's order
     ports: Ports
+    metrics_ports: Ports = field(default_factory=dict)  # Prometheus /metrics, where it has one
 
 
 @dataclass(frozen=True)

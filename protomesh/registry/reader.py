@@ -97,7 +97,7 @@ class _MeshReader(Reader):
     def service(self, name: str, value: object, environments: tuple[str, ...]) -> Service | None:
         path = f"services.{name}"
         required = ("module", "env_prefix")
-        optional = ("port", "replicas", "database", "serves", "depends_on")
+        optional = ("port", "metrics_port", "replicas", "database", "serves", "depends_on")
         fields = self.mapping(value, path, required, optional)
         module = self.string(fields, "module", path)
         prefix = self.string(fields, "env_prefix", path)
@@ -125,13 +125,18 @@ class _MeshReader(Reader):
         """`port` for a service that runs once; `replicas: [{port: ...}, ...]` for several.
 
         A replica names its port in the environments it runs in; each
-        environment needs at least one replica.
+        environment needs at least one replica. A `metrics_port` beside a port
+        serves that process's Prometheus metrics.
         """
         if ("port" in fields) == ("replicas" in fields):
             self.fail(path, "give it either a port, or replicas (each with a port)")
             return ()
         if "port" in fields:
-            return (Replica(name, 1, self.ports(fields["port"], f"{path}.port", environments)),)
+            ports = self.ports(fields["port"], f"{path}.port", environments)
+            metrics = self._metrics_ports(fields, path, environments)
+            return (Replica(name, 1, ports, metrics),)
+        if "metrics_port" in fields:
+            self.fail(f"{path}.metrics_port", "with replicas, give each replica its metrics_port")
         raw = fields["replicas"]
         if not isinstance(raw, list) or not raw:
             self.fail(f"{path}.replicas", "expected a list of replicas, each {port: {...}}")
@@ -139,13 +144,25 @@ class _MeshReader(Reader):
         replicas = []
         for index, item in enumerate(raw):
             where = f"{path}.replicas[{index}]"
-            port = self.mapping(item, where, required=("port",)).get("port", {})
-            ports = self.ports(port, f"{where}.port", environments, every=False)
-            replicas.append(Replica(name, index + 1, ports))
+            raw_replica = self.mapping(item, where, ("port",), ("metrics_port",))
+            ports = self.ports(
+                raw_replica.get("port", {}), f"{where}.port", environments, every=False
+            )
+            metrics = self._metrics_ports(raw_replica, where, environments)
+            replicas.append(Replica(name, index + 1, ports, metrics))
         for environment in environments:
             if not any(environment in replica.ports for replica in replicas):
                 self.fail(f"{path}.replicas", f"no replica has a port in {environment}")
         return tuple(replicas)
+
+    def _metrics_ports(
+        self, fields: dict[object, object], path: str, environments: tuple[str, ...]
+    ) -> dict[str, int]:
+        if "metrics_port" not in fields:
+            return {}
+        return dict(
+            self.ports(fields["metrics_port"], f"{path}.metrics_port", environments, every=False)
+        )
 
     def check_references(self, components: Mapping[str, Component]) -> None:
         for component in components.values():
@@ -180,6 +197,8 @@ class _MeshReader(Reader):
                 where = f"{path}.port" if single else f"{path}.replicas[{replica.number - 1}].port"
                 owner = path if single else f"{path}.replicas[{replica.number - 1}]"
                 claim_ports(replica.ports, where, owner)
+                metrics_at = where.removesuffix(".port") + ".metrics_port"
+                claim_ports(replica.metrics_ports, metrics_at, metrics_at)
             if component.database is not None:
                 schema, role = component.database.schema, component.database.role
                 claim(("schema", schema), f"{path}.database.schema", path, "owned")

@@ -33,6 +33,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     document["infrastructure"]["postgres"]["port"] = {"local": free_port()}
     for service in document["services"].values():
         service["port"] = {"local": free_port()}
+        service["metrics_port"] = {"local": free_port()}
     edge_port = free_port()
     document["edge"]["port"] = {"local": edge_port}
     document["edge"]["admin_port"] = {"local": free_port()}
@@ -66,6 +67,9 @@ def test_up_otlp_collects_one_trace_per_call_and_traces_prints_it(cluster: Clust
     started = [line.split()[0] for line in up.stdout.splitlines() if "starting ..." in line]
     assert started[0] == "otlp"
     assert " traces TRACE_ID" in up.stdout
+    metrics_url = next(
+        line.split()[1] for line in up.stdout.splitlines() if line.strip().startswith("metrics ")
+    )
 
     body = json.dumps({"email": "trace@example.com", "display_name": "Ada"}).encode()
     request = urllib.request.Request(
@@ -84,6 +88,11 @@ def test_up_otlp_collects_one_trace_per_call_and_traces_prints_it(cluster: Clust
             break
         assert time.monotonic() < deadline, listed
         time.sleep(0.5)
+    with urllib.request.urlopen(metrics_url, timeout=5) as scraped:
+        text = scraped.read().decode()
+    assert 'rpc_server_requests_total{code="OK",method="/shop.user.v1.UserService/CreateUser"}' in (
+        text
+    )
     trace_id = rows[0].split()[0]
     tree = cluster.cli("traces", trace_id).stdout.splitlines()
     assert tree[0].startswith(f"trace {trace_id}")

@@ -66,6 +66,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     document["infrastructure"]["postgres"]["port"] = {"local": free_port()}
     for service in document["services"].values():
         service["port"] = {"local": free_port()}
+        service.pop("metrics_port", None)
     edge_port = free_port()
     document["edge"]["port"] = {"local": edge_port}
     document["edge"]["admin_port"] = {"local": free_port()}

@@ -46,6 +46,7 @@ def edge_mesh(
     document["infrastructure"]["postgres"]["port"] = {ENVIRONMENT: free_port()}
     for name, service in document["services"].items():
         service.pop("port", None)
+        service.pop("metrics_port", None)  # replicas would each need their own
         ports = user_ports if name == "user" else [free_port()]
         service["replicas"] = [{"port": {ENVIRONMENT: port}} for port in ports]
     edge = document["edge"]

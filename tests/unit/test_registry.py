@@ -202,3 +202,14 @@ def test_a_bad_telemetry_section_names_each_problem() -> None:
         "telemetry.otlp_endpoint.compose: 'no-port' is not host:port like otel-collector:4317",
         "telemetry.sample_rate: 2 is not a share between 0 and 1",
     ]
+
+
+def test_a_metrics_port_belongs_to_its_process_alone() -> None:
+    def change(document: dict[str, Any]) -> None:
+        document["services"]["user"]["metrics_port"] = {"local": 9464, "compose": 50051}
+
+    assert problems_in(mesh_with(change)) == [
+        "services.user.metrics_port.compose: 50051 is already used by services.user"
+    ]
+    good = parse_mesh(mesh_with(lambda d: d["services"]["user"].update(metrics_port={"local": 1})))
+    assert good.services["user"].replicas[0].metrics_ports == {"local": 1}
