@@ -56,8 +56,9 @@ fmt: $(READY) ## format the code
 contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
 
-bench: gen ## GetUser direct over gRPC vs REST via Envoy vs a FastAPI baseline (prints figures)
+bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; then telemetry off vs on (prints figures)
 	$(BIN)/python -m protomesh.bench.edge
+	$(BIN)/python -m protomesh.bench.telemetry
 
 clean: ## stop the cluster and delete its data, generated code and the venv
 	-@test -x $(BIN)/protomesh && $(BIN)/protomesh down --purge

@@ -75,7 +75,8 @@ def _status(args: argparse.Namespace, layout: Layout) -> int:
 def _logs(args: argparse.Namespace, layout: Layout) -> int:
     mesh = _mesh_if_valid(layout)
     known = mesh.start_order if mesh is not None else ()
-    logfiles.show(layout, known, args.name, follow=args.follow, tail=args.tail)
+    pretty = sys.stdout.isatty() if args.pretty is None else args.pretty
+    logfiles.show(layout, known, args.name, follow=args.follow, tail=args.tail, pretty=pretty)
     return 0
 
 
@@ -174,6 +175,11 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("name", nargs="?", help="one component (default: all, name-prefixed)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--tail", type=int, metavar="N", help="only the last N lines of each")
+    logs.add_argument(
+        "--pretty",
+        action=argparse.BooleanOptionalAction,
+        help="JSON log lines as readable text (default: when printing to a terminal)",
+    )
     logs.set_defaults(run=_logs)
 
     down = commands.add_parser("down", help="stop the local cluster (data is kept)")

@@ -68,6 +68,41 @@ class PrettyFormatter(logging.Formatter):
         return line
 
 
+_LEADING = (
+    "ts",
+    "time",
+    "level",
+    "service",
+    "logger",
+    "message",
+    "request_id",
+    "trace_id",
+    "span_id",
+)
+
+
+def readable(line: str) -> str:
+    """One of our JSON log lines as a person reads it; any other line unchanged.
+
+    `2026-11-29T21:50:01.123+00:00 info  rpc /shop.user.v1.UserService/GetUser OK
+    request_id=... trace_id=... duration_ms=0.8` (the service name is left out:
+    `protomesh logs` already prefixes every line with its component).
+    """
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(entry, dict) or "message" not in entry or "level" not in entry:
+        return line
+    head = f"{entry.get('ts') or entry.get('time', '')} {entry['level']!s:<7} {entry['message']}"
+    ids = [f"{key}={entry[key]}" for key in ("request_id", "trace_id") if entry.get(key)]
+    rest = [f"{k}={v}" for k, v in entry.items() if k not in _LEADING and k != "exception"]
+    text = " ".join([head, *ids, *rest])
+    if entry.get("exception"):
+        text += "\n" + str(entry["exception"])
+    return text
+
+
 def stamp_request_ids() -> None:
     """Give every log record the current request id and trace ids, taken when it is made.
 

@@ -63,3 +63,27 @@ def test_values_too_short_to_tell_apart_are_left_alone(stream: io.StringIO) -> N
     logs.configure("user", stream=stream, pretty=False, secrets=["ab"])
     logging.getLogger("x").info("about abc")
     assert json.loads(stream.getvalue())["message"] == "about abc"
+
+
+def test_json_lines_read_as_text_with_their_ids_first() -> None:
+    line = json.dumps(
+        {
+            "ts": "2026-11-29T21:50:01.123+00:00",
+            "level": "info",
+            "service": "user",
+            "logger": "protomesh.access",
+            "message": "rpc /shop.user.v1.UserService/GetUser OK",
+            "rpc_method": "/shop.user.v1.UserService/GetUser",
+            "request_id": "req-1",
+            "trace_id": "ab" * 16,
+            "span_id": "cd" * 8,
+        }
+    )
+    assert logs.readable(line) == (
+        "2026-11-29T21:50:01.123+00:00 info    rpc /shop.user.v1.UserService/GetUser OK"
+        f" request_id=req-1 trace_id={'ab' * 16} rpc_method=/shop.user.v1.UserService/GetUser"
+    )
+    assert logs.readable("plain text") == "plain text"
+    assert (
+        logs.readable('{"request_id": "r", "status": 200}') == '{"request_id": "r", "status": 200}'
+    )
