@@ -29,12 +29,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from protomesh.telemetry.trace_view import Span
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
-from tests.support.otlp import Receiver, running_receiver
+from tests.support.otlp import Receiver, by_service_and_kind, running_receiver
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
-from tests.support.telemetry_spans import Span, by_service_and_kind
 
 pytestmark = pytest.mark.integration
 GET_USER = "/shop.user.v1.UserService/GetUser"

@@ -36,6 +36,14 @@ class Receiver:
         return spans
 
 
+def by_service_and_kind(spans: list[Span]) -> dict[tuple[str, str], Span]:
+    """(service, kind) → the first such span by start time."""
+    found: dict[tuple[str, str], Span] = {}
+    for span in sorted(spans, key=lambda s: s["start_ns"]):
+        found.setdefault((span["service"], span["kind"]), span)
+    return found
+
+
 @contextlib.contextmanager
 def running_receiver(directory: Path) -> Iterator[Receiver]:
     path = directory / "spans.jsonl"
