@@ -11,26 +11,42 @@ Envoy and the service export:
   edge's request id;
 - with no tracer at the edge, a caller's own `traceparent` still reaches the
   service, which continues that trace (and `x-request-id` is kept).
-The async hop (outbox → NATS → consumer) is proven in
-tests/unit/telemetry/test_propagation.py until the order service lands.
+- across the asynchronous hop, on the real NATS JetStream: the headers an
+  outbox row stores (`inject_headers`) survive the relay's publish as NATS
+  headers (`publish_span`), and the consumer (`consume_span`) continues the
+  request's trace, a redelivery included, with the request id on its log lines.
+  The order service will run the same hop end to end.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import secrets
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, format_trace_id
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from protomesh import logs, request_context
+from protomesh.telemetry.metrics import count_redelivery
+from protomesh.telemetry.propagation import consume_span, inject_headers, publish_span
 from protomesh.telemetry.trace_view import Span
+from protomesh.telemetry.tracing import tracer_provider
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.nats_server import NatsServer, running_nats
 from tests.support.otlp import Receiver, by_service_and_kind, running_receiver
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
@@ -196,3 +212,84 @@ def test_without_a_tracer_at_the_edge_the_callers_traceparent_still_reaches_the_
 
     server = by_service_and_kind(receiver.wait_for(trace_id, served))["user", "SERVER"]
     assert server["parent_span_id"] == parent_id
+
+
+SUBJECT, CONSUMER = "orders.placed", "order-summaries"
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    with running_nats(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def jetstream(nats_server: NatsServer) -> AsyncIterator[nats.js.JetStreamContext]:
+    client = await nats.connect(nats_server.url)
+    js = client.jetstream()
+    await js.add_stream(StreamConfig(name="ORDERS", subjects=["orders.>"]))
+    yield js
+    await client.drain()
+
+
+async def test_the_consumer_continues_the_trace_of_the_request_that_wrote_the_row(
+    jetstream: nats.js.JetStreamContext,
+) -> None:
+    exporter = InMemorySpanExporter()
+    tracer = tracer_provider("order", 1.0, exporter, batch=False).get_tracer("test")
+    stream = io.StringIO()
+    logs.configure("order", stream=stream, pretty=False)
+
+    # The request: its handler stores the headers with the outbox row (a jsonb column).
+    token = request_context.request_id.set("req-outbox-1")
+    try:
+        with tracer.start_as_current_span("PlaceOrder", kind=SpanKind.SERVER):
+            row_headers = json.loads(json.dumps(inject_headers()))
+    finally:
+        request_context.request_id.reset(token)
+
+    # The relay, later and elsewhere: publish the row with its headers.
+    with publish_span(row_headers, SUBJECT, tracer=tracer) as headers:
+        await jetstream.publish(SUBJECT, b"order 1", headers={**headers, "Nats-Msg-Id": "evt-1"})
+
+    # The consumer: the first delivery fails (nak), the second is handled.
+    subscription = await jetstream.pull_subscribe(
+        SUBJECT, CONSUMER, config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT)
+    )
+    before = REGISTRY.get_sample_value("consumer_redeliveries_total", {"consumer": CONSUMER}) or 0
+    for attempt in (1, 2):
+        (message,) = await subscription.fetch(1, timeout=5)
+        delivery = message.metadata.num_delivered
+        assert delivery == attempt
+        if delivery > 1:
+            count_redelivery(CONSUMER)
+        with consume_span(
+            message.headers, message.subject, CONSUMER, delivery=delivery, tracer=tracer
+        ):
+            logging.getLogger("services.order.consumer").info("handling attempt %d", attempt)
+        await (message.nak() if attempt == 1 else message.ack())
+    logging.getLogger().handlers.clear()
+
+    spans: dict[str, list[ReadableSpan]] = {}
+    for span in exporter.get_finished_spans():
+        spans.setdefault(span.name, []).append(span)
+    (request,), (publish,) = spans["PlaceOrder"], spans[f"publish {SUBJECT}"]
+    consumed = spans[f"process {SUBJECT}"]
+    assert len(consumed) == 2
+    for span in (publish, *consumed):
+        assert span.context.trace_id == request.context.trace_id
+    assert publish.parent is not None
+    assert publish.parent.span_id == request.context.span_id
+    for span in consumed:
+        assert span.parent is not None
+        assert span.parent.span_id == publish.context.span_id
+    assert [dict(s.attributes or {})["messaging.nats.delivery_count"] for s in consumed] == [1, 2]
+    after = REGISTRY.get_sample_value("consumer_redeliveries_total", {"consumer": CONSUMER})
+    assert after == before + 1
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    handled = [line for line in lines if line["message"].startswith("handling attempt")]
+    assert len(handled) == 2
+    for line in handled:
+        assert line["request_id"] == "req-outbox-1"
+        assert line["trace_id"] == format_trace_id(request.context.trace_id)
