@@ -28,8 +28,8 @@ venv: $(READY) ## create .venv and install the project with its tools (buf, envo
 gen: $(READY) ## generate Python code, type stubs and Envoy's descriptor set from proto/ (when stale)
 	$(BIN)/python -m protomesh.codegen
 
-up: gen ## start the local cluster in the background and print its endpoints
-	$(BIN)/protomesh up
+up: gen ## start the local cluster in the background and print its endpoints (OTLP=1: with traces)
+	$(BIN)/protomesh up $(if $(OTLP),--otlp,)
 
 down: $(READY) ## stop the local cluster (data is kept)
 	$(BIN)/protomesh down

@@ -44,6 +44,7 @@ def describe(mesh: Mesh, layout: Layout) -> str:
         lines += _edge_examples(edge, USER_CONTRACT in mesh.edge.exposed)
     if any(isinstance(c, OtlpReceiverProcess) for c in parts.values()):
         lines += [
+            "",
             "  # the traces of those calls (newest first), then one as a tree",
             f"  {_protomesh(layout)} traces",
             f"  {_protomesh(layout)} traces TRACE_ID",
