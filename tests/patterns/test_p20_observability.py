@@ -4,7 +4,8 @@ Proven here, with a real OTLP/gRPC receiver on loopback collecting what
 Envoy and the service export:
 - one REST call through the edge is one trace: Envoy's ingress span, its
   egress span, the user service's server span and the SQL query's span share
-  the trace id, each the child of the one before;
+  the trace id, each the child of the one before; a caller's own
+  `traceparent` is continued, not replaced;
 - the service's Prometheus endpoint counts the call under its method and
   final status code (OK, NOT_FOUND), with its latency;
 - the service's log lines for that request carry its trace id and the
@@ -157,6 +158,17 @@ def test_one_rest_call_is_one_trace_from_the_edge_to_the_sql(
     # One query, one span: the pool's reset on release is not traced.
     ours = sorted((s for s in spans if s["service"] == "user"), key=lambda s: s["start_ns"])
     assert [s["kind"] for s in ours] == ["SERVER", "CLIENT"]
+
+
+def test_the_edge_continues_a_callers_trace(edge: Envoy, receiver: Receiver) -> None:
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    traceparent = f"00-{trace_id}-{parent_id}-01"
+    reply = edge.request("GET", f"/v1/users/{uuid.uuid4()}", headers={"traceparent": traceparent})
+    assert reply.status == 404
+    assert edge.wait_for_access_log(reply.headers["x-request-id"])[0]["trace_id"] == trace_id
+    found = by_service_and_kind(receiver.wait_for(trace_id, edge_trace_complete))
+    assert found["edge", "SERVER"]["parent_span_id"] == parent_id
+    assert found["user", "SERVER"]["parent_span_id"] == found["edge", "CLIENT"]["span_id"]
 
 
 def test_the_metrics_endpoint_counts_each_call_by_status_code(
