@@ -12,27 +12,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import grpc
-from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
-from opentelemetry.sdk.trace import TracerProvider
 
 from protomesh.settings import ServerSettings
-from protomesh.telemetry.exposition import MetricsServer, serve_metrics
-from protomesh.telemetry.rpc_metrics import ClientMetricsInterceptor, ServerMetricsInterceptor
-from protomesh.telemetry.server_spans import ServerSpanInterceptor
-from protomesh.telemetry.sql_spans import instrument_asyncpg
-from protomesh.telemetry.tracing import otlp_endpoint, otlp_provider
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from protomesh.telemetry.exposition import MetricsServer
+
+# The SDK, the exporter and the instrumentations are imported only when turned
+# on: together they take longer to import than the rest of a service.
 log = logging.getLogger("protomesh.telemetry")
 TRACER_NAME = "protomesh.server"
+STANDARD_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+
+def otlp_endpoint(configured: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """The service's own setting, else the standard OpenTelemetry variable, else None (off)."""
+    env = os.environ if env is None else env
+    return configured or env.get(STANDARD_ENDPOINT) or None
 
 
 def install(provider: TracerProvider) -> None:
     """Make `provider` the process's: client channels, asyncpg and event helpers use it."""
+    from opentelemetry import trace
+
+    from protomesh.telemetry.sql_spans import instrument_asyncpg
+
     trace.set_tracer_provider(provider)
     instrument_asyncpg(provider)
 
@@ -52,6 +64,8 @@ class Telemetry:
         provider = None
         endpoint = otlp_endpoint(settings.otlp_endpoint, env)
         if endpoint is not None:
+            from protomesh.telemetry.tracing import otlp_provider
+
             provider = otlp_provider(service, endpoint, settings.trace_sample_rate)
             install(provider)
             log.info(
@@ -65,13 +79,19 @@ class Telemetry:
         """Outermost first: the span covers everything, the metrics see the final code."""
         chain: list[grpc.aio.ServerInterceptor] = []
         if self.provider is not None:
+            from protomesh.telemetry.server_spans import ServerSpanInterceptor
+
             chain.append(ServerSpanInterceptor(self.provider.get_tracer(TRACER_NAME)))
         if self.metrics_port is not None:
+            from protomesh.telemetry.rpc_metrics import ServerMetricsInterceptor
+
             chain.append(ServerMetricsInterceptor())
         return chain
 
     def start(self) -> None:
         if self.metrics_port is not None:
+            from protomesh.telemetry.exposition import serve_metrics
+
             self.metrics_server = serve_metrics(self.metrics_host, self.metrics_port)
             log.info("metrics on http://%s:%s/metrics", self.metrics_host, self.metrics_server.port)
 
@@ -90,4 +110,8 @@ def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:
     The spans come from the process's tracer provider when `install` has run
     (even after the channel was made); until then they are no-ops.
     """
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+    from protomesh.telemetry.rpc_metrics import ClientMetricsInterceptor
+
     return [*aio_client_interceptors(), ClientMetricsInterceptor()]

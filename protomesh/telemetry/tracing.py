@@ -1,8 +1,7 @@
 """The process's tracer provider: OTLP/gRPC export, parent-based ratio sampling.
 
-Tracing is on only when an endpoint is configured (`<PREFIX>OTLP_ENDPOINT`,
-else the standard `OTEL_EXPORTER_OTLP_ENDPOINT`); without one nothing is
-installed and the OpenTelemetry API stays the no-op it is by default.
+Only imported once tracing is on (`runtime.Telemetry`): without an endpoint
+nothing is installed and the OpenTelemetry API stays the no-op it is by default.
 
 The sampler honours the caller's decision (`ParentBased`): a request Envoy
 sampled is traced in every service it reaches, one it dropped is dropped
@@ -14,12 +13,10 @@ traces that matter.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
@@ -32,14 +29,6 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
-
-STANDARD_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-
-
-def otlp_endpoint(configured: str | None, env: Mapping[str, str] | None = None) -> str | None:
-    """The service's own setting, else the standard OpenTelemetry variable, else None (off)."""
-    env = os.environ if env is None else env
-    return configured or env.get(STANDARD_ENDPOINT) or None
 
 
 class _NoLoneClientSpans(Sampler):
@@ -89,5 +78,7 @@ def tracer_provider(
 
 def otlp_provider(service: str, endpoint: str, rate: float) -> TracerProvider:
     """Export over OTLP/gRPC, in plaintext: the collector is a local agent or sidecar."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
     target = endpoint.removeprefix("http://")
     return tracer_provider(service, rate, OTLPSpanExporter(endpoint=target, insecure=True))

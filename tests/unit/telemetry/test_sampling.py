@@ -6,7 +6,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from protomesh.telemetry.tracing import otlp_endpoint, tracer_provider
+from protomesh.telemetry.runtime import otlp_endpoint
+from protomesh.telemetry.tracing import tracer_provider
 
 
 def remote(sampled: bool) -> trace.Span:
