@@ -82,7 +82,9 @@ async def _compare(calls: int) -> list[str]:
         provider = tracer_provider("bench", rate, InMemorySpanExporter())
         try:
             base = await _per_call(_PassThrough(), calls)
-            ours = await _per_call(ServerSpanInterceptor(provider.get_tracer("bench")), calls)
+            bound = provider.sampler.root_bound  # type: ignore[attr-defined]
+            ours_interceptor = ServerSpanInterceptor(provider.get_tracer("bench"), bound)
+            ours = await _per_call(ours_interceptor, calls)
             theirs = await _per_call(aio_server_interceptor(tracer_provider=provider), calls)
         finally:
             provider.shutdown()

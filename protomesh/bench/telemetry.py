@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from protomesh.bench.edge import _row, _runner
 from protomesh.bench.load import Load, Measurement, Target
@@ -63,7 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for mode, address in services.addresses.items()
         }
         for round_number in range(1, options.rounds + 1):
-            for mode, target in targets.items():
+            # Each round starts with another mode, so none always follows the busiest one.
+            shift = (round_number - 1) % len(targets)
+            order = [*list(targets)[shift:], *list(targets)[:shift]]
+            for mode in order:
+                target = targets[mode]
+                settle(services.spans_file)
                 before = cpu_seconds(services.pids[mode])
                 measured = runner(target, load)
                 used = cpu_seconds(services.pids[mode]) - before
@@ -80,6 +87,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nspans the receiver stored: {spans:,}")
     _report(results, cpu)
     return 0
+
+
+def settle(spans_file: Path, quiet: float = 0.5, limit: float = 15.0) -> None:
+    """Wait until the previous run's spans have all been exported and stored.
+
+    A service keeps exporting its queued spans, and the receiver writing them,
+    after its run ends; measured meanwhile, the next mode would pay for them.
+    """
+    deadline = time.monotonic() + limit
+    size, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = spans_file.stat().st_size if spans_file.exists() else 0
+        if now != size:
+            size, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -80,8 +80,12 @@ class Telemetry:
         chain: list[grpc.aio.ServerInterceptor] = []
         if self.provider is not None:
             from protomesh.telemetry.server_spans import ServerSpanInterceptor
+            from protomesh.telemetry.tracing import MeshSampler
 
-            chain.append(ServerSpanInterceptor(self.provider.get_tracer(TRACER_NAME)))
+            sampler = self.provider.sampler
+            bound = sampler.root_bound if isinstance(sampler, MeshSampler) else None
+            tracer = self.provider.get_tracer(TRACER_NAME)
+            chain.append(ServerSpanInterceptor(tracer, bound))
         if self.metrics_port is not None:
             from protomesh.telemetry.rpc_metrics import ServerMetricsInterceptor
 

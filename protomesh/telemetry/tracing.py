@@ -14,12 +14,14 @@ traces that matter.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     Decision,
     ParentBased,
@@ -57,8 +59,33 @@ class _NoLoneClientSpans(Sampler):
         return f"NoLoneClientSpans{{{self._ratio.get_description()}}}"
 
 
-def sampler(rate: float) -> Sampler:
-    return ParentBased(root=_NoLoneClientSpans(TraceIdRatioBased(rate)))
+class MeshSampler(ParentBased):
+    """ParentBased(TraceIdRatio(rate)), lone CLIENT spans dropped.
+
+    `root_bound` lets the server span interceptor take the ratio's decision
+    on a trace id it drew itself (`PresetTraceIds`), so a call that will not
+    be recorded never enters the SDK (see server_spans).
+    """
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(root=_NoLoneClientSpans(TraceIdRatioBased(rate)))
+        self.root_bound = TraceIdRatioBased.get_bound_for_rate(rate)
+
+
+# A trace id chosen before the span is started; the SDK's next root span takes it.
+PRESET_TRACE_ID: ContextVar[int | None] = ContextVar("preset_trace_id", default=None)
+
+
+class PresetTraceIds(RandomIdGenerator):
+    """Random ids, except a root trace id preset in `PRESET_TRACE_ID`."""
+
+    def generate_trace_id(self) -> int:
+        preset = PRESET_TRACE_ID.get()
+        return preset if preset is not None else super().generate_trace_id()
+
+
+def sampler(rate: float) -> MeshSampler:
+    return MeshSampler(rate)
 
 
 def tracer_provider(
@@ -69,7 +96,9 @@ def tracer_provider(
     `batch=False` exports each span as it ends (tests with an in-memory exporter).
     """
     provider = TracerProvider(
-        sampler=sampler(rate), resource=Resource.create({SERVICE_NAME: service})
+        sampler=sampler(rate),
+        resource=Resource.create({SERVICE_NAME: service}),
+        id_generator=PresetTraceIds(),
     )
     processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     provider.add_span_processor(processor)

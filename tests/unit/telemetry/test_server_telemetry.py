@@ -107,6 +107,10 @@ async def test_a_call_continues_the_callers_trace_with_rpc_attributes(served: Se
             v1.GetUserRequest(user_id=str(uuid.uuid4())), metadata=metadata, timeout=5
         )
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    # grpc.aio sends an aborted call's status before the interceptors unwind: wait for them.
+    async with asyncio.timeout(5):
+        while not (served.exporter.get_finished_spans() and "rpc_method" in served.log.getvalue()):
+            await asyncio.sleep(0.01)
     (span,) = served.exporter.get_finished_spans()
     assert span.name == "shop.user.v1.UserService/GetUser"
     assert span.kind == SpanKind.SERVER
@@ -155,3 +159,46 @@ async def test_unsampled_calls_export_nothing_and_still_count() -> None:
         await running.channel.close()
         await running.service.stop()
         logging.getLogger().handlers.clear()
+
+
+async def test_calls_the_sampler_drops_still_carry_a_trace_id_to_pass_on() -> None:
+    running = await serve(rate=0.0)
+    trace_id = "5" * 32
+    unsampled = (("traceparent", f"00-{trace_id}-{PARENT_ID}-00"), ("x-request-id", "req-u"))
+    try:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await running.users.GetUser(v1.GetUserRequest(user_id="bad"), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await running.users.GetUser(
+                v1.GetUserRequest(user_id="bad"), metadata=unsampled, timeout=5
+            )
+        async with asyncio.timeout(5):
+            while running.log.getvalue().count("rpc_method") < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        await running.channel.close()
+        await running.service.stop()
+        logging.getLogger().handlers.clear()
+    assert running.exporter.get_finished_spans() == ()
+    lines = [json.loads(line) for line in running.log.getvalue().splitlines()]
+    new, continued = [line for line in lines if "rpc_method" in line]
+    assert len(new["trace_id"]) == 32
+    assert new["trace_id"] != "0" * 32
+    assert continued["trace_id"] == trace_id  # the caller's trace, though not recorded
+    assert continued["span_id"] != PARENT_ID
+
+
+async def test_a_call_without_a_traceparent_starts_a_trace_the_sampler_keeps(
+    served: Served,
+) -> None:
+    await served.users.CreateUser(
+        v1.CreateUserRequest(email="new@example.com", display_name="New"), timeout=5
+    )
+    async with asyncio.timeout(5):
+        while not served.exporter.get_finished_spans():
+            await asyncio.sleep(0.01)
+    (span,) = served.exporter.get_finished_spans()
+    assert span.parent is None
+    assert span.context.trace_flags.sampled
+    line = next(json.loads(x) for x in served.log.getvalue().splitlines() if "rpc_method" in x)
+    assert line["trace_id"] == format_trace_id(span.context.trace_id)
