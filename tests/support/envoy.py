@@ -45,8 +45,10 @@ def edge_mesh(
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [ENVIRONMENT]
     relocate_infrastructure(document, ENVIRONMENT)
+    document.pop("telemetry", None)  # its endpoints name other environments; tests add their own
     for name, service in document["services"].items():
         service.pop("port", None)
+        service.pop("metrics_port", None)  # replicas would each need their own
         ports = user_ports if name == "user" else [free_port()]
         service["replicas"] = [{"port": {ENVIRONMENT: port}} for port in ports]
     edge = document["edge"]
