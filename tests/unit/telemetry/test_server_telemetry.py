@@ -26,6 +26,7 @@ from protomesh.telemetry.runtime import Telemetry
 from protomesh.telemetry.tracing import tracer_provider
 from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
+from tests.support import mesh_tls
 from tests.unit.user.fakes import InMemoryUserStore
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -55,7 +56,7 @@ class Served:
         }
 
 
-async def serve(rate: float) -> Served:
+async def serve(rate: float, caller: str = "operator") -> Served:
     exporter = InMemorySpanExporter()
     provider = tracer_provider("user", rate, exporter, batch=False)
     telemetry = Telemetry("user", provider, metrics_port=0)
@@ -64,11 +65,12 @@ async def serve(rate: float) -> Served:
         registrations=registrations(InMemoryUserStore(), utc_now),
         validators=VALIDATORS,
     )
-    service = GrpcService(definition, ServerSettings(port=0, grace_period=1), telemetry)
+    settings = mesh_tls.with_identity(ServerSettings(port=0, grace_period=1))
+    service = GrpcService(definition, settings, telemetry)
     port = await service.start()
     stream = io.StringIO()
     logs.configure("user", stream=stream, pretty=False)
-    return Served(service, exporter, grpc.aio.insecure_channel(f"127.0.0.1:{port}"), stream)
+    return Served(service, exporter, mesh_tls.aio_channel(f"127.0.0.1:{port}", caller), stream)
 
 
 @pytest.fixture
@@ -80,22 +82,22 @@ async def served() -> AsyncIterator[Served]:
     logging.getLogger().handlers.clear()
 
 
-async def counted(served: Served, code: str, expected: float) -> float:
+async def counted(served: Served, code: str, expected: float, method: str = "GetUser") -> float:
     """The count once it reaches `expected` (or after 5 s).
 
     grpc.aio sends an aborted call's status before the interceptors unwind, so
     a client can hear of its failure an instant before the count goes up.
     """
     async with asyncio.timeout(5):
-        while (found := requests(served, code)) < expected:
+        while (found := requests(served, code, method)) < expected:
             await asyncio.sleep(0.01)
     return found
 
 
-def requests(served: Served, code: str) -> float:
+def requests(served: Served, code: str, method: str = "GetUser") -> float:
     key = (
         "rpc_server_requests_total",
-        (("code", code), ("method", "/shop.user.v1.UserService/GetUser")),
+        (("code", code), ("method", f"/shop.user.v1.UserService/{method}")),
     )
     return served.metrics().get(key, 0.0)
 
@@ -202,3 +204,29 @@ async def test_a_call_without_a_traceparent_starts_a_trace_the_sampler_keeps(
     assert span.context.trace_flags.sampled
     line = next(json.loads(x) for x in served.log.getvalue().splitlines() if "rpc_method" in x)
     assert line["trace_id"] == format_trace_id(span.context.trace_id)
+
+
+async def test_a_caller_the_registry_does_not_allow_is_traced_and_counted_as_denied() -> None:
+    """The observers sit outside authorization: a refused caller is seen, with its code."""
+    running = await serve(rate=1.0, caller=mesh_tls.STRANGER)
+    try:
+        before = requests(running, "PERMISSION_DENIED", "CreateUser")
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await running.users.CreateUser(
+                v1.CreateUserRequest(email="eve@example.com", display_name="Eve"), timeout=5
+            )
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        denied = await counted(running, "PERMISSION_DENIED", before + 1, "CreateUser")
+        assert denied == before + 1
+        async with asyncio.timeout(5):
+            while not running.exporter.get_finished_spans():
+                await asyncio.sleep(0.01)
+    finally:
+        await running.channel.close()
+        await running.service.stop()
+        logging.getLogger().handlers.clear()
+    (span,) = running.exporter.get_finished_spans()
+    assert span.name == "shop.user.v1.UserService/CreateUser"
+    assert (span.attributes or {})["rpc.grpc.status_code"] == (
+        grpc.StatusCode.PERMISSION_DENIED.value[0]
+    )
