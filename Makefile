@@ -28,8 +28,8 @@ venv: $(READY) ## create .venv and install the project with its tools (buf, envo
 gen: $(READY) ## generate Python code, type stubs and Envoy's descriptor set from proto/ (when stale)
 	$(BIN)/python -m protomesh.codegen
 
-up: gen ## start the local cluster in the background and print its endpoints
-	$(BIN)/protomesh up
+up: gen ## start the local cluster in the background and print its endpoints (OTLP=1: with traces)
+	$(BIN)/protomesh up $(if $(OTLP),--otlp,)
 
 down: $(READY) ## stop the local cluster (data is kept)
 	$(BIN)/protomesh down
@@ -56,10 +56,11 @@ fmt: $(READY) ## format the code
 contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
 
-bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS vs bare; the order write path
+bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; telemetry off vs on
 	$(BIN)/python -m protomesh.bench.edge
 	$(BIN)/python -m protomesh.bench.mtls
 	$(BIN)/python -m protomesh.bench.write_path
+	$(BIN)/python -m protomesh.bench.telemetry
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
 	$(BIN)/python -m protomesh.topology

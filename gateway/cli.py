@@ -41,14 +41,24 @@ def rendered(mesh_file: Path) -> dict[str, str]:
 
 
 def render_to(
-    mesh_file: Path, output: Path, environment: str, files: EdgeFiles, *, tls: bool = True
+    mesh_file: Path,
+    output: Path,
+    environment: str,
+    files: EdgeFiles,
+    *,
+    tls: bool = True,
+    otlp_endpoint: str | None = None,
 ) -> Path:
-    """Render one environment's config to `output`, with the edge descriptor at `files`."""
+    """Render one environment's config to `output`, with the edge descriptor at `files`.
+
+    `otlp_endpoint` traces to that collector whatever the registry says (`up --otlp`).
+    """
     codegen.ensure_generated()
     catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
     mesh = load_mesh(mesh_file, catalogue)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(as_yaml(render(mesh, environment, catalogue, files, tls=tls), environment))
+    config = render(mesh, environment, catalogue, files, tls=tls, otlp_endpoint=otlp_endpoint)
+    output.write_text(as_yaml(config, environment))
     return output
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from gateway.listener import connection_manager
 from gateway.routes import route_config
+from gateway.tracing import otlp_cluster, tracing
 from gateway.upstream_tls import NODE
 from gateway.upstreams import UpstreamTls, cluster
 from protomesh.registry import LOCAL, Mesh, RpcCatalogue
@@ -51,9 +52,18 @@ class RenderError(Exception):
 
 
 def render(
-    mesh: Mesh, environment: str, catalogue: RpcCatalogue, files: EdgeFiles, *, tls: bool = True
+    mesh: Mesh,
+    environment: str,
+    catalogue: RpcCatalogue,
+    files: EdgeFiles,
+    *,
+    tls: bool = True,
+    otlp_endpoint: str | None = None,
 ) -> dict[str, Any]:
-    """The config; `tls=False` only for a mesh run with PROTOMESH_INSECURE=1."""
+    """The config; `tls=False` only for a mesh run with PROTOMESH_INSECURE=1.
+
+    `otlp_endpoint` overrides the registry's for the environment (`protomesh up --otlp`).
+    """
     edge = mesh.edge
     if edge is None:
         raise RenderError("mesh.yaml has no edge section: nothing to render")
@@ -63,32 +73,26 @@ def render(
     listen = LOOPBACK if environment == LOCAL else "0.0.0.0"
     exposed = list(edge.exposed)
     upstreams = [s for s in mesh.services.values() if set(s.serves) & set(exposed)]
+    upstream_tls = UpstreamTls(mesh.trust_domain, files.sds) if tls else None
+    clusters = [cluster(service, edge, environment, upstream_tls) for service in upstreams]
+    manager = connection_manager(
+        edge, route_config(mesh, edge, catalogue), exposed, files.descriptor, files.jwks
+    )
+    endpoint = otlp_endpoint or mesh.telemetry.otlp_endpoints.get(environment)
+    if endpoint is not None:
+        manager["typed_config"]["tracing"] = tracing(mesh.telemetry.sample_rate)
+        clusters.append(otlp_cluster(endpoint, environment))
     listener = {
         "name": "edge",
         "address": _socket(listen, edge.ports[environment]),
-        "filter_chains": [
-            {
-                "filters": [
-                    connection_manager(
-                        edge,
-                        route_config(mesh, edge, catalogue),
-                        exposed,
-                        files.descriptor,
-                        files.jwks,
-                    )
-                ]
-            }
-        ],
+        "filter_chains": [{"filters": [manager]}],
     }
-    upstream_tls = UpstreamTls(mesh.trust_domain, files.sds) if tls else None
     return {
         "node": NODE,
         "admin": {"address": _socket(LOOPBACK, edge.admin_ports[environment])},
         "static_resources": {
             "listeners": [listener],
-            "clusters": [
-                cluster(service, edge, environment, upstream_tls) for service in upstreams
-            ],
+            "clusters": clusters,
         },
     }
 

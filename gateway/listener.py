@@ -48,6 +48,7 @@ JWT_PROVIDER = "edge_issuer"
 ACCESS_LOG_FORMAT = {
     "time": "%START_TIME%",
     "request_id": "%REQ(X-REQUEST-ID)%",
+    "trace_id": "%TRACE_ID%",
     "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
     "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
     "rpc": "%REQ(:PATH)%",

@@ -39,6 +39,7 @@ import grpc
 from protomesh import request_context
 from protomesh.registry import Mesh
 from protomesh.rotating_channel import RotatingChannel
+from protomesh.telemetry.runtime import client_interceptors
 from protomesh.tls.client import channel_credentials, server_name_options
 from protomesh.tls.files import TlsConfigurationError, TlsFiles, insecure
 from protomesh.tls.refusals import RefusalLog
@@ -183,7 +184,9 @@ def channel_for(
             f" (environments: {', '.join(mesh.environments)})"
         )
     address = target(service.addresses(environment))
-    interceptors = [OutboundDeadline(default_timeout)]
+    # Every channel, and each fresh one a RotatingChannel makes, gets the same
+    # interceptors: the deadline, then the telemetry (CLIENT span, RED metrics).
+    interceptors = [OutboundDeadline(default_timeout), *client_interceptors()]
     if insecure():
         return grpc.aio.insecure_channel(
             address, options=channel_options(health_service), interceptors=interceptors

@@ -63,7 +63,7 @@ DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
 
 def _up(args: argparse.Namespace, layout: Layout) -> int:
     mesh = load_mesh(layout.mesh_file)
-    supervisor.up(layout, mesh, args.timeout)
+    supervisor.up(layout, mesh, args.timeout, otlp=args.otlp)
     print()
     print(endpoints.describe(mesh, layout))
     return 0
@@ -83,7 +83,28 @@ def _status(args: argparse.Namespace, layout: Layout) -> int:
 def _logs(args: argparse.Namespace, layout: Layout) -> int:
     mesh = _mesh_if_valid(layout)
     known = mesh.start_order if mesh is not None else ()
-    logfiles.show(layout, known, args.name, follow=args.follow, tail=args.tail)
+    pretty = sys.stdout.isatty() if args.pretty is None else args.pretty
+    logfiles.show(layout, known, args.name, follow=args.follow, tail=args.tail, pretty=pretty)
+    return 0
+
+
+def _traces(args: argparse.Namespace, layout: Layout) -> int:
+    from protomesh.cluster import state
+    from protomesh.cluster.receiver import NAME as RECEIVER
+    from protomesh.telemetry import trace_view
+
+    spans = trace_view.read_spans(layout.traces_file)
+    if not layout.traces_file.exists() and RECEIVER not in state.load(layout):
+        raise ClusterError(
+            f"no spans at {shown(layout.traces_file)}: start the cluster with `protomesh up --otlp`"
+        )
+    if args.trace_id is None:
+        print(trace_view.render_list(spans, args.limit))
+        return 0
+    try:
+        print(trace_view.render_tree(spans, args.trace_id))
+    except KeyError:
+        raise ClusterError(f"no trace {args.trace_id} in {shown(layout.traces_file)}") from None
     return 0
 
 
@@ -146,7 +167,23 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         help=f"seconds each component gets to become healthy (default {DEFAULT_TIMEOUT:.0f})",
     )
+    up.add_argument(
+        "--otlp",
+        action="store_true",
+        help="also run a local OTLP receiver and send every service's and the edge's traces "
+        "to it (`protomesh traces` reads them)",
+    )
     up.set_defaults(run=_up)
+
+    traces = commands.add_parser(
+        "traces",
+        help="list the recent traces, or print one as a tree (needs `up --otlp`)",
+        description="Read the spans the local OTLP receiver stored. Without a trace id, list "
+        "the latest traces, newest first; with one, print its spans, each under its parent.",
+    )
+    traces.add_argument("trace_id", nargs="?", help="32 hex digits (Envoy logs it as trace_id)")
+    traces.add_argument("-n", "--limit", type=int, default=20, help="traces to list (default 20)")
+    traces.set_defaults(run=_traces)
 
     status_command = commands.add_parser(
         "status",
@@ -160,6 +197,11 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("name", nargs="?", help="one component (default: all, name-prefixed)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--tail", type=int, metavar="N", help="only the last N lines of each")
+    logs.add_argument(
+        "--pretty",
+        action=argparse.BooleanOptionalAction,
+        help="JSON log lines as readable text (default: when printing to a terminal)",
+    )
     logs.set_defaults(run=_logs)
 
     down = commands.add_parser("down", help="stop the local cluster (data is kept)")

@@ -118,6 +118,12 @@ def load_config(cls: type[T], prefix: str, env: Mapping[str, str] | None = None)
     return cls(**values)
 
 
+def secret_values(config: object) -> list[str]:
+    """The revealed values of a loaded config's `Secret` fields, for the log redactor."""
+    values = [getattr(config, f.name) for f in dataclasses.fields(config)]  # type: ignore[arg-type]
+    return [value.reveal() for value in values if isinstance(value, Secret)]
+
+
 def _read_config_file(prefix: str, env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
     key = f"{prefix}CONFIG_FILE"
     path = env.get(key)

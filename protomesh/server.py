@@ -38,6 +38,7 @@ from protomesh.interceptors.validation import Validator
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
 from protomesh.registry import load_mesh
 from protomesh.settings import ServerSettings
+from protomesh.telemetry.runtime import Telemetry
 from protomesh.tls.files import TlsConfigurationError, insecure, warn_insecure
 from protomesh.tls.server import server_credentials
 
@@ -86,9 +87,15 @@ class ServiceDefinition:
 class GrpcService:
     """A started-or-stoppable server for one ServiceDefinition."""
 
-    def __init__(self, definition: ServiceDefinition, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        settings: ServerSettings,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.definition = definition
         self.settings = settings
+        self.telemetry = telemetry or Telemetry.from_settings(definition.name, settings)
         self.health = health.aio.HealthServicer()
         self.port: int | None = None
         # The mesh-wide switch wins over any per-service files: TLS is off
@@ -111,6 +118,7 @@ class GrpcService:
                 validators=definition.validators,
                 callers=callers,
                 enforce_callers=not self.insecure,
+                observers=self.telemetry.server_interceptors(),
             ),
             options=SERVER_OPTIONS,
         )
@@ -143,6 +151,7 @@ class GrpcService:
         # would see a server ready whose database may be down.
         await self._readiness.check_once()
         await self._server.start()
+        self.telemetry.start()
         self._readiness.start()
         for worker in self.definition.workers:
             await worker.start()
@@ -177,6 +186,7 @@ class GrpcService:
                 await close()
             except Exception:
                 log.exception("error while closing %s", getattr(close, "__qualname__", close))
+        await self.telemetry.stop()
         log.info("%s stopped", self.definition.name)
 
     async def wait(self) -> None:

@@ -42,3 +42,15 @@ class ServerSettings:
         """The service's TLS identity; None when no files are set (TlsConfigurationError
         when only some are)."""
         return tls_files(self.tls_cert_path, self.tls_key_path, self.tls_ca_path)
+
+    otlp_endpoint: str | None = setting(
+        None,
+        doc="host:port of an OTLP/gRPC trace collector; unset (and no "
+        "OTEL_EXPORTER_OTLP_ENDPOINT) turns tracing off",
+    )
+    trace_sample_rate: float = setting(
+        1.0, minimum=0.0, maximum=1.0, doc="share of new traces kept; callers' decisions win"
+    )
+    metrics_port: int | None = setting(
+        None, minimum=0, maximum=65535, doc="Prometheus /metrics port; unset turns it off"
+    )

@@ -112,10 +112,15 @@ class ServiceProcess(Component):
         super().__init__(name, port, layout)
         self.service = service
         self.wiring = wiring
+        self.metrics_port: int | None = None  # Prometheus /metrics, when the registry names one
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port] if self.metrics_port is None else [self.port, self.metrics_port]
 
     def environment(self) -> dict[str, str]:
         """The settings the registry decides, over whatever the user's shell already set."""
-        own = service_settings(self.service, self.port, self.wiring)
+        own = service_settings(self.service, self.port, self.wiring, metrics_port=self.metrics_port)
         return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 
     def launch(self, timeout: float) -> int:

@@ -36,11 +36,17 @@ class EdgeProcess(Component):
     def __init__(self, edge: Edge, layout: Layout) -> None:
         super().__init__("edge", edge.ports[LOCAL], layout)
         self.admin_port = edge.admin_ports[LOCAL]
+        self.otlp_endpoint: str | None = None  # the local receiver, with `up --otlp`
 
     def launch(self, timeout: float) -> int:
         layout = self.layout
         config = prepare_edge_files(
-            layout.mesh_file, LOCAL, layout.run_dir, layout.issuer_key, tls=not insecure()
+            layout.mesh_file,
+            LOCAL,
+            layout.run_dir,
+            layout.issuer_key,
+            tls=not insecure(),
+            otlp_endpoint=self.otlp_endpoint,
         )
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -66,6 +72,7 @@ def prepare_edge_files(
     *,
     per_service: bool = False,
     tls: bool = True,
+    otlp_endpoint: str | None = None,
 ) -> Path:
     """Write what Envoy runs on where its config expects it; returns the config's path.
 
@@ -78,7 +85,8 @@ def prepare_edge_files(
     a read-only config volume). Used by the local cluster and by the
     containers' edge-config job (`protomesh edge-config`). `per_service`
     routes to one address per service (its Kubernetes Service) instead of
-    one per replica; `tls=False` only for a mesh run with PROTOMESH_INSECURE=1.
+    one per replica; `tls=False` only for a mesh run with PROTOMESH_INSECURE=1;
+    `otlp_endpoint` traces to that collector whatever the registry says (`up --otlp`).
     """
     files = FILES[environment]
     descriptor, jwks = (base / path.lstrip("/") for path in (files.descriptor, files.jwks))
@@ -97,7 +105,8 @@ def prepare_edge_files(
     if per_service:
         mesh = one_address_per_service(mesh, environment)
     config = directory / CONFIG
-    config.write_text(as_yaml(render(mesh, environment, catalogue, files, tls=tls), environment))
+    rendered = render(mesh, environment, catalogue, files, tls=tls, otlp_endpoint=otlp_endpoint)
+    config.write_text(as_yaml(rendered, environment))
     return config
 
 

@@ -20,6 +20,7 @@ from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layou
 from protomesh.cluster.nats import HEALTH_PATH, NatsProcess
 from protomesh.cluster.plan import ENVIRONMENT, components
 from protomesh.cluster.ports import HOST
+from protomesh.cluster.receiver import OtlpReceiverProcess
 from protomesh.codegen import tool
 from protomesh.paths import RUN_DIR
 from protomesh.registry import DEFAULT_MESH_FILE, LOCAL, Mesh
@@ -61,6 +62,13 @@ def describe(mesh: Mesh, layout: Layout) -> str:
             f"  curl -s 'http://{HOST}:{nats.admin_port}{HEALTH_PATH}'",
             f"  curl -s 'http://{HOST}:{nats.admin_port}/jsz?streams=true'",
         ]
+    if any(isinstance(c, OtlpReceiverProcess) for c in parts.values()):
+        lines += [
+            "",
+            "  # the traces of those calls (newest first), then one as a tree",
+            f"  {_protomesh(layout)} traces",
+            f"  {_protomesh(layout)} traces TRACE_ID",
+        ]
     lines += [
         "",
         "It keeps running in the background: `protomesh status`, `protomesh logs NAME -f`,",
@@ -76,6 +84,11 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
             f"{name}  {component.dsn()}",
             f"  {pad}  password file: {shown(component.password_file)}",
         ]
+    if isinstance(component, OtlpReceiverProcess):
+        return [
+            f"{name}  OTLP/gRPC {component.endpoint}  (traces of the services and the edge)",
+            f"  {pad}  spans: {shown(component.layout.traces_file)}; `protomesh traces` shows them",
+        ]
     if isinstance(component, NatsProcess):
         return [
             f"{name}  {component.url}  (JetStream; store in {shown(component.layout.nats_store)})",
@@ -83,10 +96,13 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
         ]
     if isinstance(component, ServiceProcess):
         transport = "PLAINTEXT (PROTOMESH_INSECURE=1)" if insecure() else "mTLS"
-        return [
+        lines = [
             f"{name}  grpc {HOST}:{component.port}  ({transport}, reflection on)",
             f"  {pad}  serves {', '.join(component.service.serves) or 'nothing'}",
         ]
+        if component.metrics_port is not None:
+            lines.append(f"  {pad}  metrics http://{HOST}:{component.metrics_port}/metrics")
+        return lines
     return [
         f"{name}  REST  http://{HOST}:{component.port}  (JSON; /v1/..., /v2/...)",
         f"  {pad}  gRPC  {HOST}:{component.port}  (h2c through Envoy; no reflection here)",

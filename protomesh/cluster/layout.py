@@ -75,6 +75,11 @@ class Layout:
         return self.run_dir / "certs"
 
     @property
+    def traces_file(self) -> Path:
+        """Spans the local OTLP receiver stored (`protomesh up --otlp`), one JSON line each."""
+        return self.run_dir / "traces" / "spans.jsonl"
+
+    @property
     def issuer_key(self) -> Path:
         """The dev JWT issuer's private key (its public half is in envoy_dir)."""
         return self.secret("jwt_issuer.pem")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
 from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
+from protomesh.logs import readable
 
 FOLLOW_INTERVAL = 0.25
 
@@ -21,10 +22,13 @@ FOLLOW_INTERVAL = 0.25
 class _LogFile:
     """Reads what was appended since the last read, whole lines only."""
 
-    def __init__(self, name: str, path: Path, prefix: str) -> None:
+    def __init__(
+        self, name: str, path: Path, prefix: str, shape: Callable[[str], str] = str
+    ) -> None:
         self.name = name
         self.path = path
         self.prefix = prefix
+        self.shape = shape
         self.offset = 0
         self.partial = b""
 
@@ -39,7 +43,7 @@ class _LogFile:
             return []
         self.offset += len(chunk)
         *complete, self.partial = (self.partial + chunk).split(b"\n")
-        return [self.prefix + line.decode(errors="replace") for line in complete]
+        return [self.prefix + self.shape(line.decode(errors="replace")) for line in complete]
 
 
 def show(
@@ -49,9 +53,13 @@ def show(
     *,
     follow: bool,
     tail: int | None,
+    pretty: bool = False,
     out: TextIO = sys.stdout,
 ) -> None:
-    """Print `name`'s log (or all of them, prefixed), then, with `follow`, what gets appended."""
+    """Print `name`'s log (or all of them, prefixed), then, with `follow`, what gets appended.
+
+    With `pretty`, JSON log lines are shown as text (`protomesh.logs.readable`).
+    """
     files = _files(layout, known)
     if name is not None:
         if name not in files:
@@ -62,7 +70,12 @@ def show(
         raise ClusterError(f"no logs yet in {shown(layout.logs_dir)}; start with `protomesh up`")
     width = max(len(each) for each in files)
     readers = [
-        _LogFile(each, path, f"{each:<{width}} | " if len(files) > 1 else "")
+        _LogFile(
+            each,
+            path,
+            f"{each:<{width}} | " if len(files) > 1 else "",
+            readable if pretty else str,
+        )
         for each, path in files.items()
     ]
     for reader in readers:

@@ -6,6 +6,7 @@ One process per infrastructure component, per replica of each service in the
 
 from __future__ import annotations
 
+from protomesh.cluster import state
 from protomesh.cluster.components import (
     Component,
     Health,
@@ -20,6 +21,8 @@ from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.layout import Layout, shown
 from protomesh.cluster.nats import NatsProcess, probe_nats
 from protomesh.cluster.ports import HOST
+from protomesh.cluster.receiver import NAME as RECEIVER
+from protomesh.cluster.receiver import OtlpReceiverProcess, probe_receiver
 from protomesh.cluster.state import Record
 from protomesh.registry import LOCAL, Mesh
 from protomesh.tls.files import insecure
@@ -28,10 +31,19 @@ from protomesh.topology.wiring import Wiring
 ENVIRONMENT = LOCAL  # the mesh.yaml environment the local cluster runs
 
 
-def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
-    """Every component of the mesh in start order, set up for the local environment."""
+def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, Component]:
+    """Every component of the mesh in start order, set up for the local environment.
+
+    With `otlp` (or when the running cluster has one), a local OTLP receiver
+    starts first and every service and the edge send their traces to it.
+    """
     if ENVIRONMENT not in mesh.environments:
         raise ClusterError(f"{shown(layout.mesh_file)} has no `{ENVIRONMENT}` environment to run")
+    built: dict[str, Component] = {}
+    receiver = None
+    if otlp or RECEIVER in state.load(layout):
+        receiver = OtlpReceiverProcess(_receiver_port(mesh, layout), layout)
+        built[RECEIVER] = receiver
     postgres = nats = None
     if "postgres" in mesh.infrastructure:
         postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
@@ -45,8 +57,8 @@ def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
         lambda name: str(layout.ensure_secret(name)),
         mesh_file=str(layout.mesh_file),
         certs_dir=None if insecure() else str(layout.certs_dir),
+        otlp_endpoint=None if receiver is None else receiver.endpoint,
     )
-    built: dict[str, Component] = {}
     for name in mesh.start_order:
         if name == "postgres" and postgres is not None:
             built[name] = postgres
@@ -57,10 +69,25 @@ def components(mesh: Mesh, layout: Layout) -> dict[str, Component]:
             for replica in service.replicas_in(ENVIRONMENT):
                 process_name = service.replica_name(replica, ENVIRONMENT)
                 port = replica.ports[ENVIRONMENT]
-                built[process_name] = ServiceProcess(process_name, service, port, layout, wiring)
+                process = ServiceProcess(process_name, service, port, layout, wiring)
+                process.metrics_port = replica.metrics_ports.get(ENVIRONMENT)
+                built[process_name] = process
     if mesh.edge is not None:
-        built["edge"] = EdgeProcess(mesh.edge, layout)
+        edge = EdgeProcess(mesh.edge, layout)
+        if receiver is not None:
+            edge.otlp_endpoint = receiver.endpoint
+        built["edge"] = edge
     return built
+
+
+def _receiver_port(mesh: Mesh, layout: Layout) -> int:
+    port = mesh.telemetry.receiver_ports.get(ENVIRONMENT)
+    if port is None:
+        raise ClusterError(
+            f"{shown(layout.mesh_file)} has no telemetry.receiver_port.{ENVIRONMENT} "
+            "for the local OTLP receiver"
+        )
+    return port
 
 
 def probe(record: Record, layout: Layout) -> Health:
@@ -70,6 +97,8 @@ def probe(record: Record, layout: Layout) -> Health:
         if record.admin_port is None:
             return Health(False, "no monitor port recorded")
         return probe_nats(record.admin_port)
+    if record.kind == OtlpReceiverProcess.kind:
+        return probe_receiver(record.port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")

@@ -52,14 +52,19 @@ class Progress:
         print(f"  {name:<{self.width}}  {text}", file=self.out)
 
 
-def up(layout: Layout, mesh: Mesh, timeout: float, out: TextIO = sys.stdout) -> None:
-    """Start every component that is not running, each once those it depends on are healthy."""
+def up(
+    layout: Layout, mesh: Mesh, timeout: float, out: TextIO = sys.stdout, *, otlp: bool = False
+) -> None:
+    """Start every component that is not running, each once those it depends on are healthy.
+
+    `otlp` adds the local OTLP receiver, and points the services and the edge at it.
+    """
     began = time.monotonic()
     if _generate():
         print("Regenerated gen/ from proto/ (the contracts had changed).", file=out)
     # The edge's routes name RPCs: check them against the contracts before starting anything.
     mesh = load_mesh(layout.mesh_file, RpcCatalogue.load(DESCRIPTOR_SET))
-    planned = components(mesh, layout)
+    planned = components(mesh, layout, otlp=otlp)
     layout.prepare()
     _certificates(layout, mesh, out)
     with state.exclusive(layout):

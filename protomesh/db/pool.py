@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from protomesh.config import Secret
+from protomesh.telemetry.metrics import watch_pool
 
 
 async def create_pool(
@@ -20,7 +21,8 @@ async def create_pool(
     """A pool whose connections see only `schema` first on their search path.
 
     The password is passed separately, never embedded in the DSN, so the DSN can
-    be logged and shown by `status` without leaking it.
+    be logged and shown by `status` without leaking it. Its usage is exposed
+    as `db_pool_connections{pool="<schema>"}` on the service's metrics port.
     """
     pool = await asyncpg.create_pool(
         dsn,
@@ -31,6 +33,7 @@ async def create_pool(
         server_settings={"search_path": schema, "application_name": application_name},
     )
     assert pool is not None
+    watch_pool(schema, pool.get_size, pool.get_idle_size, pool.get_max_size())
     return pool
 
 

@@ -1,5 +1,8 @@
 """The server interceptor chain, outermost first — the one place that sets the order.
 
+0. observers (protomesh.telemetry: the trace span, RED metrics), when turned on:
+   they see everything below with its final status, authorization denials
+   (PERMISSION_DENIED) and invalid requests included;
 1. request id: every log line after it carries the id;
 2. access log: sees the final status of everything inside it;
 3. deadline: bounds all the work below, errors included;
@@ -11,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import grpc
 
@@ -31,8 +34,10 @@ def server_chain(
     validators: Mapping[str, Validator],
     callers: CallerPolicy,
     enforce_callers: bool = True,
+    observers: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> list[grpc.aio.ServerInterceptor]:
     return [
+        *observers,
         RequestIdInterceptor(),
         AccessLogInterceptor(),
         DeadlineInterceptor(default_timeout),

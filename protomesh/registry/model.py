@@ -54,6 +54,7 @@ class Replica:
     service: str
     number: int  # 1-based, in the file's order
     ports: Ports
+    metrics_ports: Ports = field(default_factory=dict)  # Prometheus /metrics, where it has one
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,16 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class Observability:
+    """Where each environment sends traces (none: tracing off), and the share of new traces kept."""
+
+    section: ClassVar[str] = "telemetry"
+    otlp_endpoints: Mapping[str, str]  # host:port by environment
+    receiver_ports: Ports  # for `protomesh up --otlp`
+    sample_rate: float = 1.0
+
+
+@dataclass(frozen=True)
 class Mesh:
     trust_domain: str
     environments: tuple[str, ...]
@@ -182,6 +193,7 @@ class Mesh:
     start_order: tuple[str, ...]  # every component after the ones it depends on
     edge: Edge | None = None
     identities: tuple[str, ...] = ()  # certificate holders that are not services here
+    telemetry: Observability = Observability({}, {})
 
     @property
     def known_identities(self) -> tuple[str, ...]:

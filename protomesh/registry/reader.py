@@ -27,6 +27,7 @@ from protomesh.registry.model import (
     Service,
     host_of,
 )
+from protomesh.registry.observability import read_observability
 from protomesh.registry.reading import RULES, Reader, StrictLoader, join, suggest
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
@@ -72,7 +73,12 @@ def parse_mesh(text: str, source: str = "mesh.yaml", catalogue: RpcCatalogue | N
 class _MeshReader(Reader):
     def mesh(self, data: object) -> Mesh | None:
         required = ("trust_domain", "environments", "services")
-        top = self.mapping(data, "", required, optional=("infrastructure", "edge", "identities"))
+        top = self.mapping(
+            data,
+            "",
+            required,
+            optional=("infrastructure", "edge", "identities", "telemetry"),
+        )
         trust_domain = self.string(top, "trust_domain", "")
         environments = self.strings(top, "environments", "")
         if "environments" in top and not environments:
@@ -106,13 +112,16 @@ class _MeshReader(Reader):
                 services[name] = service
         edge = read_edge(self, top["edge"], environments, services) if "edge" in top else None
         identities = self.strings(top, "identities", "")
+        telemetry = read_observability(self, top.get("telemetry", {}), environments)
         components: dict[str, Component] = {**infrastructure, **services}
         self.check_references(components)
         self.check_unique(components.values(), edge)
         order = self.start_order(components)
         if trust_domain is None:
             return None
-        mesh = Mesh(trust_domain, environments, infrastructure, services, order, edge, identities)
+        mesh = Mesh(
+            trust_domain, environments, infrastructure, services, order, edge, identities, telemetry
+        )
         check_caller_names(self, services, mesh.known_identities)
         return mesh
 
@@ -121,6 +130,7 @@ class _MeshReader(Reader):
         required = ("module", "env_prefix")
         optional = (
             *("port", "replicas", "database", "serves", "depends_on"),
+            "metrics_port",
             *("callers", "end_user_from"),
         )
         fields = self.mapping(value, path, required, optional)
@@ -163,13 +173,18 @@ class _MeshReader(Reader):
         """`port` for a service that runs once; `replicas: [{port: ...}, ...]` for several.
 
         A replica names its port in the environments it runs in; each
-        environment needs at least one replica.
+        environment needs at least one replica. A `metrics_port` beside a port
+        serves that process's Prometheus metrics.
         """
         if ("port" in fields) == ("replicas" in fields):
             self.fail(path, "give it either a port, or replicas (each with a port)")
             return ()
         if "port" in fields:
-            return (Replica(name, 1, self.ports(fields["port"], f"{path}.port", environments)),)
+            ports = self.ports(fields["port"], f"{path}.port", environments)
+            metrics = self._metrics_ports(fields, path, environments)
+            return (Replica(name, 1, ports, metrics),)
+        if "metrics_port" in fields:
+            self.fail(f"{path}.metrics_port", "with replicas, give each replica its metrics_port")
         raw = fields["replicas"]
         if not isinstance(raw, list) or not raw:
             self.fail(f"{path}.replicas", "expected a list of replicas, each {port: {...}}")
@@ -177,13 +192,25 @@ class _MeshReader(Reader):
         replicas = []
         for index, item in enumerate(raw):
             where = f"{path}.replicas[{index}]"
-            port = self.mapping(item, where, required=("port",)).get("port", {})
-            ports = self.ports(port, f"{where}.port", environments, every=False)
-            replicas.append(Replica(name, index + 1, ports))
+            raw_replica = self.mapping(item, where, ("port",), ("metrics_port",))
+            ports = self.ports(
+                raw_replica.get("port", {}), f"{where}.port", environments, every=False
+            )
+            metrics = self._metrics_ports(raw_replica, where, environments)
+            replicas.append(Replica(name, index + 1, ports, metrics))
         for environment in environments:
             if not any(environment in replica.ports for replica in replicas):
                 self.fail(f"{path}.replicas", f"no replica has a port in {environment}")
         return tuple(replicas)
+
+    def _metrics_ports(
+        self, fields: dict[object, object], path: str, environments: tuple[str, ...]
+    ) -> dict[str, int]:
+        if "metrics_port" not in fields:
+            return {}
+        return dict(
+            self.ports(fields["metrics_port"], f"{path}.metrics_port", environments, every=False)
+        )
 
     def check_references(self, components: Mapping[str, Component]) -> None:
         for component in components.values():
@@ -229,6 +256,10 @@ class _MeshReader(Reader):
                 for environment, port in replica.ports.items():
                     host = component.replica_name(replica, environment)
                     claim_ports({environment: port}, where, owner, host)
+                metrics_at = where.removesuffix(".port") + ".metrics_port"
+                for environment, port in replica.metrics_ports.items():
+                    host = component.replica_name(replica, environment)
+                    claim_ports({environment: port}, metrics_at, metrics_at, host)
             if component.database is not None:
                 schema, role = component.database.schema, component.database.role
                 claim(("schema", schema), f"{path}.database.schema", path, "owned")

@@ -155,7 +155,9 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
         containers[service.replica_name(replica, ENVIRONMENT)] = {
             **_app(["python", "-m", service.module]),
             "environment": {
-                **service_settings(service, port, wiring),
+                **service_settings(
+                    service, port, wiring, metrics_port=replica.metrics_ports.get(ENVIRONMENT)
+                ),
                 "PROTOMESH_ENV": ENVIRONMENT,
                 "PYTHONUNBUFFERED": "1",
             },

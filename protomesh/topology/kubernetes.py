@@ -57,7 +57,10 @@ def render(mesh: Mesh) -> dict[str, list[dict[str, Any]]]:
     """File name → the documents in it (the kustomization included)."""
     # In a cluster the shared parts are Services of these names in the namespace, and
     # Secrets are mounted where compose mounts its secrets and certificates.
-    wiring = wiring_of(mesh)
+    # No collector runs in the cluster these manifests make: tracing stays off
+    # until one is added and its address put in each service's ConfigMap
+    # (<PREFIX>OTLP_ENDPOINT), or OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md).
+    wiring = replace(wiring_of(mesh), otlp_endpoint=None)
     files = {"namespace.yaml": [_namespace()]}
     for service in mesh.services.values():
         files[f"{service.name}.yaml"] = _service_documents(service, wiring)
@@ -97,8 +100,9 @@ def _labels(service: Service) -> dict[str, str]:
 def _service_documents(service: Service, wiring: Wiring) -> list[dict[str, Any]]:
     replicas = service.replicas_in(ENVIRONMENT)
     port = replicas[0].ports[ENVIRONMENT]
+    metrics_port = replicas[0].metrics_ports.get(ENVIRONMENT)
     settings = {
-        **service_settings(service, port, wiring),
+        **service_settings(service, port, wiring, metrics_port=metrics_port),
         "PROTOMESH_ENV": ENVIRONMENT,
         "PYTHONUNBUFFERED": "1",
     }
@@ -109,7 +113,9 @@ def _service_documents(service: Service, wiring: Wiring) -> list[dict[str, Any]]
             "metadata": {"name": f"{service.name}-config", "labels": _labels(service)},
             "data": settings,
         },
-        _deployment(service, port, len(replicas), health_command(service, port, wiring)),
+        _deployment(
+            service, port, metrics_port, len(replicas), health_command(service, port, wiring)
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -156,7 +162,9 @@ def certificate_volume(identity: str) -> dict[str, Any]:
     }
 
 
-def _deployment(service: Service, port: int, replicas: int, health: list[str]) -> dict[str, Any]:
+def _deployment(
+    service: Service, port: int, metrics_port: int | None, replicas: int, health: list[str]
+) -> dict[str, Any]:
     # An interpreter starts for each check (~0.3 s of CPU): allow for a busy node.
     probe = {"exec": {"command": health}, "periodSeconds": 5, "timeoutSeconds": 5}
     mounts = [{"name": "certs", "mountPath": images.CERTS_DIR, "readOnly": True}]
@@ -178,7 +186,10 @@ def _deployment(service: Service, port: int, replicas: int, health: list[str]) -
         "name": service.name,
         "image": images.PROTOMESH,
         "command": ["python", "-m", service.module],
-        "ports": [{"name": "grpc", "containerPort": port}],
+        "ports": [
+            {"name": "grpc", "containerPort": port},
+            *([] if metrics_port is None else [{"name": "metrics", "containerPort": metrics_port}]),
+        ],
         "envFrom": [{"configMapRef": {"name": f"{service.name}-config"}}],
         "readinessProbe": {**probe, "failureThreshold": 2},
         "livenessProbe": {**probe, "failureThreshold": 6, "initialDelaySeconds": 10},

@@ -6,7 +6,9 @@ differ. So the three topologies cannot disagree about which settings exist:
 a service that works under `protomesh up` gets the same keys in a container.
 Secrets travel as *paths* of files (`*_FILE`), never as values; so do the
 service's certificate and key (`TLS_*_PATH`) and the registry whose `callers`
-it enforces (`MESH_FILE`).
+it enforces (`MESH_FILE`). Telemetry rides along: the OTLP collector of the
+environment (`OTLP_ENDPOINT`, `TRACE_SAMPLE_RATE`) when it has one, and the
+replica's Prometheus port (`METRICS_PORT`) when the registry names one.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Wiring:
     `certs_dir` is where `protomesh certs` published the mesh's certificates
     as this environment sees them (`.run/certs`, or `/certs` in a container);
     None only when the whole mesh runs with PROTOMESH_INSECURE=1.
+    `otlp_endpoint` is where services send traces (None: tracing off), kept
+    at `sample_rate` for new traces.
     """
 
     listen_host: str
@@ -44,6 +48,8 @@ class Wiring:
     secret_file: Callable[[str], str]
     mesh_file: str
     certs_dir: str | None
+    otlp_endpoint: str | None = None
+    sample_rate: float = 1.0
 
     @classmethod
     def of(
@@ -55,7 +61,11 @@ class Wiring:
         *,
         mesh_file: str,
         certs_dir: str | None,
+        otlp_endpoint: str | None = None,
     ) -> Wiring:
+        """`otlp_endpoint` overrides the registry's `telemetry.otlp_endpoint` for the
+        environment (the local cluster's own receiver under `up --otlp`)."""
+
         def address(name: str) -> str | None:
             part = mesh.infrastructure.get(name)
             if part is None:
@@ -63,7 +73,14 @@ class Wiring:
             return f"{host_of(environment, name)}:{part.ports[environment]}"
 
         return cls(
-            listen_host, address("postgres"), address("nats"), secret_file, mesh_file, certs_dir
+            listen_host,
+            address("postgres"),
+            address("nats"),
+            secret_file,
+            mesh_file,
+            certs_dir,
+            otlp_endpoint or mesh.telemetry.otlp_endpoints.get(environment),
+            mesh.telemetry.sample_rate,
         )
 
     def tls_paths(self, identity: str) -> dict[str, str] | None:
@@ -87,7 +104,9 @@ def dsn(address: str, role: str) -> str:
     return f"postgresql://{role}@{address}/{DATABASE}"
 
 
-def service_settings(service: Service, port: int, wiring: Wiring) -> dict[str, str]:
+def service_settings(
+    service: Service, port: int, wiring: Wiring, *, metrics_port: int | None = None
+) -> dict[str, str]:
     """Every setting the registry decides for one replica, with the service's env prefix."""
     settings = {"HOST": wiring.listen_host, "PORT": str(port), "MESH_FILE": wiring.mesh_file}
     settings |= wiring.tls_paths(service.name) or {}
@@ -102,6 +121,11 @@ def service_settings(service: Service, port: int, wiring: Wiring) -> dict[str, s
         }
     if "nats" in service.depends_on and wiring.nats is not None:
         settings["NATS_URL"] = f"nats://{wiring.nats}"
+    if wiring.otlp_endpoint is not None:
+        settings["OTLP_ENDPOINT"] = wiring.otlp_endpoint
+        settings["TRACE_SAMPLE_RATE"] = str(wiring.sample_rate)
+    if metrics_port is not None:
+        settings["METRICS_PORT"] = str(metrics_port)
     return {f"{service.env_prefix}{key}": value for key, value in settings.items()}
 
 

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from protomesh import logs, runner
-from protomesh.config import ConfigError, load_config
+from protomesh.config import ConfigError, load_config, secret_values
 from protomesh.registry import RegistryError
 from protomesh.server import serve_until_signalled
 from protomesh.tls.files import TlsConfigurationError
@@ -22,7 +22,9 @@ def main() -> None:
     except ConfigError as error:
         print(f"user service: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    logs.configure("user", config.log_level, pretty=config.log_pretty or None)
+    logs.configure(
+        "user", config.log_level, pretty=config.log_pretty or None, secrets=secret_values(config)
+    )
     log.info("starting", extra={"config": repr(config)})
 
     async def serve() -> None:

@@ -72,9 +72,11 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = ["local"]
     relocate_infrastructure(document)
+    document.pop("telemetry", None)  # its endpoints name the compose environment
     for service in document["services"].values():
         service.pop("replicas", None)
         service["port"] = {"local": free_port()}
+        service.pop("metrics_port", None)
     edge_port = free_port()
     document["edge"]["port"] = {"local": edge_port}
     document["edge"]["admin_port"] = {"local": free_port()}

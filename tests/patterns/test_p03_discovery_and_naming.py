@@ -57,6 +57,7 @@ def write_mesh(path: Path, ports: list[int]) -> Path:
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     user = document["services"]["user"]
     first = user.pop("port", None) or user.pop("replicas")[0]["port"]
+    user.pop("metrics_port", None)  # replicas would each need their own
     elsewhere = {env: port for env, port in first.items() if env != ENVIRONMENT}
     user["replicas"] = [{"port": {ENVIRONMENT: port}} for port in ports]
     user["replicas"][0]["port"].update(elsewhere)  # other environments keep theirs

@@ -27,6 +27,7 @@ import yaml
 
 from gateway.config import FILES
 from gateway.config import render as render_edge
+from protomesh.cluster.receiver import NAME as OTLP_RECEIVER
 from protomesh.codegen import tool
 from protomesh.paths import DESCRIPTOR_SET, ROOT
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, Service, load_mesh
@@ -232,10 +233,21 @@ def local_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = ["local"]
     relocate_infrastructure(document)
+    # Traces go to the cluster's own receiver (`up --otlp`), as compose's go to its collector.
+    document["telemetry"] = {"receiver_port": {"local": free_port()}}
     for service in document["services"].values():
-        replicas = service.pop("replicas", None) or [{"port": service.pop("port")}]
+        metrics = service.pop("metrics_port", None)
+        replicas = service.pop("replicas", None) or [
+            {"port": service.pop("port"), **({"metrics_port": metrics} if metrics else {})}
+        ]
         local = [r for r in replicas if "local" in r["port"]]
-        service["replicas"] = [{"port": {"local": free_port()}} for _ in local]
+        service["replicas"] = [
+            {
+                "port": {"local": free_port()},
+                **({"metrics_port": {"local": free_port()}} if "metrics_port" in r else {}),
+            }
+            for r in local
+        ]
     document["edge"]["port"] = {"local": free_port()}
     document["edge"]["admin_port"] = {"local": free_port()}
     mesh_file = tmp_path / "mesh.yaml"
@@ -258,7 +270,7 @@ def local_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
             check=False,
         )
 
-    up = cli("up")
+    up = cli("up", "--otlp")
     pids: list[int] = []
     try:
         assert up.returncode == 0, up.stdout + up.stderr
@@ -287,7 +299,7 @@ def test_the_local_cluster_runs_the_compose_topology_without_containers(
         processes_of[service.name] = set(service_replicas(service, "local"))
 
     assert long_running == set().union(*containers_of.values())
-    assert set(components) == set().union(*processes_of.values())
+    assert set(components) - {OTLP_RECEIVER} == set().union(*processes_of.values())
     assert all(c["state"] == "healthy" for c in components.values()), components
     for service in mesh.services.values():
         process = components[min(processes_of[service.name])]

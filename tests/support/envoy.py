@@ -50,12 +50,14 @@ def edge_mesh(
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [ENVIRONMENT]
     relocate_infrastructure(document, ENVIRONMENT)
+    document.pop("telemetry", None)  # its endpoints name other environments; tests add their own
     if order_ports is None:
         _leave_out(document, "order")
     given = {"user": user_ports, "order": order_ports}
     for name, service in document["services"].items():
         ports = given.get(name) or [free_port()]
         service.pop("port", None)
+        service.pop("metrics_port", None)  # replicas would each need their own
         service["replicas"] = [{"port": {ENVIRONMENT: port}} for port in ports]
     edge = document["edge"]
     edge["port"], edge["admin_port"] = {ENVIRONMENT: free_port()}, {ENVIRONMENT: free_port()}

@@ -242,3 +242,45 @@ def test_a_service_written_twice_is_an_error_not_a_silent_override() -> None:
 
 def test_a_file_that_is_not_a_mapping_is_rejected() -> None:
     assert problems_in("- user\n") == ["top level: expected a mapping, got list"]
+
+
+def test_the_telemetry_section_names_an_endpoint_per_environment() -> None:
+    def change(document: dict[str, Any]) -> None:
+        document["telemetry"] = {
+            "otlp_endpoint": {"compose": "otel-collector:4317"},
+            "receiver_port": {"local": 4317},
+            "sample_rate": 0.25,
+        }
+
+    telemetry = parse_mesh(mesh_with(change)).telemetry
+    assert telemetry.otlp_endpoints == {"compose": "otel-collector:4317"}
+    assert telemetry.receiver_ports == {"local": 4317}
+    assert telemetry.sample_rate == 0.25
+    assert parse_mesh(mesh_with(lambda d: None)).telemetry.otlp_endpoints == {}
+
+
+def test_a_bad_telemetry_section_names_each_problem() -> None:
+    def change(document: dict[str, Any]) -> None:
+        document["telemetry"] = {
+            "otlp_endpoint": {"compose": "no-port", "staging": "x:1"},
+            "sample_rate": 2,
+            "sample_rates": 1,
+        }
+
+    assert problems_in(mesh_with(change)) == [
+        "telemetry.sample_rates: unknown key (did you mean sample_rate?)",
+        "telemetry.otlp_endpoint.staging: unknown key (expected one of: local, compose)",
+        "telemetry.otlp_endpoint.compose: 'no-port' is not host:port like otel-collector:4317",
+        "telemetry.sample_rate: 2 is not a share between 0 and 1",
+    ]
+
+
+def test_a_metrics_port_belongs_to_its_process_alone() -> None:
+    def change(document: dict[str, Any]) -> None:
+        document["services"]["user"]["metrics_port"] = {"local": 9464, "compose": 50051}
+
+    assert problems_in(mesh_with(change)) == [
+        "services.user.metrics_port.compose: 50051 is already used by services.user"
+    ]
+    good = parse_mesh(mesh_with(lambda d: d["services"]["user"].update(metrics_port={"local": 1})))
+    assert good.services["user"].replicas[0].metrics_ports == {"local": 1}

@@ -45,6 +45,7 @@ def routes(document: dict[str, Any]) -> dict[str, Any]:
 def two_user_replicas(document: dict[str, Any]) -> None:
     user = document["services"]["user"]
     user.pop("port")
+    user.pop("metrics_port", None)
     user["replicas"] = [
         {"port": {"local": 50051, "compose": 50051}},
         {"port": {"local": 50062, "compose": 50052}},

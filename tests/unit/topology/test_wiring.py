@@ -11,7 +11,7 @@ from protomesh.cluster.components import ServiceProcess
 from protomesh.cluster.layout import Layout
 from protomesh.cluster.plan import components
 from protomesh.registry import load_mesh
-from protomesh.topology import compose
+from protomesh.topology import compose, kubernetes
 from tests.support.topology import mesh_with_order
 
 
@@ -37,7 +37,9 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
 
 def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> None:
     mesh_file, mesh = mesh_with_order(tmp_path)
-    order = components(mesh, prepared(tmp_path, mesh_file))["order"]
+    # With `up --otlp` the local services trace to the cluster's receiver, as compose's
+    # trace to its collector: the same keys.
+    order = components(mesh, prepared(tmp_path, mesh_file), otlp=True)["order"]
     assert isinstance(order, ServiceProcess)
     local = {k: v for k, v in order.environment().items() if k.startswith("ORDER_SERVICE_")}
     container = compose.render(mesh)["services"]["order-1"]["environment"]
@@ -51,6 +53,30 @@ def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> 
     assert container["ORDER_SERVICE_TLS_CA_PATH"] == "/certs/ca.crt"
     assert local["ORDER_SERVICE_MESH_FILE"] == str(mesh_file)
     assert container["ORDER_SERVICE_MESH_FILE"] == "/app/mesh.yaml"
+    assert local["ORDER_SERVICE_OTLP_ENDPOINT"] == "127.0.0.1:4317"  # telemetry.receiver_port
+    assert container["ORDER_SERVICE_OTLP_ENDPOINT"] == "otel-collector:4317"
+
+
+def test_telemetry_settings_follow_the_registry_in_every_environment(tmp_path: Path) -> None:
+    """Tracing only where there is a collector; a metrics port where the registry names one."""
+    mesh_file, mesh = mesh_with_order(tmp_path)
+    user = components(mesh, prepared(tmp_path, mesh_file))["user"]
+    assert isinstance(user, ServiceProcess)
+    local = user.environment()
+    container = compose.render(mesh)["services"]["user"]["environment"]
+    k8s_config = next(
+        document["data"]
+        for document in kubernetes.render(mesh)["user.yaml"]
+        if document["kind"] == "ConfigMap"
+    )
+
+    assert "USER_SERVICE_OTLP_ENDPOINT" not in local  # `up` without --otlp
+    assert container["USER_SERVICE_OTLP_ENDPOINT"] == "otel-collector:4317"
+    assert container["USER_SERVICE_TRACE_SAMPLE_RATE"] == str(mesh.telemetry.sample_rate)
+    assert "USER_SERVICE_OTLP_ENDPOINT" not in k8s_config  # no collector in the manifests
+    for settings in (local, container, k8s_config):
+        assert settings["USER_SERVICE_METRICS_PORT"] == "9464"
+    assert "ORDER_SERVICE_METRICS_PORT" not in container  # the order entry names none
 
 
 def test_the_insecure_switch_gives_local_services_no_certificate(

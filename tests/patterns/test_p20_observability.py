@@ -1,0 +1,303 @@
+"""Pattern 20: observability, on the real Envoy edge, the real user service and PostgreSQL.
+
+Proven here, with a real OTLP/gRPC receiver on loopback collecting what
+Envoy and the service export:
+- one REST call through the edge is one trace: Envoy's ingress span, its
+  egress span, the user service's server span and the SQL query's span share
+  the trace id, each the child of the one before; a caller's own
+  `traceparent` is continued, not replaced;
+- the service's Prometheus endpoint counts the call under its method and
+  final status code (OK, NOT_FOUND), with its latency;
+- the service's log lines for that request carry its trace id and the
+  edge's request id;
+- with no tracer at the edge, a caller's own `traceparent` still reaches the
+  service, which continues that trace (and `x-request-id` is kept).
+- across the asynchronous hop, on the real NATS JetStream: the headers an
+  outbox row stores (`inject_headers`) survive the relay's publish as NATS
+  headers (`publish_span`), and the consumer (`consume_span`) continues the
+  request's trace, a redelivery included, with the request id on its log lines.
+  The order service will run the same hop end to end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import secrets
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, format_trace_id
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+
+from protomesh import logs, request_context
+from protomesh.telemetry.metrics import count_redelivery
+from protomesh.telemetry.propagation import consume_span, inject_headers, publish_span
+from protomesh.telemetry.trace_view import Span
+from protomesh.telemetry.tracing import tracer_provider
+from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.nats import Nats, declare, unique_stream
+from tests.support.otlp import Receiver, by_service_and_kind, running_receiver
+from tests.support.ports import free_port
+from tests.support.postgres import Postgres
+from tests.support.service import ServiceProcess, user_service
+
+pytestmark = pytest.mark.integration
+GET_USER = "/shop.user.v1.UserService/GetUser"
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
+    with running_receiver(tmp_path_factory.mktemp("otlp")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def user(
+    postgres: Postgres, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    service = user_service(
+        postgres,
+        tmp_path_factory.mktemp("p20"),
+        otlp_endpoint=receiver.endpoint,
+        metrics_port=str(free_port()),
+        trace_sample_rate="1.0",
+    )
+    service.env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # export within 0.1 s, not 5 s
+    service.start()
+    try:
+        yield service
+    finally:
+        service.kill()
+
+
+def traced_edge(receiver: Receiver) -> Any:
+    def change(document: dict[str, Any]) -> None:
+        document["telemetry"] = {
+            "otlp_endpoint": {"local": receiver.endpoint},
+            "sample_rate": 1.0,
+        }
+
+    return change
+
+
+@pytest.fixture(scope="module")
+def edge(
+    user: ServiceProcess, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Envoy]:
+    mesh = edge_mesh([user.port], traced_edge(receiver))
+    with running_envoy(mesh, tmp_path_factory.mktemp("edge")) as envoy:
+        envoy.wait_upstreams_healthy()
+        yield envoy
+
+
+def create_user(edge: Envoy) -> str:
+    body = {"email": f"{uuid.uuid4().hex[:10]}@example.com", "display_name": "Ada"}
+    reply = edge.request("POST", "/v1/users", body)
+    assert reply.status == 200, reply.body
+    user_id: str = reply.json()["user"]["user_id"]
+    return user_id
+
+
+def metrics(user: ServiceProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    port = user.env["USER_SERVICE_METRICS_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def calls(user: ServiceProcess, code: str) -> float:
+    key = ("rpc_server_requests_total", (("code", code), ("method", GET_USER)))
+    return metrics(user).get(key, 0.0)
+
+
+def edge_trace_complete(spans: list[Span]) -> bool:
+    found = by_service_and_kind(spans)
+    return {("edge", "SERVER"), ("edge", "CLIENT"), ("user", "SERVER"), ("user", "CLIENT")} <= set(
+        found
+    )
+
+
+def test_one_rest_call_is_one_trace_from_the_edge_to_the_sql(
+    edge: Envoy, user: ServiceProcess, receiver: Receiver
+) -> None:
+    user_id = create_user(edge)
+    reply = edge.request("GET", f"/v1/users/{user_id}")
+    assert reply.status == 200
+    entry = edge.wait_for_access_log(reply.headers["x-request-id"])[0]
+    trace_id = entry["trace_id"]
+    assert len(trace_id) == 32
+
+    spans = receiver.wait_for(trace_id, edge_trace_complete)
+    found = by_service_and_kind(spans)
+    ingress, egress = found["edge", "SERVER"], found["edge", "CLIENT"]
+    server, query = found["user", "SERVER"], found["user", "CLIENT"]
+    assert ingress["parent_span_id"] is None
+    assert egress["parent_span_id"] == ingress["span_id"]
+    assert server["parent_span_id"] == egress["span_id"]
+    assert query["parent_span_id"] == server["span_id"]
+    assert server["name"] == GET_USER.removeprefix("/")
+    assert server["attributes"]["rpc.grpc.status_code"] == 0
+    assert query["name"] == "SELECT"
+    assert "FROM users WHERE id" in query["attributes"]["db.statement"]
+    # One query, one span: the pool's reset on release is not traced.
+    ours = sorted((s for s in spans if s["service"] == "user"), key=lambda s: s["start_ns"])
+    assert [s["kind"] for s in ours] == ["SERVER", "CLIENT"]
+
+
+def test_the_edge_continues_a_callers_trace(edge: Envoy, receiver: Receiver) -> None:
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    traceparent = f"00-{trace_id}-{parent_id}-01"
+    reply = edge.request("GET", f"/v1/users/{uuid.uuid4()}", headers={"traceparent": traceparent})
+    assert reply.status == 404
+    assert edge.wait_for_access_log(reply.headers["x-request-id"])[0]["trace_id"] == trace_id
+    found = by_service_and_kind(receiver.wait_for(trace_id, edge_trace_complete))
+    assert found["edge", "SERVER"]["parent_span_id"] == parent_id
+    assert found["user", "SERVER"]["parent_span_id"] == found["edge", "CLIENT"]["span_id"]
+
+
+def test_the_metrics_endpoint_counts_each_call_by_status_code(
+    edge: Envoy, user: ServiceProcess
+) -> None:
+    before_ok, before_missing = calls(user, "OK"), calls(user, "NOT_FOUND")
+    assert edge.request("GET", f"/v1/users/{create_user(edge)}").status == 200
+    assert edge.request("GET", f"/v1/users/{uuid.uuid4()}").status == 404
+    assert calls(user, "OK") == before_ok + 1
+    # grpc.aio sends an aborted call's status before the interceptors unwind: poll briefly.
+    deadline = time.monotonic() + 5
+    while calls(user, "NOT_FOUND") < before_missing + 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert calls(user, "NOT_FOUND") == before_missing + 1
+    latency = metrics(user)["rpc_server_duration_seconds_count", (("method", GET_USER),)]
+    assert latency >= 2
+    schema = user.env["USER_SERVICE_DATABASE_SCHEMA"]
+    pool = metrics(user)["db_pool_connections", (("pool", schema), ("state", "max"))]
+    assert pool == 8  # the user service's default pool_max_size
+
+
+def test_the_service_log_lines_of_a_request_carry_its_trace_and_request_ids(
+    edge: Envoy, user: ServiceProcess
+) -> None:
+    request_id = f"p20-{secrets.token_hex(4)}"
+    reply = edge.request("GET", f"/v1/users/{uuid.uuid4()}", headers={"x-request-id": request_id})
+    assert reply.headers["x-request-id"] == request_id
+    trace_id = edge.wait_for_access_log(request_id)[0]["trace_id"]
+    lines = [json.loads(line) for line in user.log().splitlines() if request_id in line]
+    assert lines, "the service wrote no line for the request"
+    for line in lines:
+        assert (line["request_id"], line["trace_id"]) == (request_id, trace_id)
+        assert len(line["span_id"]) == 16
+        assert line["service"] == "user"
+
+
+def test_without_a_tracer_at_the_edge_the_callers_traceparent_still_reaches_the_service(
+    user: ServiceProcess, receiver: Receiver, tmp_path: Path
+) -> None:
+    trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+    with running_envoy(edge_mesh([user.port]), tmp_path) as plain:
+        plain.wait_upstreams_healthy()
+        assert "tracing" not in plain.config_file.read_text()
+        reply = plain.request(
+            "GET",
+            f"/v1/users/{uuid.uuid4()}",
+            headers={"traceparent": f"00-{trace_id}-{parent_id}-01", "x-request-id": "keep-me"},
+        )
+    assert (reply.status, reply.headers["x-request-id"]) == (404, "keep-me")
+
+    def served(spans: list[Span]) -> bool:
+        return ("user", "SERVER") in by_service_and_kind(spans)
+
+    server = by_service_and_kind(receiver.wait_for(trace_id, served))["user", "SERVER"]
+    assert server["parent_span_id"] == parent_id
+
+
+CONSUMER = "order-summaries"
+
+
+@pytest.fixture
+async def jetstream(nats: Nats) -> AsyncIterator[tuple[JetStreamContext, str]]:
+    """The session's NATS and a subject in a stream of this test's own (the server is shared)."""
+    client, js = await nats.jetstream()
+    spec = unique_stream("p20")
+    await declare(client, spec)
+    yield js, spec.subjects[0].replace(">", "placed")
+    await client.drain()
+
+
+async def test_the_consumer_continues_the_trace_of_the_request_that_wrote_the_row(
+    jetstream: tuple[JetStreamContext, str],
+) -> None:
+    js, subject = jetstream
+    exporter = InMemorySpanExporter()
+    tracer = tracer_provider("order", 1.0, exporter, batch=False).get_tracer("test")
+    stream = io.StringIO()
+    logs.configure("order", stream=stream, pretty=False)
+
+    # The request: its handler stores the headers with the outbox row (a jsonb column).
+    token = request_context.request_id.set("req-outbox-1")
+    try:
+        with tracer.start_as_current_span("PlaceOrder", kind=SpanKind.SERVER):
+            row_headers = json.loads(json.dumps(inject_headers()))
+    finally:
+        request_context.request_id.reset(token)
+
+    # The relay, later and elsewhere: publish the row with its headers.
+    with publish_span(row_headers, subject, tracer=tracer) as headers:
+        await js.publish(subject, b"order 1", headers={**headers, "Nats-Msg-Id": "evt-1"})
+
+    # The consumer: the first delivery fails (nak), the second is handled.
+    subscription = await js.pull_subscribe(
+        subject, CONSUMER, config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT)
+    )
+    before = REGISTRY.get_sample_value("consumer_redeliveries_total", {"consumer": CONSUMER}) or 0
+    for attempt in (1, 2):
+        (message,) = await subscription.fetch(1, timeout=5)
+        delivery = message.metadata.num_delivered
+        assert delivery == attempt
+        if delivery > 1:
+            count_redelivery(CONSUMER)
+        with consume_span(
+            message.headers, message.subject, CONSUMER, delivery=delivery, tracer=tracer
+        ):
+            logging.getLogger("services.order.consumer").info("handling attempt %d", attempt)
+        await (message.nak() if attempt == 1 else message.ack())
+    logging.getLogger().handlers.clear()
+
+    spans: dict[str, list[ReadableSpan]] = {}
+    for span in exporter.get_finished_spans():
+        spans.setdefault(span.name, []).append(span)
+    (request,), (publish,) = spans["PlaceOrder"], spans[f"publish {subject}"]
+    consumed = spans[f"process {subject}"]
+    assert len(consumed) == 2
+    for span in (publish, *consumed):
+        assert span.context.trace_id == request.context.trace_id
+    assert publish.parent is not None
+    assert publish.parent.span_id == request.context.span_id
+    for span in consumed:
+        assert span.parent is not None
+        assert span.parent.span_id == publish.context.span_id
+    assert [dict(s.attributes or {})["messaging.nats.delivery_count"] for s in consumed] == [1, 2]
+    after = REGISTRY.get_sample_value("consumer_redeliveries_total", {"consumer": CONSUMER})
+    assert after == before + 1
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    handled = [line for line in lines if line["message"].startswith("handling attempt")]
+    assert len(handled) == 2
+    for line in handled:
+        assert line["request_id"] == "req-outbox-1"
+        assert line["trace_id"] == format_trace_id(request.context.trace_id)
