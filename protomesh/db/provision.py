@@ -42,3 +42,29 @@ async def provision_service_database(
         await _execute_formatted(admin, "ALTER SCHEMA %I OWNER TO %I", schema, role)
         await _execute_formatted(admin, "REVOKE ALL ON SCHEMA %I FROM PUBLIC", schema)
         await _execute_formatted(admin, "ALTER ROLE %I SET search_path = %I", role, schema)
+
+
+async def provision_from_admin(
+    admin_url: str,
+    admin_password: Secret | None,
+    *,
+    role: str,
+    password: Secret | None,
+    schema: str,
+    password_setting: str,
+) -> None:
+    """Connect as the admin, give the service its role and schema, disconnect.
+
+    `password_setting` names the setting a missing password should point the
+    operator to (e.g. ORDER_SERVICE_DATABASE_PASSWORD): a role without one
+    could not log in.
+    """
+    if password is None:
+        raise ValueError(f"{password_setting}(_FILE) is required to provision the role")
+    admin = await asyncpg.connect(
+        admin_url, password=admin_password.reveal() if admin_password else None
+    )
+    try:
+        await provision_service_database(admin, role=role, password=password, schema=schema)
+    finally:
+        await admin.close()

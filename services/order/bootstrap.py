@@ -17,7 +17,6 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from shop.order.v1 import order_pb2_grpc
 
 from protomesh.bus.processed import install_processed_events
@@ -26,7 +25,7 @@ from protomesh.channels import channel_for
 from protomesh.config import current_environment
 from protomesh.db.migrations import migrate
 from protomesh.db.pool import PostgresProbe, create_pool
-from protomesh.db.provision import provision_service_database
+from protomesh.db.provision import provision_from_admin
 from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
 from protomesh.nats_probe import NatsProbe
 from protomesh.outbox import OutboxDatabase, OutboxRelay, install_outbox
@@ -48,27 +47,6 @@ log = logging.getLogger("services.order")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _provision(config: OrderServiceConfig) -> None:
-    assert config.admin_database_url is not None
-    if config.database_password is None:
-        raise ValueError("ORDER_SERVICE_DATABASE_PASSWORD(_FILE) is required to provision the role")
-    admin = await asyncpg.connect(
-        config.admin_database_url,
-        password=config.admin_database_password.reveal()
-        if config.admin_database_password
-        else None,
-    )
-    try:
-        await provision_service_database(
-            admin,
-            role=config.database_role,
-            password=config.database_password,
-            schema=config.database_schema,
-        )
-    finally:
-        await admin.close()
 
 
 def nats_url(config: OrderServiceConfig, mesh: Mesh, environment: str) -> str | None:
@@ -95,7 +73,14 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     environment = current_environment(os.environ)
     mesh = load_mesh(config.mesh_file)  # where the user service runs, and who may call us
     if config.admin_database_url:
-        await _provision(config)
+        await provision_from_admin(
+            config.admin_database_url,
+            config.admin_database_password,
+            role=config.database_role,
+            password=config.database_password,
+            schema=config.database_schema,
+            password_setting="ORDER_SERVICE_DATABASE_PASSWORD",
+        )
     pool = await create_pool(
         config.database_url,
         password=config.database_password,

@@ -7,7 +7,6 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
@@ -15,7 +14,7 @@ from protomesh.bus.processed import install_processed_events
 from protomesh.bus.streams import USER_EVENTS
 from protomesh.db.migrations import migrate
 from protomesh.db.pool import PostgresProbe, create_pool
-from protomesh.db.provision import provision_service_database
+from protomesh.db.provision import provision_from_admin
 from protomesh.outbox import OutboxDatabase, OutboxRelay, RelaySettings, install_outbox
 from protomesh.readiness import ReadinessCheck
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
@@ -33,27 +32,6 @@ log = logging.getLogger("services.user")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _provision(config: UserServiceConfig) -> None:
-    assert config.admin_database_url is not None
-    if config.database_password is None:
-        raise ValueError("USER_SERVICE_DATABASE_PASSWORD(_FILE) is required to provision the role")
-    admin = await asyncpg.connect(
-        config.admin_database_url,
-        password=config.admin_database_password.reveal()
-        if config.admin_database_password
-        else None,
-    )
-    try:
-        await provision_service_database(
-            admin,
-            role=config.database_role,
-            password=config.database_password,
-            schema=config.database_schema,
-        )
-    finally:
-        await admin.close()
 
 
 def registrations(store: UserStore, clock: Clock) -> list[Registration]:
@@ -91,7 +69,14 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
 
 async def build(config: UserServiceConfig) -> GrpcService:
     if config.admin_database_url:
-        await _provision(config)
+        await provision_from_admin(
+            config.admin_database_url,
+            config.admin_database_password,
+            role=config.database_role,
+            password=config.database_password,
+            schema=config.database_schema,
+            password_setting="USER_SERVICE_DATABASE_PASSWORD",
+        )
     pool = await create_pool(
         config.database_url,
         password=config.database_password,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
-from tests.support.order_service import order_service, schema_of
+from tests.support.order_service import running_user_and_order, schema_of
 from tests.support.postgres import Postgres
-from tests.support.service import ServiceProcess, user_service
+from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -23,17 +23,8 @@ def services(
     postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     directory = tmp_path_factory.mktemp("order-edge")
-    users = user_service(postgres, directory)
-    users.start()
-    try:
-        orders = order_service(postgres, directory, users.port)
-        orders.start()
-        try:
-            yield users, orders
-        finally:
-            orders.kill()
-    finally:
-        users.kill()
+    with running_user_and_order(postgres, directory) as services:
+        yield services
 
 
 @pytest.fixture(scope="module")

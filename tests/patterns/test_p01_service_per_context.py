@@ -25,9 +25,9 @@ from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
 from protomesh.paths import ROOT
 from tests.support import mesh_tls
-from tests.support.order_service import order_service
+from tests.support.order_service import running_user_and_order
 from tests.support.postgres import Postgres
-from tests.support.service import ServiceProcess, user_service
+from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +36,8 @@ CONTEXTS = ("user", "order")
 
 @pytest.fixture
 def services(postgres: Postgres, tmp_path: Path) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    users = user_service(postgres, tmp_path)
-    users.start()
-    try:
-        orders = order_service(postgres, tmp_path, users.port)
-        orders.start()
-        try:
-            yield users, orders
-        finally:
-            orders.kill()
-    finally:
-        users.kill()
+    with running_user_and_order(postgres, tmp_path) as services:
+        yield services
 
 
 def imported_modules(package: Path) -> set[str]:

@@ -25,9 +25,9 @@ from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
 from tests.support import mesh_tls
 from tests.support.grpc_calls import status_of
-from tests.support.order_service import order_service, schema_of
+from tests.support.order_service import running_user_and_order, schema_of
 from tests.support.postgres import Postgres
-from tests.support.service import ServiceProcess, user_service
+from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +39,8 @@ def services(
     postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     directory = tmp_path_factory.mktemp("p07")
-    users = user_service(postgres, directory)
-    users.start()
-    try:
-        orders = order_service(postgres, directory, users.port)
-        orders.start()
-        try:
-            yield users, orders
-        finally:
-            orders.kill()
-    finally:
-        users.kill()
+    with running_user_and_order(postgres, directory) as services:
+        yield services
 
 
 @pytest.fixture

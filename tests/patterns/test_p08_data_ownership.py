@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
-from tests.support.order_service import order_service, role_of
+from tests.support.order_service import role_of, running_user_and_order
 from tests.support.postgres import Postgres
-from tests.support.service import ServiceProcess, user_service
+from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -27,17 +27,8 @@ def services(
     postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     directory = tmp_path_factory.mktemp("p08")
-    users = user_service(postgres, directory)
-    users.start()
-    try:
-        orders = order_service(postgres, directory, users.port)
-        orders.start()
-        try:
-            yield users, orders
-        finally:
-            orders.kill()
-    finally:
-        users.kill()
+    with running_user_and_order(postgres, directory) as services:
+        yield services
 
 
 async def login(postgres: Postgres, service: ServiceProcess, prefix: str) -> asyncpg.Connection:

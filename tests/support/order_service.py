@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from protomesh.registry import DEFAULT_MESH_FILE
 from tests.support import mesh_tls
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
-from tests.support.service import ServiceProcess
+from tests.support.service import ServiceProcess, user_service
 
 ENVIRONMENT = "local"
 
@@ -76,3 +78,24 @@ def role_of(service: ServiceProcess, prefix: str) -> tuple[str, str]:
     role = service.env[f"{prefix}DATABASE_URL"].split("//", 1)[1].split("@", 1)[0]
     password = Path(service.env[f"{prefix}DATABASE_PASSWORD_FILE"]).read_text()
     return role, password
+
+
+@contextlib.contextmanager
+def running_user_and_order(
+    postgres: Postgres, directory: Path, **order_overrides: str
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """A user service and an order service that finds it through the registry.
+
+    Both are killed on the way out, failures included.
+    """
+    users = user_service(postgres, directory)
+    users.start()
+    try:
+        orders = order_service(postgres, directory, users.port, **order_overrides)
+        orders.start()
+        try:
+            yield users, orders
+        finally:
+            orders.kill()
+    finally:
+        users.kill()
