@@ -39,6 +39,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from protomesh.bus.connection import connect_nats
 from protomesh.bus.dead_letters import DeadLetters
 from protomesh.bus.decoding import DecodedEvent, EventTypes, Undecodable
+from protomesh.telemetry.metrics import count_redelivery
+from protomesh.telemetry.propagation import consume_span
 
 log = logging.getLogger("protomesh.bus.consumer")
 
@@ -221,7 +223,19 @@ class DurableConsumer:
                 await msg.nak()
 
     async def _process(self, msg: Msg, dead_letters: DeadLetters) -> None:
+        """Settle one message inside a CONSUMER span continuing the publisher's trace.
+
+        The span is current while the handler runs, so its SQL spans and log
+        lines join the trace of the request that wrote the event, under its
+        request id (`protomesh.telemetry.propagation.consume_span`).
+        """
         delivery = msg.metadata.num_delivered
+        if delivery > 1:
+            count_redelivery(self.spec.durable)
+        with consume_span(msg.headers, msg.subject, self.spec.durable, delivery=delivery):
+            await self._settle(msg, delivery, dead_letters)
+
+    async def _settle(self, msg: Msg, delivery: int, dead_letters: DeadLetters) -> None:
         if delivery > self.spec.max_deliver:
             await dead_letters.park(
                 msg, f"delivered {delivery} times, never acknowledged (max {self.spec.max_deliver})"
@@ -252,3 +266,9 @@ class DurableConsumer:
             await msg.nak(delay=delay)
         else:
             await msg.ack()
+            # The event's access-log line: in the span, so it carries the trace and request ids.
+            log.info(
+                "handled %s",
+                event.type,
+                extra={"consumer": self.spec.durable, "event_id": event.id, "delivery": delivery},
+            )

@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from protomesh.bus.decoding import MSG_ID
+from protomesh.telemetry.metrics import count_dead_letter
 
 log = logging.getLogger("protomesh.bus.dead_letters")
 
@@ -93,6 +94,7 @@ class DeadLetters:
         )
         await self._js.publish(subject, msg.data, timeout=self._timeout, headers=headers)
         await msg.term()
+        count_dead_letter(self._consumer)
         log.warning(
             "parked a message in the dead-letter stream",
             extra={

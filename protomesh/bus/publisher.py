@@ -11,7 +11,9 @@ re-publish inside its duplicate window.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -22,12 +24,14 @@ from nats.aio.client import Client
 from nats.js import api
 
 from protomesh.bus.decoding import CE_ID, CE_SOURCE, CE_TIME, CE_TYPE, MSG_ID, SCHEMA_VERSION
+from protomesh.telemetry.propagation import TRACEPARENT, publish_span
 
 CE_SPECVERSION = "ce-specversion"
 AGGREGATE_TYPE = "aggregate-type"
 AGGREGATE_ID = "aggregate-id"
 AGGREGATE_SEQUENCE = "aggregate-sequence"
 SPEC_VERSION = "1.0"
+log = logging.getLogger("protomesh.bus.publisher")
 
 # nats-py's own bound on pending publishes, set out of the way (see JetStreamPublisher).
 _NO_CLIENT_LIMIT = 1 << 30
@@ -52,10 +56,11 @@ class OutgoingEvent:
     sequence: int
     extra_headers: Mapping[str, str] = field(default_factory=dict)  # traceparent, ...
 
-    def headers(self) -> dict[str, str]:
-        """Extra headers first, so they can never overwrite the envelope."""
+    def headers(self, carried: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The wire headers: `carried` (else the stored extra headers) first, so they
+        can never overwrite the envelope."""
         return {
-            **self.extra_headers,
+            **(self.extra_headers if carried is None else carried),
             MSG_ID: self.event_id,
             CE_ID: self.event_id,
             CE_TYPE: self.event_type,
@@ -98,9 +103,10 @@ class JetStreamPublisher:
             try:
                 await self._take_slot()
                 try:
-                    future = await self._js.publish_async(
-                        event.subject, event.payload, headers=event.headers()
-                    )
+                    with _traced(event) as headers:
+                        future = await self._js.publish_async(
+                            event.subject, event.payload, headers=headers
+                        )
                 except BaseException:
                     self._window.release()
                     raise
@@ -132,3 +138,21 @@ class JetStreamPublisher:
 
     def _free_slot(self, _future: asyncio.Future[api.PubAck]) -> None:
         self._window.release()
+
+
+@contextlib.contextmanager
+def _traced(event: OutgoingEvent) -> Iterator[dict[str, str]]:
+    """The headers to send, inside a PRODUCER span when the event was written in a trace.
+
+    The span is a child of the request that wrote the row, and the message
+    carries the span's own `traceparent` to the consumers. It covers handing
+    the message to NATS; the acks of a wave are awaited together, and their
+    delay shows in the relay-lag histogram. An event written outside any trace
+    (or with tracing off) goes as stored, with no span: nothing to join.
+    """
+    if TRACEPARENT not in event.extra_headers:
+        yield event.headers()
+        return
+    with publish_span(event.extra_headers, event.subject) as carried:
+        log.debug("publishing event", extra={"event_id": event.event_id, "subject": event.subject})
+        yield event.headers(carried)

@@ -54,6 +54,31 @@ DEAD_LETTERS = StreamSpec(
 MESH_STREAMS: tuple[StreamSpec, ...] = (ORDER_EVENTS, USER_EVENTS, DEAD_LETTERS)
 
 
+def stream_for(subject: str, specs: Sequence[StreamSpec]) -> str | None:
+    """The name of the stream among `specs` that captures `subject`, None if none does.
+
+    >>> stream_for("order.events.v1.OrderPlaced", MESH_STREAMS)
+    'ORDER_EVENTS'
+    >>> stream_for("billing.events.x", MESH_STREAMS) is None
+    True
+    """
+    tokens = subject.split(".")
+    for spec in specs:
+        if any(_matches(pattern.split("."), tokens) for pattern in spec.subjects):
+            return spec.name
+    return None
+
+
+def _matches(pattern: list[str], tokens: list[str]) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    for index, part in enumerate(pattern):
+        if part == ">":
+            return len(tokens) > index
+        if index >= len(tokens) or part not in ("*", tokens[index]):
+            return False
+    return len(tokens) == len(pattern)
+
+
 async def ensure_streams(js: JetStreamContext, specs: Sequence[StreamSpec] = MESH_STREAMS) -> None:
     """Create each stream, or update it to the declared config (safe on every start)."""
     for spec in specs:

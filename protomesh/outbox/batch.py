@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from protomesh.bus.publisher import PUBLISH_ERRORS, EventPublisher
+from protomesh.bus.publisher import PUBLISH_ERRORS, EventPublisher, OutgoingEvent
 from protomesh.outbox.claims import Connection, claim_batch, mark_published, publish_waves
 
 log = logging.getLogger("protomesh.outbox")
@@ -16,6 +16,7 @@ class BatchOutcome:
     claimed: int = 0  # rows locked, ready or not
     published: int = 0  # acknowledged by JetStream and marked
     failed: int = 0  # not acknowledged: left for a retry
+    sent: list[OutgoingEvent] = field(default_factory=list)  # the published ones, for metrics
 
 
 async def relay_batch(
@@ -32,21 +33,21 @@ async def relay_batch(
     async with work.transaction():
         claim = await claim_batch(work, limit)
         outcome.claimed = claim.claimed
-        published: list[str] = []
+        published: list[OutgoingEvent] = []
         blocked: set[str] = set()
         for wave in publish_waves(claim.ready):
             sendable = [e for e in wave if e.aggregate_id not in blocked]
             results = await publisher.publish_all(sendable)
             for event, error in zip(sendable, results, strict=True):
                 if error is None:
-                    published.append(event.event_id)
+                    published.append(event)
                 elif isinstance(error, PUBLISH_ERRORS):
                     blocked.add(event.aggregate_id)
                     outcome.failed += 1
                 else:
                     raise error
-        await mark_published(work, published, keep=keep)
-    outcome.published = len(published)
+        await mark_published(work, [e.event_id for e in published], keep=keep)
+    outcome.published, outcome.sent = len(published), published
     if outcome.published:
         log.debug("published %d events", outcome.published)
     return outcome

@@ -43,6 +43,9 @@ ORDER BY o.aggregate_id, o.sequence
 """
 _MARK_PUBLISHED = f"UPDATE {TABLE} SET published_at = clock_timestamp() WHERE id = ANY($1::uuid[])"
 _DELETE_PUBLISHED = f"DELETE FROM {TABLE} WHERE id = ANY($1::uuid[])"
+_UNPUBLISHED = (
+    f"SELECT subject, count(*) AS rows FROM {TABLE} WHERE published_at IS NULL GROUP BY subject"
+)
 _DELETE_EXPIRED = f"""
 DELETE FROM {TABLE} WHERE id IN (
     SELECT id FROM {TABLE}
@@ -73,6 +76,11 @@ async def mark_published(connection: Connection, event_ids: Sequence[str], *, ke
     if event_ids:
         statement = _MARK_PUBLISHED if keep else _DELETE_PUBLISHED
         await connection.execute(statement, [uuid.UUID(i) for i in event_ids])
+
+
+async def count_unpublished(connection: Connection) -> dict[str, int]:
+    """Unpublished rows by subject (the backlog gauge); reads the partial index only."""
+    return {row["subject"]: row["rows"] for row in await connection.fetch(_UNPUBLISHED)}
 
 
 async def delete_expired(connection: Connection, retention: float, limit: int = 5000) -> int:

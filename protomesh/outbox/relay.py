@@ -5,6 +5,11 @@ in-flight acks, mark what was acknowledged, commit. It sleeps until a NOTIFY
 on `protomesh_outbox` names its schema or the poll interval passes, whichever
 comes first; a full batch means more work, so it loops at once.
 
+Each event written in a trace is published in a PRODUCER span of that trace
+(`protomesh.bus.publisher`); the relay records each event's commit-to-ack lag
+(`outbox_relay_lag_seconds`) and, now and then, the unpublished rows per
+stream (`outbox_backlog_rows`): see `protomesh.outbox.relay_metrics`.
+
 Failures never lose an event, they only delay it:
 - NATS down: nothing is claimed while the client is disconnected; a publish
   that fails leaves its row (and its aggregate's later rows) unpublished, the
@@ -32,6 +37,7 @@ from protomesh.bus.streams import StreamSpec, ensure_streams
 from protomesh.config import Secret
 from protomesh.outbox.batch import relay_batch
 from protomesh.outbox.claims import delete_expired
+from protomesh.outbox.relay_metrics import RelayMetrics
 from protomesh.outbox.settings import RelaySettings
 from protomesh.outbox.writer import NOTIFY_CHANNEL
 
@@ -80,6 +86,7 @@ class OutboxRelay:
         self._nats: Client | None = None
         self._publisher: EventPublisher | None = None
         self._next_cleanup = 0.0
+        self._metrics = RelayMetrics(self._streams)
         self.published = 0  # events acknowledged by JetStream since start
 
     async def start(self) -> None:
@@ -222,6 +229,7 @@ class OutboxRelay:
             finally:
                 self._batches_in_hand -= 1
             self.published += outcome.published
+            self._metrics.published(outcome.sent)
             if outcome.failed:
                 nats_delay = min(max(nats_delay * 2, 0.1), self._settings.max_backoff)
                 log.warning(
@@ -235,6 +243,7 @@ class OutboxRelay:
             nats_delay = 0.0
             if first:
                 await self._clean_up_when_due(work)
+                await self._metrics.count_backlog_when_due(work)
             # A full batch means more work; one held back whole (another pipeline
             # or relay has the earlier events) means waiting for that one first.
             if outcome.claimed < self._settings.batch_size or not outcome.published:

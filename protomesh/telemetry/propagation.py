@@ -30,6 +30,7 @@ from opentelemetry.util.types import AttributeValue
 from protomesh import request_context
 
 REQUEST_ID_HEADER = "x-request-id"
+TRACEPARENT = "traceparent"
 TRACER_NAME = "protomesh.events"
 _TRACE_KEYS = frozenset({"traceparent", "tracestate", "baggage"})
 
@@ -46,7 +47,7 @@ def inject_headers() -> dict[str, str]:
 
 def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context | None:
     """The trace context stored in `headers`; None when they carry none."""
-    if not headers or "traceparent" not in headers:
+    if not headers or TRACEPARENT not in headers:
         return None
     return propagate.extract(dict(headers))
 
@@ -59,15 +60,23 @@ def _tracer(tracer: trace.Tracer | None) -> trace.Tracer:
 def publish_span(
     headers: Mapping[str, str] | None, subject: str, *, tracer: trace.Tracer | None = None
 ) -> Iterator[dict[str, str]]:
-    """A PRODUCER span for publishing a stored event; yields the headers to send with it."""
+    """A PRODUCER span for publishing a stored event; yields the headers to send with it.
+
+    The stored request id is current meanwhile, so the relay's log lines about
+    this event carry it (and, through the span, the trace id) as the request's do.
+    """
     parent = extract_context(headers)
     attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
-    with _tracer(tracer).start_as_current_span(
-        f"publish {subject}", context=parent, kind=SpanKind.PRODUCER, attributes=attributes
-    ):
-        outgoing = {k: v for k, v in (headers or {}).items() if k not in _TRACE_KEYS}
-        propagate.inject(outgoing)
-        yield outgoing
+    token = request_context.request_id.set((headers or {}).get(REQUEST_ID_HEADER))
+    try:
+        with _tracer(tracer).start_as_current_span(
+            f"publish {subject}", context=parent, kind=SpanKind.PRODUCER, attributes=attributes
+        ):
+            outgoing = {k: v for k, v in (headers or {}).items() if k not in _TRACE_KEYS}
+            propagate.inject(outgoing)
+            yield outgoing
+    finally:
+        request_context.request_id.reset(token)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ import asyncpg
 
 from protomesh.idempotency import IdempotentCall, Replayed, claim, record, stored_response
 from protomesh.outbox import append_event, notify_relay
+from protomesh.telemetry.propagation import inject_headers
 from services.order.domain import Event, LineItem, Money, Order, OrderNotFound, Status
 from services.order.handlers import Once, PagePosition
 from services.order.mapping import to_event
@@ -152,6 +153,7 @@ class PostgresOrderStore:
             aggregate_id=str(order.id),
             sequence=order.version,
             event=to_event(event),
+            headers=inject_headers(),  # the request's trace and id, on to the consumers
         )
         if once is not None:
             await record(connection, once.call, once.encode(order))

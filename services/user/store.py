@@ -13,6 +13,7 @@ from collections.abc import Callable
 import asyncpg
 
 from protomesh.outbox import append_event, notify_relay
+from protomesh.telemetry.propagation import inject_headers
 from services.user.domain import EmailAlreadyTaken, User, UserNotFound, email_key
 from services.user.events import AGGREGATE_TYPE, user_profile_changed, user_registered
 from services.user.handlers import PagePosition
@@ -63,6 +64,7 @@ class PostgresUserStore:
                         aggregate_id=str(user.id),
                         sequence=0,
                         event=user_registered(user),
+                        headers=inject_headers(),
                     )
             except asyncpg.UniqueViolationError as error:
                 if error.constraint_name == _EMAIL_UNIQUE:
@@ -126,6 +128,7 @@ class PostgresUserStore:
                     aggregate_id=str(user_id),
                     sequence=sequence,
                     event=user_profile_changed(after),
+                    headers=inject_headers(),
                 )
             await notify_relay(connection)
             return after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,10 +69,26 @@ def events(count: int) -> list[OutgoingEvent]:
             aggregate_type="order",
             aggregate_id=f"order-{i}",
             sequence=0,
-            extra_headers={"traceparent": "00-abc-def-01", "Nats-Msg-Id": "forged"},
+            extra_headers={"x-request-id": "req-1", "Nats-Msg-Id": "forged"},
         )
         for i in range(count)
     ]
+
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_an_event_written_in_a_trace_is_sent_in_that_trace() -> None:
+    """The relay's publish continues the stored trace (a new span id once an SDK records)."""
+    js = FakeJetStream(lambda _: ACK)
+    traced = replace(
+        events(1)[0],
+        extra_headers={"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01", "x-request-id": "r"},
+    )
+    assert await publisher(js).publish_all([traced]) == [None]
+    _subject, headers = js.sent[0]
+    version, trace_id, _span_id, flags = headers["traceparent"].split("-")
+    assert (version, trace_id, flags, headers["x-request-id"]) == ("00", TRACE_ID, "01", "r")
 
 
 def publisher(js: FakeJetStream, **options: Any) -> JetStreamPublisher:
@@ -86,7 +103,7 @@ async def test_every_message_carries_the_cloudevents_envelope_and_the_dedupe_id(
     assert await publisher(js).publish_all(events(1)) == [None]
     _subject, headers = js.sent[0]
     assert headers == {
-        "traceparent": "00-abc-def-01",
+        "x-request-id": "req-1",  # stored, carried as is
         "Nats-Msg-Id": "id-0",  # the row's own headers cannot override the envelope
         "ce-id": "id-0",
         "ce-type": "shop.order.events.v1.OrderPlaced",
