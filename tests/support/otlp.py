@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from protomesh.telemetry.receiver import serve_receiver
 from protomesh.telemetry.trace_view import Span, read_spans
@@ -52,3 +56,23 @@ def running_receiver(directory: Path) -> Iterator[Receiver]:
         yield Receiver(port, path)
     finally:
         server.stop(grace=None)
+
+
+def tracing_to(receiver: Receiver) -> Callable[[dict[str, Any]], None]:
+    """A mesh.yaml change (for `edge_mesh`) that makes the edge trace to `receiver`."""
+
+    def change(document: dict[str, Any]) -> None:
+        document["telemetry"] = {"otlp_endpoint": {"local": receiver.endpoint}, "sample_rate": 1.0}
+
+    return change
+
+
+def scrape_metrics(port: str | int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A service's Prometheus endpoint as {(sample name, sorted labels): value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
