@@ -42,7 +42,7 @@ def start_envoy(
     """Start Envoy; returns its base URL once it serves the benchmark's row over REST."""
     catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
     try:
-        mesh = _bench_mesh(directory / "mesh.yaml", int(grpc_address.rsplit(":", 1)[1]), catalogue)
+        mesh = bench_mesh(directory / "mesh.yaml", int(grpc_address.rsplit(":", 1)[1]), catalogue)
         assert mesh.edge is not None  # rendering refuses a mesh without one
         issuer = DevIssuer(directory / "jwt_issuer.pem")
         issuer.ensure_key()
@@ -63,15 +63,17 @@ def start_envoy(
     return url
 
 
-def _bench_mesh(path: Path, user_port: int, catalogue: RpcCatalogue) -> Mesh:
+def bench_mesh(path: Path, user_port: int, catalogue: RpcCatalogue) -> Mesh:
     """The project's registry, local only, with the user service on `user_port` alone."""
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [LOCAL]
+    document.pop("telemetry", None)  # the edge bench measures without tracing
     for component in document.get("infrastructure", {}).values():
         for key in [key for key in component if key.endswith("port")]:
             component[key] = {LOCAL: free_port()}
     for name, service in document["services"].items():
         service.pop("port", None)
+        service.pop("metrics_port", None)  # with replicas, only a replica may name one
         port = user_port if name == "user" else free_port()
         service["replicas"] = [{"port": {LOCAL: port}}]
     edge = document.get("edge")
