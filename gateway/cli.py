@@ -14,7 +14,7 @@ import difflib
 import sys
 from pathlib import Path
 
-from gateway.config import FILES, EdgeFiles, RenderError, as_yaml, render
+from gateway.config import FILES, RenderError, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
 from protomesh import codegen
 from protomesh.paths import DESCRIPTOR_SET, ENVOY_DIR
@@ -38,28 +38,6 @@ def rendered(mesh_file: Path) -> dict[str, str]:
             )
         texts[environment] = as_yaml(render(mesh, environment, catalogue, files), environment)
     return texts
-
-
-def render_to(
-    mesh_file: Path,
-    output: Path,
-    environment: str,
-    files: EdgeFiles,
-    *,
-    tls: bool = True,
-    otlp_endpoint: str | None = None,
-) -> Path:
-    """Render one environment's config to `output`, with the edge descriptor at `files`.
-
-    `otlp_endpoint` traces to that collector whatever the registry says (`up --otlp`).
-    """
-    codegen.ensure_generated()
-    catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
-    mesh = load_mesh(mesh_file, catalogue)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    config = render(mesh, environment, catalogue, files, tls=tls, otlp_endpoint=otlp_endpoint)
-    output.write_text(as_yaml(config, environment))
-    return output
 
 
 def _parser() -> argparse.ArgumentParser:
