@@ -52,6 +52,11 @@ def check(
     return status == "SERVING", status
 
 
+def serving(address: str, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Whether the plaintext server at `address` answers SERVING (for polling loops)."""
+    return check(address, timeout)[0]
+
+
 def _channel(address: str, tls: TlsFiles | None, server_name: str | None) -> grpc.Channel:
     if tls is None:
         return grpc.insecure_channel(address)

@@ -10,6 +10,7 @@ order service runs its outbox relay in-process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -18,9 +19,9 @@ from typing import Any
 
 import grpc
 import yaml
-from grpc_health.v1 import health_pb2
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
+from protomesh import healthcheck
 from protomesh.bench.processes import BenchProcess
 from protomesh.bench.stack import HOST, PLAINTEXT, START_TIMEOUT, free_port
 from protomesh.bench.write_stack import WriteStack, write_secret
@@ -73,7 +74,7 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
         user = _service(stack, "user", "USER_SERVICE_", user_port, {})
         cleanup.callback(user.stop)
         user_address = f"{HOST}:{user_port}"
-        user.wait_until(lambda: _serving(user_address), START_TIMEOUT)
+        user.wait_until(functools.partial(healthcheck.serving, user_address, 1.0), START_TIMEOUT)
         mesh = _mesh_with_user_at(stack.directory / "mesh.yaml", user_port)
         order = _service(
             stack,
@@ -89,22 +90,8 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
         )
         cleanup.callback(order.stop)
         order_address = f"{HOST}:{order_port}"
-        order.wait_until(lambda: _serving(order_address), START_TIMEOUT)
+        order.wait_until(functools.partial(healthcheck.serving, order_address, 1.0), START_TIMEOUT)
         yield order_address, _customer(user_address)
-
-
-def _serving(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
-        check = channel.unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
-        try:
-            reply = check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def _customer(user_address: str) -> str:

@@ -10,6 +10,7 @@ by pid when the benchmark ends, whatever happens.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import socket
@@ -22,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
+from protomesh import healthcheck
 from protomesh.bench.processes import BenchProcess
 from protomesh.db.embedded import EmbeddedPostgres
 
@@ -88,7 +89,7 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
         )
         cleanup.callback(user.stop)
         grpc_address = f"{HOST}:{port}"
-        user.wait_until(lambda: _serving(grpc_address), START_TIMEOUT)
+        user.wait_until(functools.partial(healthcheck.serving, grpc_address, 1.0), START_TIMEOUT)
         user_id = _seed(grpc_address)
         baseline_url = _start_baseline(cleanup, directory, database, pool_size, access_log)
         rest_url = None
@@ -142,20 +143,6 @@ def secret_file(path: Path) -> Path:
 def prefixed_environment(prefix: str, settings: dict[str, str]) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
     return {**inherited, **{prefix + key: value for key, value in settings.items()}}
-
-
-def _serving(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
-        check = channel.unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString,
-        )
-        try:
-            reply = check(health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def _seed(address: str) -> str:

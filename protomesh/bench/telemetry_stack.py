@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from protomesh import healthcheck
 from protomesh.bench.processes import BenchProcess
 from protomesh.bench.stack import (
     HOST,
@@ -25,7 +26,6 @@ from protomesh.bench.stack import (
     SCHEMA,
     START_TIMEOUT,
     _seed,
-    _serving,
     free_port,
     prefixed_environment,
     secret_file,
@@ -93,7 +93,7 @@ def running_services(modes: Mapping[str, Mapping[str, str]], pool_size: int) -> 
             )
             cleanup.callback(service.stop)
             address = f"{HOST}:{port}"
-            service.wait_until(functools.partial(_serving, address), START_TIMEOUT)
+            service.wait_until(functools.partial(healthcheck.serving, address, 1.0), START_TIMEOUT)
             addresses[mode], pids[mode] = address, service.pid
         user_id = _seed(next(iter(addresses.values())))
         yield Services(user_id, addresses, pids, spans_file)

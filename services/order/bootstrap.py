@@ -23,9 +23,8 @@ from protomesh.bus.processed import install_processed_events
 from protomesh.bus.streams import ORDER_EVENTS
 from protomesh.channels import channel_for
 from protomesh.config import current_environment
-from protomesh.db.migrations import migrate
-from protomesh.db.pool import PostgresProbe, create_pool
-from protomesh.db.provision import provision_from_admin
+from protomesh.db.pool import PostgresProbe
+from protomesh.db.service_database import open_service_database
 from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
 from protomesh.nats_probe import NatsProbe
 from protomesh.outbox import OutboxDatabase, OutboxRelay, install_outbox
@@ -72,28 +71,13 @@ def registrations(store: OrderStore, customers: CustomerCheck, clock: Clock) -> 
 async def build(config: OrderServiceConfig) -> GrpcService:
     environment = current_environment(os.environ)
     mesh = load_mesh(config.mesh_file)  # where the user service runs, and who may call us
-    if config.admin_database_url:
-        await provision_from_admin(
-            config.admin_database_url,
-            config.admin_database_password,
-            role=config.database_role,
-            password=config.database_password,
-            schema=config.database_schema,
-            password_setting="ORDER_SERVICE_DATABASE_PASSWORD",
-        )
-    pool = await create_pool(
-        config.database_url,
-        password=config.database_password,
-        schema=config.database_schema,
+    pool = await open_service_database(
+        config,
+        env_prefix="ORDER_SERVICE_",
         application_name="order-service",
-        min_size=config.pool_min_size,
-        max_size=config.pool_max_size,
+        migrations=MIGRATIONS,
+        installs=[install_outbox, install_idempotency, install_processed_events],
     )
-    async with pool.acquire() as connection:
-        await migrate(connection, config.database_schema, MIGRATIONS)
-        await install_outbox(connection)
-        await install_idempotency(connection)
-        await install_processed_events(connection)
     store = PostgresOrderStore(pool, idempotency_retention=config.idempotency_retention)
     users = channel_for(
         "user", mesh, environment, tls=config.tls, default_timeout=config.user_service_timeout

@@ -12,9 +12,8 @@ from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh.bus.processed import install_processed_events
 from protomesh.bus.streams import USER_EVENTS
-from protomesh.db.migrations import migrate
-from protomesh.db.pool import PostgresProbe, create_pool
-from protomesh.db.provision import provision_from_admin
+from protomesh.db.pool import PostgresProbe
+from protomesh.db.service_database import open_service_database
 from protomesh.outbox import OutboxDatabase, OutboxRelay, RelaySettings, install_outbox
 from protomesh.readiness import ReadinessCheck
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
@@ -68,27 +67,13 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
 
 
 async def build(config: UserServiceConfig) -> GrpcService:
-    if config.admin_database_url:
-        await provision_from_admin(
-            config.admin_database_url,
-            config.admin_database_password,
-            role=config.database_role,
-            password=config.database_password,
-            schema=config.database_schema,
-            password_setting="USER_SERVICE_DATABASE_PASSWORD",
-        )
-    pool = await create_pool(
-        config.database_url,
-        password=config.database_password,
-        schema=config.database_schema,
+    pool = await open_service_database(
+        config,
+        env_prefix="USER_SERVICE_",
         application_name="user-service",
-        min_size=config.pool_min_size,
-        max_size=config.pool_max_size,
+        migrations=MIGRATIONS,
+        installs=[install_outbox, install_processed_events],
     )
-    async with pool.acquire() as connection:
-        await migrate(connection, config.database_schema, MIGRATIONS)
-        await install_outbox(connection)
-        await install_processed_events(connection)
     store = PostgresUserStore(pool)
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
     relay = outbox_relay(config)
