@@ -18,7 +18,6 @@ import select
 import signal
 import socket
 import subprocess
-import sysconfig
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,11 +30,10 @@ import yaml
 
 from protomesh.codegen import tool
 from protomesh.paths import ROOT
+from tests.support.cluster_cli import PROTOMESH, cli_environment, run_protomesh
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
-
-PROTOMESH = Path(sysconfig.get_path("scripts")) / "protomesh"
 
 
 def is_alive(pid: int) -> bool:
@@ -83,20 +81,7 @@ class Cluster:
     seen_pids: set[int] = field(default_factory=set)
 
     def cli(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "PROTOMESH_RUN_DIR": str(self.run_dir),
-            "PROTOMESH_MESH_FILE": str(self.mesh_file),
-        }
-        result = subprocess.run(
-            [str(PROTOMESH), *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_protomesh(self.run_dir, self.mesh_file, *args, timeout=60)
         if expect is not None:
             assert result.returncode == expect, f"{args}: {result.stdout}\n{result.stderr}"
         self.pids()
@@ -327,11 +312,7 @@ def test_crashed_components_show_as_exited_and_up_restarts_only_them(cluster: Cl
 
 def test_logs_follow_prints_lines_as_they_are_written(cluster: Cluster) -> None:
     cluster.cli("up")
-    env = {
-        **os.environ,
-        "PROTOMESH_RUN_DIR": str(cluster.run_dir),
-        "PROTOMESH_MESH_FILE": str(cluster.mesh_file),
-    }
+    env = cli_environment(cluster.run_dir, cluster.mesh_file)
     command = [str(PROTOMESH), "logs", "user", "-f"]
     with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE) as follower:
         try:

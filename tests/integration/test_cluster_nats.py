@@ -26,10 +26,10 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 
 from protomesh.bus.connection import connect_nats
 from protomesh.bus.streams import USER_EVENTS
-from protomesh.paths import ROOT
 from protomesh.tls.client import channel_credentials, server_name_options
 from protomesh.tls.files import TlsFiles
-from tests.integration.test_cluster_cli import PROTOMESH, is_alive
+from tests.integration.test_cluster_cli import is_alive
+from tests.support.cluster_cli import run_protomesh
 from tests.support.outbox import eventually
 from tests.support.ports import free_port
 
@@ -45,20 +45,7 @@ class NatsCluster:
     pids: set[int] = field(default_factory=set)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "PROTOMESH_RUN_DIR": str(self.run_dir),
-            "PROTOMESH_MESH_FILE": str(self.mesh_file),
-        }
-        result = subprocess.run(
-            [str(PROTOMESH), *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_protomesh(self.run_dir, self.mesh_file, *args, timeout=60)
         state = self.run_dir / "cluster.json"
         if state.exists():
             self.pids |= {c["pid"] for c in json.loads(state.read_text())["components"]}

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from protomesh.paths import ROOT
 from protomesh.registry import DEFAULT_MESH_FILE
-from tests.integration.test_edge_cluster import PROTOMESH, Cluster
+from tests.integration.test_edge_cluster import Cluster
+from tests.support.cluster_cli import run_protomesh
 from tests.support.ports import free_port, relocate_infrastructure
 
 pytestmark = pytest.mark.integration
@@ -45,19 +44,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield running
     finally:
         pids = running.pids()
-        env = {
-            **os.environ,
-            "PROTOMESH_RUN_DIR": str(running.run_dir),
-            "PROTOMESH_MESH_FILE": str(mesh_file),
-        }
-        subprocess.run(
-            [str(PROTOMESH), "down"],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            timeout=90,
-            check=False,
-        )
+        run_protomesh(running.run_dir, mesh_file, "down")
         for pid in pids.values():  # only if `down` failed to
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)

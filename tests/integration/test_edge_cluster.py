@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,10 @@ import yaml
 from protomesh.codegen import tool
 from protomesh.paths import ROOT
 from protomesh.registry import DEFAULT_MESH_FILE
+from tests.support.cluster_cli import run_protomesh
 from tests.support.ports import free_port, relocate_infrastructure
 
 pytestmark = pytest.mark.integration
-
-PROTOMESH = Path(sysconfig.get_path("scripts")) / "protomesh"
 
 
 @dataclass
@@ -34,21 +32,8 @@ class Cluster:
     edge_port: int
 
     def cli(self, *args: str, insecure: bool = False) -> subprocess.CompletedProcess[str]:
-        env = {
-            **{k: v for k, v in os.environ.items() if k != "PROTOMESH_INSECURE"},
-            "PROTOMESH_RUN_DIR": str(self.run_dir),
-            "PROTOMESH_MESH_FILE": str(self.mesh_file),
-            **({"PROTOMESH_INSECURE": "1"} if insecure else {}),
-        }
-        result = subprocess.run(
-            [str(PROTOMESH), *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
+        extra = {"PROTOMESH_INSECURE": "1"} if insecure else None
+        result = run_protomesh(self.run_dir, self.mesh_file, *args, extra=extra)
         assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
         return result
 
@@ -87,18 +72,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield cluster
     finally:
         pids = cluster.pids()
-        subprocess.run(
-            [str(PROTOMESH), "down"],
-            env={
-                **os.environ,
-                "PROTOMESH_RUN_DIR": str(cluster.run_dir),
-                "PROTOMESH_MESH_FILE": str(mesh_file),
-            },
-            cwd=ROOT,
-            capture_output=True,
-            timeout=90,
-            check=False,
-        )
+        run_protomesh(cluster.run_dir, mesh_file, "down")
         for pid in pids.values():  # only if `down` failed to
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
