@@ -162,7 +162,9 @@ class EmbeddedPostgres:
             pwd.getpwnam(SYSTEM_USER)
         except KeyError:
             subprocess.run(["useradd", "--system", "--no-create-home", SYSTEM_USER], check=True)
-        for parent in self.data_dir.parents:
+        # A checkout in a private folder (mktemp -d, /root) hides the venv's
+        # binaries as much as the data: both paths must be traversable.
+        for parent in {*self.data_dir.parents, *POSTGRES_BIN_PATH.parents}:
             mode = parent.stat().st_mode
             if mode & stat.S_IXOTH == 0:
                 parent.chmod(mode | stat.S_IXOTH)
