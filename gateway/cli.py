@@ -1,10 +1,15 @@
-"""`python -m gateway`: render Envoy's configuration from mesh.yaml into envoy/.
+"""`python -m gateway`: the one entry point that turns mesh.yaml into Envoy's config.
 
-Writes `envoy/<environment>.yaml` for every environment of the registry
-(committed, so a reviewer sees what a mesh.yaml change does to the edge),
-and `envoy/edge.binpb`, the descriptor set the transcoder reads (a build
-output, like gen/). `--check` renders without writing and fails when a
-committed file differs: the test suite runs it, so they cannot drift.
+`python -m gateway` writes `envoy/<environment>.yaml` for every environment
+of the registry (committed, so a reviewer sees what a mesh.yaml change does
+to the edge), and `envoy/edge.binpb`, the descriptor set the transcoder reads
+(a build output, like gen/). `--check` renders without writing and fails
+when a committed file differs: the test suite runs it, so they cannot drift.
+
+`python -m gateway prepare --environment compose|kubernetes` writes a
+running Envoy's config with every file it reads (what compose's edge-config
+job and the edge pod's init container run; the local cluster calls
+`gateway.prepare` itself).
 """
 
 from __future__ import annotations
@@ -16,17 +21,16 @@ from pathlib import Path
 
 from gateway.config import FILES, RenderError, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
-from protomesh import codegen
+from gateway.prepare import load_catalogue, prepare_edge_files
 from protomesh.paths import DESCRIPTOR_SET, ENVOY_DIR
-from protomesh.registry import DEFAULT_MESH_FILE, RegistryError, RpcCatalogue, load_mesh
+from protomesh.registry import DEFAULT_MESH_FILE, RegistryError, load_mesh
 
 EDGE_DESCRIPTOR = ENVOY_DIR / "edge.binpb"
 
 
 def rendered(mesh_file: Path) -> dict[str, str]:
     """The config text for each environment that has Envoy file locations."""
-    codegen.ensure_generated()
-    catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
+    catalogue = load_catalogue()
     mesh = load_mesh(mesh_file, catalogue)
     texts = {}
     for environment in mesh.environments:
@@ -57,6 +61,46 @@ def _parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 if a file in the output dir differs from a fresh rendering",
     )
     return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["prepare"]:
+        return prepare_main(argv[1:])
+    return render_main(argv)
+
+
+def prepare_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway prepare",
+        description="Write Envoy's config for a container environment with the files it reads "
+        "(descriptor set, JWKS, SDS) where that environment's Envoy looks for them. Makes the "
+        "dev issuer key if missing.",
+    )
+    parser.add_argument("--environment", choices=("compose", "kubernetes"), default="compose")
+    parser.add_argument(
+        "--issuer-key", type=Path, required=True, help="the dev JWT issuer's private key file"
+    )
+    parser.add_argument(
+        "--root", type=Path, default=Path("/"), help="the folder every path is under (default: /)"
+    )
+    parser.add_argument(
+        "--mesh", type=Path, default=DEFAULT_MESH_FILE, help="the registry (default: mesh.yaml)"
+    )
+    args = parser.parse_args(argv)
+    issuer_key = args.root / str(args.issuer_key).lstrip("/")
+    # Kubernetes containers listen on compose's ports; a service is one (headless) Service.
+    kubernetes = args.environment == "kubernetes"
+    environment = "compose" if kubernetes else args.environment
+    try:
+        config = prepare_edge_files(
+            args.mesh, environment, args.root, issuer_key, per_service=kubernetes
+        )
+    except (RegistryError, RenderError) as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {config} and the files it reads")
+    return 0
 
 
 def render_main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from protomesh.certs.authority import spiffe_id
+from protomesh.authz import spiffe_id
 
 EDGE_IDENTITY = "edge"
 CERTIFICATE_SECRET = "edge_certificate"

@@ -34,6 +34,11 @@ def is_open_to_mesh(method: str) -> bool:
     return method.startswith(OPEN_TO_MESH)
 
 
+def spiffe_id(trust_domain: str, name: str) -> str:
+    """The SPIFFE id a mesh certificate carries for `name`: `spiffe://<domain>/svc/<name>`."""
+    return f"spiffe://{trust_domain}/svc/{name}"
+
+
 def caller_name(spiffe_id: str, trust_domain: str) -> str | None:
     """`spiffe://protomesh.local/svc/order` → `order`; None for another trust domain or shape."""
     prefix = f"spiffe://{trust_domain}/svc/"

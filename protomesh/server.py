@@ -200,6 +200,10 @@ async def serve_until_signalled(service: GrpcService) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await service.start()
-    await stop.wait()
-    log.info("signal received, shutting down")
-    await service.stop()
+    try:
+        await stop.wait()
+        log.info("signal received, shutting down")
+    finally:
+        # Also when the wait is cancelled (the loop shutting down on an error):
+        # health goes NOT_SERVING and in-flight calls drain either way.
+        await service.stop()

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from protomesh.codegen import ensure_generated
+from protomesh_toolkit.codegen import ensure_generated
 from tests.support import mesh_tls
 from tests.support.nats import Nats, start_nats
 from tests.support.postgres import Postgres, start_postgres
+
+UNIT = Path(__file__).parent / "unit"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,10 +28,23 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     server.server.stop()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def mesh_certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's mesh CA and a certificate per identity: services run over mTLS."""
     return mesh_tls.use(tmp_path_factory.mktemp("certs"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test outside tests/unit runs real servers, over mTLS: give it the CA first.
+
+    Unit tests replace I/O at a boundary and need no certificates, so
+    `make test-fast` (tests/unit alone) issues none.
+    """
+    for item in items:
+        if not isinstance(item, pytest.Function) or UNIT in item.path.parents:
+            continue
+        if "mesh_certificates" not in item.fixturenames:
+            item.fixturenames.insert(0, "mesh_certificates")
 
 
 @pytest.fixture(scope="session")

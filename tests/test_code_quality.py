@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from protomesh.codegen import tool
 from protomesh.paths import ROOT
+from protomesh_toolkit.codegen import tool
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:

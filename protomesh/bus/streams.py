@@ -1,9 +1,12 @@
-"""The JetStream streams of the mesh, declared in code and applied idempotently.
+"""JetStream streams, declared in code and applied idempotently.
 
-Each context's events go to one stream capturing `<context>.events.>` (the
-outbox derives subjects that way), on file storage so they survive a
-restart, with a duplicate window inside which a re-published event id is
-dropped by the server. Poison messages go to `DEAD_LETTERS` (`dlq.>`).
+The runtime gives the means, each service names its streams: a context's
+events go to one stream capturing `<context>.events.>` (the outbox derives
+subjects that way), made by `events_stream("order")` → `ORDER_EVENTS`, on
+file storage so they survive a restart, with a duplicate window inside which
+a re-published event id is dropped by the server. Poison messages go to
+`DEAD_LETTERS` (`dlq.>`), the one stream the runtime itself owns: every
+consumer parks there.
 """
 
 from __future__ import annotations
@@ -41,25 +44,31 @@ class StreamSpec:
         )
 
 
-ORDER_EVENTS = StreamSpec(
-    "ORDER_EVENTS", ("order.events.>",), "facts published by the order context"
-)
-USER_EVENTS = StreamSpec("USER_EVENTS", ("user.events.>",), "facts published by the user context")
+def events_stream(context: str) -> StreamSpec:
+    """The stream of one bounded context's events.
+
+    >>> events_stream("order").name, events_stream("order").subjects
+    ('ORDER_EVENTS', ('order.events.>',))
+    """
+    return StreamSpec(
+        f"{context.upper()}_EVENTS", (f"{context}.events.>",), f"facts published by {context}"
+    )
+
+
 DEAD_LETTERS = StreamSpec(
     "DEAD_LETTERS",
     ("dlq.>",),
     "messages consumers parked: undecodable, unknown version, or failing past max deliveries",
     max_age=30 * DAY,
 )
-MESH_STREAMS: tuple[StreamSpec, ...] = (ORDER_EVENTS, USER_EVENTS, DEAD_LETTERS)
 
 
 def stream_for(subject: str, specs: Sequence[StreamSpec]) -> str | None:
     """The name of the stream among `specs` that captures `subject`, None if none does.
 
-    >>> stream_for("order.events.v1.OrderPlaced", MESH_STREAMS)
+    >>> stream_for("order.events.v1.OrderPlaced", [events_stream("order"), DEAD_LETTERS])
     'ORDER_EVENTS'
-    >>> stream_for("billing.events.x", MESH_STREAMS) is None
+    >>> stream_for("billing.events.x", [events_stream("order")]) is None
     True
     """
     tokens = subject.split(".")
@@ -79,7 +88,7 @@ def _matches(pattern: list[str], tokens: list[str]) -> bool:
     return len(tokens) == len(pattern)
 
 
-async def ensure_streams(js: JetStreamContext, specs: Sequence[StreamSpec] = MESH_STREAMS) -> None:
+async def ensure_streams(js: JetStreamContext, specs: Sequence[StreamSpec]) -> None:
     """Create each stream, or update it to the declared config (safe on every start)."""
     for spec in specs:
         try:

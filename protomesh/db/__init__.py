@@ -1,1 +1,1 @@
-"""PostgreSQL helpers: the embedded server, pools, roles and schemas, migrations."""
+"""PostgreSQL for a service: pools, roles and schemas, migrations, its settings."""

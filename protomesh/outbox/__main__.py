@@ -18,7 +18,7 @@ import signal
 import sys
 
 from protomesh import logs, runner
-from protomesh.bus.streams import MESH_STREAMS, StreamSpec
+from protomesh.bus.streams import StreamSpec, events_stream
 from protomesh.config import ConfigError, load_config
 from protomesh.outbox.relay import OutboxDatabase, OutboxRelay
 from protomesh.outbox.settings import PREFIX, RelayConfig
@@ -41,14 +41,9 @@ def _arguments(argv: list[str] | None) -> dict[str, str]:
     }
 
 
-def _streams(names: tuple[str, ...]) -> list[StreamSpec]:
-    known = {spec.name: spec for spec in MESH_STREAMS}
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise ConfigError(
-            [f"{PREFIX}STREAMS: unknown stream {', '.join(unknown)} (known: {', '.join(known)})"]
-        )
-    return [known[name] for name in names]
+def _streams(contexts: tuple[str, ...]) -> list[StreamSpec]:
+    """The event streams of the contexts whose outbox this relay drains."""
+    return [events_stream(context) for context in contexts]
 
 
 async def _serve(config: RelayConfig, streams: list[StreamSpec]) -> None:

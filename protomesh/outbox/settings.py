@@ -51,7 +51,8 @@ class RelayConfig(RelaySettings):
     database_schema: str = setting(doc="the schema holding the outbox table")
     nats_url: str = setting("nats://127.0.0.1:4222", doc="NATS server(s), comma-separated")
     streams: tuple[str, ...] = setting(
-        (), doc="mesh streams to declare on connecting, comma-separated (e.g. ORDER_EVENTS)"
+        (),
+        doc="contexts whose event streams to declare on connecting, comma-separated (e.g. order)",
     )
     name: str = setting(
         "outbox-relay", doc="client name in NATS and application_name in PostgreSQL"

@@ -6,7 +6,7 @@ attributes (peer parsing included) and a wrapt proxy of the servicer
 context even for calls the sampler drops. Here the handler is wrapped once
 per method (`UnaryInterceptor`), the metadata is only parsed when it
 carries a `traceparent`, and attributes are set only on spans that record.
-`python -m protomesh.bench.telemetry` measures the difference.
+`python -m protomesh_toolkit.bench.telemetry` measures the difference.
 
 Calls that will not be recorded do not enter the SDK at all: the SDK's
 `start_span` measured ~20 µs per call inside a loaded service. With the

@@ -20,7 +20,6 @@ from pathlib import Path
 from shop.order.v1 import order_pb2_grpc
 
 from protomesh.bus.processed import install_processed_events
-from protomesh.bus.streams import ORDER_EVENTS
 from protomesh.channels import channel_for
 from protomesh.config import current_environment
 from protomesh.db.pool import PostgresProbe
@@ -37,6 +36,7 @@ from services.order.customer_directory import customer_directory_consumer
 from services.order.handlers import Clock, CustomerCheck, OrderStore
 from services.order.servicer import OrderServiceV1
 from services.order.store import PostgresOrderStore
+from services.order.streams import ORDER_EVENTS
 from services.order.user_lookup import UserServiceCustomers
 from services.order.validation import VALIDATORS
 

@@ -20,7 +20,7 @@ from shop.user.events.v1 import events_pb2
 from protomesh.bus.consumer import ConsumerSpec, DurableConsumer, Rejected
 from protomesh.bus.decoding import DecodedEvent, EventTypes
 from protomesh.bus.processed import handle_once
-from protomesh.bus.streams import USER_EVENTS
+from services.order.streams import USER_EVENTS
 
 CONSUMER = "order-customer-directory"
 SPEC = ConsumerSpec(stream=USER_EVENTS.name, durable=CONSUMER, filter_subject="user.events.>")

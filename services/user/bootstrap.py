@@ -11,7 +11,6 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh.bus.processed import install_processed_events
-from protomesh.bus.streams import USER_EVENTS
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
 from protomesh.outbox import OutboxDatabase, OutboxRelay, RelaySettings, install_outbox
@@ -23,6 +22,7 @@ from services.user.order_counts import order_counts_consumer
 from services.user.servicer_v1 import UserServiceV1
 from services.user.servicer_v2 import UserServiceV2
 from services.user.store import PostgresUserStore
+from services.user.streams import USER_EVENTS
 from services.user.validation import VALIDATORS
 
 MIGRATIONS = Path(__file__).parent / "migrations"

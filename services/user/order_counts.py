@@ -19,7 +19,7 @@ from shop.order.events.v1 import events_pb2
 from protomesh.bus.consumer import ConsumerSpec, DurableConsumer, Rejected
 from protomesh.bus.decoding import DecodedEvent, EventTypes
 from protomesh.bus.processed import handle_once
-from protomesh.bus.streams import ORDER_EVENTS
+from services.user.streams import ORDER_EVENTS
 
 CONSUMER = "user-order-counts"
 SPEC = ConsumerSpec(stream=ORDER_EVENTS.name, durable=CONSUMER, filter_subject="order.events.>")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from protomesh.contracts.check import check_contracts
 from protomesh.paths import ROOT
+from protomesh_toolkit.contracts.check import check_contracts
 
 
 @pytest.mark.integration

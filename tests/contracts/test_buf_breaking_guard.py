@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from protomesh.contracts.breaking import FOUND_PROBLEMS
+from protomesh_toolkit.contracts.breaking import FOUND_PROBLEMS
 from tests.contracts.workspace import USER_V1, ProtoWorkspace
 
 pytestmark = pytest.mark.integration

@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 
-from protomesh.codegen import tool
 from protomesh.paths import ROOT
+from protomesh_toolkit.codegen import tool
 
 
 @pytest.mark.integration

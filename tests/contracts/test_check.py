@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from protomesh.contracts.check import Finding, check_contracts, main
 from protomesh.paths import ROOT
+from protomesh_toolkit.contracts.check import Finding, check_contracts, main
 from tests.contracts.git_repo import GitRepo
 from tests.contracts.workspace import USER_V1, ProtoWorkspace
 

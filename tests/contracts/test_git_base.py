@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from protomesh.contracts.git_base import (
+from protomesh_toolkit.contracts.git_base import (
     Base,
     BaseUnavailable,
     NoBase,

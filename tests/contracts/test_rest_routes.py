@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from protomesh.contracts.breaking import BufBreaking
-from protomesh.contracts.rest_routes import read_descriptor_set, route_violations
+from protomesh_toolkit.contracts.breaking import BufBreaking
+from protomesh_toolkit.contracts.rest_routes import read_descriptor_set, route_violations
 from tests.contracts.workspace import USER_V1, ProtoWorkspace
 
 pytestmark = pytest.mark.integration

@@ -6,9 +6,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from protomesh.codegen import build_descriptor_set
-from protomesh.contracts.breaking import BufBreaking, buf_breaking
-from protomesh.contracts.git_base import CONTRACT_PATHS
+from protomesh_toolkit.codegen import build_descriptor_set
+from protomesh_toolkit.contracts.breaking import BufBreaking, buf_breaking
+from protomesh_toolkit.contracts.git_base import CONTRACT_PATHS
 
 USER_V1 = "proto/shop/user/v1/user.proto"
 

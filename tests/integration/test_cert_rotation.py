@@ -29,10 +29,10 @@ from cryptography import x509
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
-from protomesh.certs.issuance import ensure_certificates
 from protomesh.channels import channel_for
 from protomesh.registry import load_mesh
 from protomesh.tls.files import TlsFiles
+from protomesh_toolkit.certs.issuance import ensure_certificates
 from tests.support import mesh_tls
 from tests.support.edge_upstream import Probe, probe_upstream
 from tests.support.envoy import Envoy, edge_mesh, running_envoy

@@ -28,8 +28,8 @@ import nats
 import pytest
 import yaml
 
-from protomesh.codegen import tool
 from protomesh.paths import ROOT
+from protomesh_toolkit.codegen import tool
 from tests.support.cluster_cli import PROTOMESH, cli_environment, run_protomesh
 from tests.support.ports import free_port
 

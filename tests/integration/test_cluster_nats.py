@@ -25,9 +25,9 @@ from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
 from protomesh.bus.connection import connect_nats
-from protomesh.bus.streams import USER_EVENTS
 from protomesh.tls.client import channel_credentials, server_name_options
 from protomesh.tls.files import TlsFiles
+from services.user.streams import USER_EVENTS
 from tests.integration.test_cluster_cli import is_alive
 from tests.support.cluster_cli import run_protomesh
 from tests.support.outbox import eventually

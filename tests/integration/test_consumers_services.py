@@ -19,12 +19,12 @@ from shop.user.events.v1 import events_pb2 as user_events
 
 from protomesh.bus.consumer import DurableConsumer
 from protomesh.bus.dead_letters import REASON
-from protomesh.bus.streams import MESH_STREAMS, ensure_streams
+from protomesh.bus.streams import ensure_streams
 from protomesh.outbox.naming import subject_for
 from services.order.customer_directory import CustomerDirectory, customer_directory_consumer
 from services.user.order_counts import OrderCount, OrderCountProjection, order_counts_consumer
 from tests.support.consumers import dead_letters, eventually, publish_event, schema_pool
-from tests.support.nats import Nats, start_nats
+from tests.support.nats import MESH_STREAMS, Nats, start_nats
 from tests.support.postgres import Postgres
 from tests.support.service import user_service
 

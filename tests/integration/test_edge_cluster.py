@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from protomesh.codegen import tool
 from protomesh.paths import ROOT
 from protomesh.registry import DEFAULT_MESH_FILE
+from protomesh_toolkit.codegen import tool
 from tests.support.cluster_cli import run_protomesh
 from tests.support.ports import free_port, relocate_infrastructure
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway import admin
 from gateway.cli import rendered
 from gateway.config import FILES, EdgeFiles, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
+from gateway.dev_issuer import DevIssuer
 from gateway.upstream_tls import write_secret_documents
-from protomesh.certs.issuance import ensure_certificates
-from protomesh.cluster.issuer import DevIssuer
 from protomesh.paths import DESCRIPTOR_SET, ENVOY_DIR
 from protomesh.registry import LOCAL, RpcCatalogue, load_mesh
+from protomesh_toolkit.certs.issuance import ensure_certificates
+from protomesh_toolkit.cluster import envoy_admin as admin
 
 pytestmark = pytest.mark.integration
 

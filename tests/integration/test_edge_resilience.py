@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway import admin
+from protomesh_toolkit.cluster import envoy_admin as admin
 from tests.support.edge_upstream import probe_upstream
 from tests.support.envoy import Envoy, Reply, edge_mesh, running_envoy
 from tests.support.postgres import Postgres

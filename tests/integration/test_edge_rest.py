@@ -19,7 +19,7 @@ import pytest
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
-from protomesh.codegen import tool
+from protomesh_toolkit.codegen import tool
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 from tests.support.grpc_calls import field_violations
 from tests.support.postgres import Postgres

@@ -20,7 +20,7 @@ from shop.order.v1 import order_pb2_grpc as v1_grpc
 from shop.user.v1 import user_pb2 as user_v1
 from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
-from protomesh.bus.streams import ORDER_EVENTS
+from services.order.streams import ORDER_EVENTS
 from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health, status_of
 from tests.support.nats import start_nats

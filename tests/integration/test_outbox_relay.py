@@ -13,11 +13,11 @@ from nats.js import JetStreamContext
 from shop.order.events.v1 import events_pb2
 
 from protomesh.bus.publisher import OutgoingEvent
-from protomesh.bus.streams import MESH_STREAMS, ensure_streams
+from protomesh.bus.streams import ensure_streams
 from protomesh.outbox import OutboxRelay, RelaySettings, notify_relay
 from protomesh.outbox.batch import relay_batch
 from protomesh.outbox.claims import claim_batch
-from tests.support.nats import Nats, start_nats
+from tests.support.nats import MESH_STREAMS, Nats, start_nats
 from tests.support.outbox import (
     ORDER_STREAM,
     ScratchOutbox,

@@ -14,7 +14,7 @@ from shop.user.events.v1 import events_pb2
 from shop.user.v2 import user_pb2 as v2
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
-from protomesh.bus.streams import USER_EVENTS
+from services.user.streams import USER_EVENTS
 from tests.support import mesh_tls
 from tests.support.nats import Nats
 from tests.support.outbox import eventually, stream_messages

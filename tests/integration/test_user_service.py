@@ -14,7 +14,7 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 from shop.user.v2 import user_pb2 as v2
 from shop.user.v2 import user_pb2_grpc as v2_grpc
 
-from protomesh.codegen import tool
+from protomesh_toolkit.codegen import tool
 from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations
 from tests.support.postgres import Postgres

@@ -32,8 +32,9 @@ from protomesh.bus.consumer import DurableConsumer
 from protomesh.bus.dead_letters import DELIVERIES, ORIGINAL_MSG_ID, REASON
 from protomesh.bus.decoding import DecodedEvent
 from protomesh.bus.publisher import JetStreamPublisher, OutgoingEvent
-from protomesh.bus.streams import MESH_STREAMS, ORDER_EVENTS, ensure_streams
+from protomesh.bus.streams import ensure_streams
 from protomesh.outbox.naming import schema_version, subject_for
+from services.order.streams import ORDER_EVENTS
 from services.user.order_counts import (
     EVENT_TYPES,
     SPEC,
@@ -41,7 +42,7 @@ from services.user.order_counts import (
     OrderCountProjection,
 )
 from tests.support.consumers import dead_letters, eventually, schema_pool
-from tests.support.nats import Nats, start_nats
+from tests.support.nats import MESH_STREAMS, Nats, start_nats
 from tests.support.postgres import Postgres
 
 pytestmark = pytest.mark.integration

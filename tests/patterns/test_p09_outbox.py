@@ -20,9 +20,10 @@ from nats.js import JetStreamContext
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
-from protomesh.bus.streams import USER_EVENTS, ensure_streams
+from protomesh.bus.streams import ensure_streams
 from protomesh.config import Secret
 from protomesh.outbox import OutboxDatabase
+from services.user.streams import USER_EVENTS
 from tests.support import mesh_tls
 from tests.support.nats import Nats, start_nats
 from tests.support.outbox import eventually, relay_process, stream_messages

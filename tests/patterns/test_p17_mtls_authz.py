@@ -32,12 +32,12 @@ import pytest
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
-from protomesh.certs.authority import Identity, issue_leaf, new_root
-from protomesh.certs.store import CertStore
-from protomesh.codegen import tool
 from protomesh.paths import ROOT
 from protomesh.registry import load_mesh
 from protomesh.tls.client import server_name_options
+from protomesh_toolkit.certs.authority import Identity, issue_leaf, new_root
+from protomesh_toolkit.certs.store import CertStore
+from protomesh_toolkit.codegen import tool
 from tests.support import mesh_tls
 from tests.support.edge_upstream import Probe, probe_upstream
 from tests.support.envoy import Envoy, edge_mesh, running_envoy

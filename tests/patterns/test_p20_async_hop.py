@@ -34,8 +34,8 @@ from prometheus_client import REGISTRY
 from protomesh import logs, request_context
 from protomesh.telemetry.metrics import count_redelivery
 from protomesh.telemetry.propagation import consume_span, inject_headers, publish_span
-from protomesh.telemetry.trace_view import Span
 from protomesh.telemetry.tracing import tracer_provider
+from protomesh_toolkit.traces.view import Span
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 from tests.support.nats import Nats, declare, start_nats, unique_stream
 from tests.support.order_service import order_service

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from protomesh.telemetry.trace_view import Span
+from protomesh_toolkit.traces.view import Span
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 from tests.support.otlp import Receiver, by_service_and_kind, scrape_metrics, tracing_to
 from tests.support.ports import free_port

@@ -27,12 +27,12 @@ import yaml
 
 from gateway.config import FILES
 from gateway.config import render as render_edge
-from protomesh.cluster.receiver import NAME as OTLP_RECEIVER
-from protomesh.codegen import tool
 from protomesh.paths import DESCRIPTOR_SET, ROOT
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, Service, load_mesh
-from protomesh.topology import compose, images, kubernetes
-from protomesh.topology.files import COMPOSE_FILE, K8S_DIR, rendered
+from protomesh_toolkit.cluster.receiver import NAME as OTLP_RECEIVER
+from protomesh_toolkit.codegen import tool
+from protomesh_toolkit.topology import compose, images, kubernetes
+from protomesh_toolkit.topology.files import COMPOSE_FILE, K8S_DIR, rendered
 from tests.support.ports import free_port, relocate_infrastructure
 from tests.support.topology import mesh_with_order
 
@@ -71,7 +71,7 @@ def manifests(root: Path) -> list[Path]:
 
 
 def test_committed_files_match_the_registry() -> None:
-    result = run(sys.executable, "-m", "protomesh.topology", "--check")
+    result = run(sys.executable, "-m", "protomesh_toolkit.topology", "--check")
     assert result.returncode == 0, result.stderr
 
 
@@ -140,7 +140,7 @@ def edge_config_command(mesh: Mesh, topology: str) -> list[str]:
 def test_the_edge_config_job_writes_what_the_real_envoy_accepts(
     tmp_path: Path, topology: str, order_hosts: list[str]
 ) -> None:
-    """`protomesh edge-config` as the containers run it, then `envoy --mode validate`.
+    """`python -m gateway prepare` as the containers run it, then `envoy --mode validate`.
 
     The job writes under /etc/envoy in its container; here under a temporary
     root, and the config's /etc/envoy paths are pointed there for Envoy.
@@ -148,9 +148,9 @@ def test_the_edge_config_job_writes_what_the_real_envoy_accepts(
     mesh_file, mesh = mesh_with_order(tmp_path)
     root = tmp_path / "container"
     job = edge_config_command(mesh, topology)
-    assert job[:2] == ["protomesh", "edge-config"]
+    assert job[:4] == ["python", "-m", "gateway", "prepare"]
     written = subprocess.run(
-        [sys.executable, "-m", "protomesh.cli", *job[1:], "--root", str(root)],
+        [sys.executable, *job[1:], "--root", str(root), "--mesh", str(mesh_file)],
         cwd=ROOT,
         env={**os.environ, "PROTOMESH_MESH_FILE": str(mesh_file)},
         capture_output=True,
@@ -257,7 +257,7 @@ def local_cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
         "PROTOMESH_RUN_DIR": str(tmp_path / "run"),
         "PROTOMESH_MESH_FILE": str(mesh_file),
     }
-    protomesh = [sys.executable, "-m", "protomesh.cli"]
+    protomesh = [sys.executable, "-m", "protomesh_toolkit.cli"]
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

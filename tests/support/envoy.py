@@ -21,13 +21,13 @@ from typing import Any
 
 import yaml
 
-from gateway import admin
 from gateway.config import EdgeFiles, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
+from gateway.dev_issuer import DevIssuer
 from gateway.upstream_tls import write_secret_documents
-from protomesh.cluster.issuer import DevIssuer
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, parse_mesh
+from protomesh_toolkit.cluster import envoy_admin as admin
 from tests.support import mesh_tls
 from tests.support.ports import free_port, relocate_infrastructure
 

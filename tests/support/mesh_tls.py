@@ -15,17 +15,17 @@ from typing import Any
 
 import grpc
 
-from protomesh.certs.authority import Identity
-from protomesh.certs.issuance import (
+from protomesh.registry import load_mesh
+from protomesh.settings import ServerSettings
+from protomesh.tls.client import channel_credentials, server_name_options
+from protomesh.tls.files import TlsFiles
+from protomesh_toolkit.certs.authority import Identity
+from protomesh_toolkit.certs.issuance import (
     LOOPBACK_IPS,
     LOOPBACK_NAMES,
     ensure_identities,
     mesh_identities,
 )
-from protomesh.registry import load_mesh
-from protomesh.settings import ServerSettings
-from protomesh.tls.client import channel_credentials, server_name_options
-from protomesh.tls.files import TlsFiles
 
 STRANGER = "stranger"
 ECHO = "echo"  # the in-process test servers of tests/unit/test_channels.py

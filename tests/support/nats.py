@@ -16,9 +16,14 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from protomesh.bus.connection import connect_nats
-from protomesh.bus.embedded import EmbeddedNats
-from protomesh.bus.streams import StreamSpec, ensure_streams
+from protomesh.bus.streams import DEAD_LETTERS, StreamSpec, ensure_streams
+from protomesh_toolkit.embedded.nats import EmbeddedNats
+from services.order.streams import ORDER_EVENTS
+from services.user.streams import USER_EVENTS
 from tests.support.ports import free_port
+
+# Every stream the mesh's services declare, for tests that stand in for several of them.
+MESH_STREAMS: tuple[StreamSpec, ...] = (ORDER_EVENTS, USER_EVENTS, DEAD_LETTERS)
 
 
 @dataclass

@@ -12,8 +12,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from protomesh.telemetry.receiver import serve_receiver
-from protomesh.telemetry.trace_view import Span, read_spans
+from protomesh_toolkit.traces.receiver import serve_receiver
+from protomesh_toolkit.traces.view import Span, read_spans
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
-from protomesh.db.embedded import EmbeddedPostgres
+from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
 from tests.support.ports import free_port
 
 

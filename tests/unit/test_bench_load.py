@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from protomesh.bench.load import Load, grpc_frame, parse_h2load, percentile
-from protomesh.bench.pyload import read_response
+from protomesh_toolkit.bench.load import Load, grpc_frame, parse_h2load, percentile
+from protomesh_toolkit.bench.pyload import read_response
 
 # As h2load 1.52 prints it (trimmed to the lines that matter).
 SUMMARY = """\

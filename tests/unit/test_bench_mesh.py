@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from protomesh.bench.edge_proxy import bench_mesh
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import LOCAL, RpcCatalogue
+from protomesh_toolkit.bench.edge_proxy import bench_mesh
 
 
 def test_the_bench_mesh_is_the_project_registry_on_free_local_ports(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from protomesh import request_context, rotating_channel
-from protomesh.certs.issuance import ensure_certificates
 from protomesh.channels import (
     call_timeout,
     channel_for,
@@ -30,7 +29,11 @@ from protomesh.rotating_channel import RotatingChannel
 from protomesh.tls.client import channel_credentials, server_name_options
 from protomesh.tls.files import TlsConfigurationError, TlsFiles
 from protomesh.tls.server import server_credentials
+from protomesh_toolkit.certs.issuance import ensure_certificates
 from tests.support import mesh_tls
+
+# These tests serve real gRPC in process, over mTLS with the session CA.
+pytestmark = pytest.mark.usefixtures("mesh_certificates")
 
 Unary = grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]  # no serializers: bytes both ways
 SERVING = health_pb2.HealthCheckResponse.SERVING

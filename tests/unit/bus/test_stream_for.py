@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from protomesh.bus.streams import MESH_STREAMS, StreamSpec, stream_for
+from protomesh.bus.streams import StreamSpec, stream_for
+from tests.support.nats import MESH_STREAMS
 
 ONE_TOKEN = StreamSpec("ONE", ("audit.*.done",), "one token wildcard")
 

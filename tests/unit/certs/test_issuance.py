@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from protomesh.certs import cli
-from protomesh.certs.authority import Identity, issue_leaf, names_of, new_root, signed_by
-from protomesh.certs.issuance import ensure_certificates, listing, mesh_identities
-from protomesh.certs.store import CertStore
 from protomesh.registry import DEFAULT_MESH_FILE, load_mesh, parse_mesh
+from protomesh_toolkit.certs import cli
+from protomesh_toolkit.certs.authority import Identity, issue_leaf, names_of, new_root, signed_by
+from protomesh_toolkit.certs.issuance import ensure_certificates, listing, mesh_identities
+from protomesh_toolkit.certs.store import CertStore
 
 MESH = load_mesh()
 

@@ -6,7 +6,7 @@ import pytest
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
-from protomesh.contracts.rest_routes import (
+from protomesh_toolkit.contracts.rest_routes import (
     Route,
     is_stable,
     read_descriptor_set,

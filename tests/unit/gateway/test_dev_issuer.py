@@ -9,7 +9,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from protomesh.cluster.issuer import DevIssuer
+from gateway.dev_issuer import DevIssuer
 
 ISSUER, AUDIENCE = "https://auth.example", "protomesh"
 

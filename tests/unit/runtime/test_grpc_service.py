@@ -28,6 +28,9 @@ from tests.support.grpc_calls import field_violations, health_async
 from tests.support.ports import free_port
 from tests.unit.user.fakes import InMemoryUserStore
 
+# These tests serve real gRPC in process, over mTLS with the session CA.
+pytestmark = pytest.mark.usefixtures("mesh_certificates")
+
 SERVING, NOT_SERVING = "SERVING", "NOT_SERVING"
 
 

@@ -18,6 +18,9 @@ from protomesh import healthcheck
 from protomesh.tls.files import TlsFiles
 from tests.support import mesh_tls
 
+# These tests serve real gRPC in process, over mTLS with the session CA.
+pytestmark = pytest.mark.usefixtures("mesh_certificates")
+
 
 @pytest.fixture
 def mtls_server() -> Iterator[tuple[str, health.HealthServicer]]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 
 from protomesh.server import GrpcService, ServiceDefinition
 from protomesh.settings import ServerSettings
 from tests.support import mesh_tls
 from tests.support.grpc_calls import health_async
+
+# These tests serve real gRPC in process, over mTLS with the session CA.
+pytestmark = pytest.mark.usefixtures("mesh_certificates")
 
 
 class RecordingWorker:

@@ -19,7 +19,6 @@ from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
 from protomesh import rotating_channel
-from protomesh.certs.issuance import ensure_certificates
 from protomesh.channels import channel_for
 from protomesh.registry import Mesh, load_mesh, parse_mesh
 from protomesh.rotating_channel import RotatingChannel
@@ -28,10 +27,14 @@ from protomesh.settings import ServerSettings
 from protomesh.telemetry.runtime import Telemetry
 from protomesh.telemetry.tracing import tracer_provider
 from protomesh.tls.files import TlsFiles
+from protomesh_toolkit.certs.issuance import ensure_certificates
 from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
 from tests.unit.user.fakes import InMemoryUserStore
+
+# These tests serve real gRPC in process, over mTLS with the session CA.
+pytestmark = pytest.mark.usefixtures("mesh_certificates")
 
 GET_USER = "/shop.user.v1.UserService/GetUser"
 

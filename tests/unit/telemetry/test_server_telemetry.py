@@ -29,6 +29,9 @@ from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
 from tests.unit.user.fakes import InMemoryUserStore
 
+# These tests serve real gRPC in process, over mTLS with the session CA.
+pytestmark = pytest.mark.usefixtures("mesh_certificates")
+
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 

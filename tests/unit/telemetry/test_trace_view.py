@@ -7,8 +7,8 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from protomesh.telemetry.receiver import spans_of
-from protomesh.telemetry.trace_view import Span, render_list, render_tree
+from protomesh_toolkit.traces.receiver import spans_of
+from protomesh_toolkit.traces.view import Span, render_list, render_tree
 
 TRACE = "ab" * 16
 

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from protomesh.paths import ROOT
-from protomesh.topology import images
-from protomesh.topology.files import COMPOSE_FILE
+from protomesh_toolkit.topology import images
+from protomesh_toolkit.topology.files import COMPOSE_FILE
 
 
 @pytest.fixture(scope="module")
@@ -47,27 +47,46 @@ def context_sources(instructions: list[Any]) -> list[str]:
     ]
 
 
-def test_a_pinned_slim_python_base_for_both_stages(instructions: list[Any]) -> None:
+def stage_named(instructions: list[Any], name: str) -> list[Any]:
+    return next(s for s in stages(instructions) if s[0].value[-1] == name)
+
+
+def test_a_pinned_slim_python_base_for_every_stage(instructions: list[Any]) -> None:
     argument = next(i.value[0] for i in instructions if i.cmd == "ARG")
     name, _, base = argument.partition("=")
     assert name == "PYTHON_IMAGE"
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
-    assert [stage[0].value[0] for stage in stages(instructions)] == ["${PYTHON_IMAGE}"] * 2
+    assert {stage[0].value[0] for stage in stages(instructions)} == {"${PYTHON_IMAGE}"}
 
 
-def test_the_runtime_stage_copies_the_built_venv_and_runs_as_the_app_user(
-    instructions: list[Any],
-) -> None:
-    build, runtime = stages(instructions)
-    assert any("protomesh.codegen" in i.value[0] for i in build if i.cmd == "RUN")
-    copied = [i.value for i in runtime if i.cmd == "COPY"]
+def test_every_image_compose_names_is_a_stage(instructions: list[Any]) -> None:
+    named = {stage[0].value[-1] for stage in stages(instructions)}
+    assert set(images.TARGETS.values()) <= named
+    assert stages(instructions)[-1][0].value[-1] == "service", "a plain build gives the service"
+
+
+def test_the_service_image_holds_the_runtime_without_the_tools(instructions: list[Any]) -> None:
+    build, venv = stage_named(instructions, "build"), stage_named(instructions, "runtime-venv")
+    assert any("protomesh_toolkit.codegen" in i.value[0] for i in build if i.cmd == "RUN")
+    installs = [i.value[0] for i in venv if i.cmd == "RUN" and "pip install" in i.value[0]]
+    assert installs
+    assert all("[" not in command for command in installs), "no extras"
+    copied = [i.value for i in stage_named(instructions, "service") if i.cmd == "COPY"]
     assert ("/opt/venv", "/opt/venv") in copied
+
+
+@pytest.mark.parametrize(("stage", "mounted"), [("service", 1), ("toolkit", 3)])
+def test_the_final_images_run_as_the_app_user(
+    instructions: list[Any], stage: str, mounted: int
+) -> None:
+    runtime = stage_named(instructions, stage)
     users = [i.value[0] for i in runtime if i.cmd == "USER"]
     assert users == [str(images.APP_UID)]
     setup = " ".join(i.value[0] for i in runtime if i.cmd == "RUN")
     assert f"--uid {images.APP_UID}" in setup
-    for mounted in (images.CERTS_DIR, images.EDGE_DIR, images.ISSUER_DIR):
-        assert setup.count(mounted) == 2, f"{mounted} is made and given to the app user"
+    folders = (images.CERTS_DIR, images.EDGE_DIR, images.ISSUER_DIR)[:mounted]
+    for folder in folders:
+        assert setup.count(folder) == 2, f"{folder} is made and given to the app user"
 
 
 def test_everything_copied_exists_and_is_not_docker_ignored(instructions: list[Any]) -> None:
@@ -87,7 +106,7 @@ def test_every_module_compose_runs_is_in_the_image(instructions: list[Any]) -> N
     commands = [
         service["command"]
         for service in document["services"].values()
-        if service.get("image") == images.PROTOMESH
+        if service.get("image") in images.TARGETS
     ]
     modules = [command[2] for command in commands if command[:2] == ["python", "-m"]]
     assert modules

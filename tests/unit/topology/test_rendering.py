@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from protomesh.topology import compose, kubernetes
-from protomesh.topology.files import drift, rendered
+from protomesh_toolkit.topology import compose, kubernetes
+from protomesh_toolkit.topology.files import drift, rendered
 from tests.support.topology import mesh_with_order
 
 

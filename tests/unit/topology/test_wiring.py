@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from protomesh.cluster.components import ServiceProcess
-from protomesh.cluster.layout import Layout
-from protomesh.cluster.plan import components
 from protomesh.registry import load_mesh
-from protomesh.topology import compose, kubernetes
+from protomesh_toolkit.cluster.components import ServiceProcess
+from protomesh_toolkit.cluster.plan import components
+from protomesh_toolkit.layout import Layout
+from protomesh_toolkit.topology import compose, kubernetes
 from tests.support.topology import mesh_with_order
 
 

@@ -1,0 +1,103 @@
+"""The real user and order services for the write-path benchmark's gRPC phase.
+
+Both run as processes (`python -m services.user`, `python -m services.order`)
+against the benchmark's PostgreSQL and nats-server, each with its own role and
+schema; the order service finds the user service through a copy of the
+registry that names the user service's port, as it would in the cluster. The
+order service runs its outbox relay in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from shop.user.v1 import user_pb2, user_pb2_grpc
+
+from protomesh import healthcheck
+from protomesh.registry import DEFAULT_MESH_FILE
+from protomesh_toolkit.bench.processes import HOST, START_TIMEOUT, BenchProcess, free_port
+from protomesh_toolkit.bench.stack import PLAINTEXT
+from protomesh_toolkit.bench.write_stack import WriteStack, write_secret
+
+ENVIRONMENT = "local"
+
+
+def _mesh_with_user_at(path: Path, user_port: int) -> Path:
+    document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
+    user = document["services"]["user"]
+    ports = user["port"] if "port" in user else user["replicas"][0]["port"]
+    ports[ENVIRONMENT] = user_port
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def _service(
+    stack: WriteStack, name: str, prefix: str, port: int, extra: dict[str, str]
+) -> BenchProcess:
+    password_file = stack.directory / f"{name}_password"
+    write_secret(password_file)
+    settings = {
+        "PORT": str(port),
+        "DATABASE_URL": stack.dsn_for(f"bench_{name}_svc"),
+        "DATABASE_PASSWORD_FILE": str(password_file),
+        "DATABASE_SCHEMA": f"bench_{name}",
+        "ADMIN_DATABASE_URL": stack.admin_dsn,
+        "ADMIN_DATABASE_PASSWORD_FILE": str(stack.directory / "admin_password"),
+        "LOG_LEVEL": "warning",
+        **extra,
+    }
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
+    # Plaintext like the other write benches: `protomesh_toolkit.bench.mtls` prices mTLS.
+    env = {**inherited, **PLAINTEXT, "PROTOMESH_ENV": ENVIRONMENT}
+    env.update({prefix + key: value for key, value in settings.items()})
+    return BenchProcess(
+        f"{name} service",
+        [sys.executable, "-m", f"services.{name}"],
+        stack.directory / f"{name}.log",
+        env,
+    )
+
+
+@contextlib.contextmanager
+def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[str, str]]:
+    """(order service address, a registered customer id); both stopped on exit."""
+    with contextlib.ExitStack() as cleanup:
+        user_port, order_port = free_port(), free_port()
+        user = _service(stack, "user", "USER_SERVICE_", user_port, {})
+        cleanup.callback(user.stop)
+        user_address = f"{HOST}:{user_port}"
+        user.wait_until(functools.partial(healthcheck.serving, user_address, 1.0), START_TIMEOUT)
+        mesh = _mesh_with_user_at(stack.directory / "mesh.yaml", user_port)
+        order = _service(
+            stack,
+            "order",
+            "ORDER_SERVICE_",
+            order_port,
+            {
+                "MESH_FILE": str(mesh),
+                "NATS_URL": stack.nats_url,
+                "POOL_MIN_SIZE": str(pool_size),
+                "POOL_MAX_SIZE": str(pool_size),
+            },
+        )
+        cleanup.callback(order.stop)
+        order_address = f"{HOST}:{order_port}"
+        order.wait_until(functools.partial(healthcheck.serving, order_address, 1.0), START_TIMEOUT)
+        yield order_address, _customer(user_address)
+
+
+def _customer(user_address: str) -> str:
+    with grpc.insecure_channel(user_address) as channel:
+        created = user_pb2_grpc.UserServiceStub(channel).CreateUser(
+            user_pb2.CreateUserRequest(email="buyer@bench.example", display_name="Bench Buyer"),
+            timeout=10,
+        )
+    return created.user.user_id

@@ -1,0 +1,93 @@
+"""What `protomesh up` started, kept in <run dir>/cluster.json for the commands after it.
+
+`status`, `logs` and `down` run as separate processes, long after `up` has
+returned; this record is how they find the components again. It is rewritten
+after every start and stop (atomically), so even an `up` killed half-way
+leaves a record `down` can clean up from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from protomesh_toolkit.cluster import processes
+from protomesh_toolkit.errors import ClusterError
+from protomesh_toolkit.layout import Layout, shown
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str
+    kind: str  # "postgres", "nats", "service" or "edge"
+    pid: int  # also its process group: every component leads a session of its own
+    port: int
+    started_at: str  # ISO 8601, UTC
+    log: str
+    start_ticks: int | None  # the process's identity, see processes.py
+    admin_port: int | None = None  # the edge's admin interface, where its health is read
+
+    def is_running(self) -> bool:
+        return processes.is_running(self.pid, self.start_ticks)
+
+    def uptime(self) -> float:
+        return (datetime.now(UTC) - datetime.fromisoformat(self.started_at)).total_seconds()
+
+
+def new_record(
+    name: str, kind: str, pid: int, port: int, log: Path, *, admin_port: int | None = None
+) -> Record:
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    ticks = processes.start_ticks(pid)
+    return Record(name, kind, pid, port, started_at, str(log), ticks, admin_port)
+
+
+def load(layout: Layout) -> dict[str, Record]:
+    """The recorded components in start order; empty when nothing was started."""
+    try:
+        document = json.loads(layout.state_file.read_text())
+        if document["version"] != FORMAT_VERSION:
+            raise ValueError(f"format {document['version']}, this protomesh reads {FORMAT_VERSION}")
+        return {entry["name"]: Record(**entry) for entry in document["components"]}
+    except FileNotFoundError:
+        return {}
+    except (ValueError, KeyError, TypeError) as error:
+        raise ClusterError(
+            f"{shown(layout.state_file)} is unreadable ({error}); check for leftover "
+            "processes by hand, then delete it"
+        ) from None
+
+
+def save(layout: Layout, records: Mapping[str, Record]) -> None:
+    if not records:
+        layout.state_file.unlink(missing_ok=True)
+        return
+    document = {
+        "version": FORMAT_VERSION,
+        "components": [dataclasses.asdict(record) for record in records.values()],
+    }
+    scratch = layout.state_file.with_suffix(".json.tmp")
+    scratch.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(scratch, layout.state_file)
+
+
+@contextmanager
+def exclusive(layout: Layout) -> Iterator[None]:
+    """One `up` or `down` at a time per run directory; a second one fails at once."""
+    with layout.lock_file.open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ClusterError(
+                f"another `protomesh up` or `down` is working on {shown(layout.run_dir)}"
+            ) from None
+        yield

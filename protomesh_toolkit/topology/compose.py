@@ -1,0 +1,241 @@
+"""mesh.yaml → docker-compose.yml: the local cluster's topology, one container per process.
+
+Every service replica of the `compose` environment becomes a container of
+the one protomesh image with its own command (`python -m <module>`), the
+settings `wiring.py` gives it, its secrets as compose secrets, a gRPC
+healthcheck over mTLS, and `depends_on` conditions on what it depends on.
+Two one-shot jobs run first: `certs` issues the mesh's certificates into a
+volume every service mounts at /certs, and `edge-config` (`python -m gateway
+prepare`) renders Envoy's config, descriptor set, JWKS and SDS files into
+another, which the official Envoy image then runs, with the certificates at /etc/envoy/certs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.config import FILES
+from protomesh.registry import Infrastructure, Mesh, Service
+from protomesh_toolkit.topology import images
+from protomesh_toolkit.topology.wiring import (
+    ADMIN_PASSWORD,
+    Wiring,
+    database_password,
+    health_command,
+    service_settings,
+)
+
+ENVIRONMENT = "compose"
+SECRETS_SOURCE = "./deploy/compose/secrets"  # made by `make compose-secrets`, git-ignored
+BACKEND, PUBLIC = "backend", "public"
+HEALTHY = {"condition": "service_healthy"}
+COMPLETED = {"condition": "service_completed_successfully"}
+HEADER = """\
+# The mesh in containers: `make compose-secrets && docker compose up --build`.
+# Rendered from mesh.yaml by `python -m protomesh_toolkit.topology`: do not edit; edit mesh.yaml and
+# re-render (a test fails when this file and mesh.yaml disagree). See docs/deployment.md.
+"""
+
+
+def healthcheck(test: list[str], start_period: str = "30s") -> dict[str, Any]:
+    """Every 5 s: a Python service's check costs ~0.3 s of CPU (an interpreter starts).
+
+    No `start_interval` and no top-level `name`: the file stays readable by
+    Compose v1 (Debian's docker-compose 1.29) as well as by Compose v2.
+    """
+    return {
+        "test": ["CMD", *test],
+        "interval": "5s",
+        "timeout": "3s",
+        "retries": 3,
+        "start_period": start_period,
+    }
+
+
+def wiring_of(mesh: Mesh) -> Wiring:
+    """How containers reach each other; Kubernetes mounts its Secrets at the same paths."""
+    return Wiring.of(
+        mesh,
+        ENVIRONMENT,
+        "0.0.0.0",
+        lambda name: f"{images.SECRETS_DIR}/{name}",
+        mesh_file=images.MESH_FILE,
+        certs_dir=images.CERTS_DIR,
+    )
+
+
+def render(mesh: Mesh) -> dict[str, Any]:
+    if ENVIRONMENT not in mesh.environments:
+        raise ValueError(f"mesh.yaml has no `{ENVIRONMENT}` environment")
+    wiring = wiring_of(mesh)
+    services: dict[str, Any] = {"certs": _certs_job(mesh)}
+    for name in mesh.start_order:
+        if name in mesh.infrastructure:
+            services[name] = _infrastructure(mesh.infrastructure[name])
+        else:
+            services |= _replicas(mesh, mesh.services[name], wiring)
+    if mesh.edge is not None:
+        services["edge-config"] = _edge_config_job()
+        services["edge"] = _edge(mesh)
+    services |= _observability()
+    secrets = sorted(
+        {secret for service in services.values() for secret in service.get("secrets", [])}
+    )
+    return {
+        "services": services,
+        "networks": {
+            BACKEND: {"internal": True},  # no way in or out but through the edge
+            PUBLIC: {},
+        },
+        "volumes": {
+            volume: {}
+            for volume in ("postgres-data", "nats-data", "certs", "edge-config", "edge-issuer")
+        },
+        "secrets": {secret: {"file": f"{SECRETS_SOURCE}/{secret}"} for secret in secrets},
+    }
+
+
+def _app(command: list[str], image: str = images.PROTOMESH) -> dict[str, Any]:
+    """A container of one of the project's images (a stage of the Dockerfile)."""
+    return {
+        "image": image,
+        "build": {"context": ".", "dockerfile": "Dockerfile", "target": images.TARGETS[image]},
+        "command": command,
+    }
+
+
+def _certs_job(mesh: Mesh) -> dict[str, Any]:
+    return {
+        **_app(["protomesh", "certs", "issue", "--dir", images.CERTS_DIR], images.TOOLKIT),
+        "environment": {"PROTOMESH_ENV": ENVIRONMENT},
+        "volumes": [f"certs:{images.CERTS_DIR}"],
+        "network_mode": "none",
+    }
+
+
+def _infrastructure(part: Infrastructure) -> dict[str, Any]:
+    port = part.ports[ENVIRONMENT]
+    if part.name == "postgres":
+        return {
+            "image": images.POSTGRES,
+            "command": ["postgres", "-c", f"port={port}", "-c", "wal_level=logical"],
+            "environment": {
+                "POSTGRES_USER": "postgres",
+                "POSTGRES_PASSWORD_FILE": f"{images.SECRETS_DIR}/{ADMIN_PASSWORD}",
+            },
+            "secrets": [ADMIN_PASSWORD],
+            "volumes": ["postgres-data:/var/lib/postgresql/data"],
+            "healthcheck": healthcheck(
+                ["pg_isready", "-U", "postgres", "-h", "127.0.0.1", "-p", str(port)]
+            ),
+            "networks": [BACKEND],
+        }
+    monitor = part.monitor_ports[ENVIRONMENT]
+    health_url = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
+    return {
+        "image": images.NATS,
+        "command": ["-js", "-p", str(port), "-m", str(monitor), "-sd", "/data", "-n", "nats"],
+        "volumes": ["nats-data:/data"],
+        "healthcheck": healthcheck(["wget", "-q", "-O", "/dev/null", health_url]),
+        "networks": [BACKEND],
+    }
+
+
+def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
+    containers = {}
+    for replica in service.replicas_in(ENVIRONMENT):
+        port = replica.ports[ENVIRONMENT]
+        secrets = []
+        if service.database is not None:
+            secrets = [ADMIN_PASSWORD, database_password(service)]
+        depends_on: dict[str, Any] = {"certs": COMPLETED}
+        for dependency in service.depends_on:
+            for container in _containers_of(mesh, dependency):
+                depends_on[container] = HEALTHY
+        containers[service.replica_name(replica, ENVIRONMENT)] = {
+            **_app(["python", "-m", service.module]),
+            "environment": {
+                **service_settings(
+                    service, port, wiring, metrics_port=replica.metrics_ports.get(ENVIRONMENT)
+                ),
+                "PROTOMESH_ENV": ENVIRONMENT,
+                "PYTHONUNBUFFERED": "1",
+            },
+            "secrets": secrets,
+            "volumes": [f"certs:{images.CERTS_DIR}:ro"],
+            "depends_on": depends_on,
+            "healthcheck": healthcheck(health_command(service, port, wiring)),
+            "networks": [BACKEND],
+        }
+    return containers
+
+
+def _containers_of(mesh: Mesh, name: str) -> list[str]:
+    """The containers that make up a component: one, or one per replica."""
+    service = mesh.services.get(name)
+    if service is None:
+        return [name]
+    return [service.replica_name(r, ENVIRONMENT) for r in service.replicas_in(ENVIRONMENT)]
+
+
+def _edge_config_job() -> dict[str, Any]:
+    command = ["python", "-m", "gateway", "prepare", "--environment", ENVIRONMENT]
+    command += ["--issuer-key", f"{images.ISSUER_DIR}/jwt_issuer.pem"]
+    return {
+        **_app(command, images.TOOLKIT),
+        "volumes": [f"edge-config:{images.EDGE_DIR}", f"edge-issuer:{images.ISSUER_DIR}"],
+        "network_mode": "none",
+    }
+
+
+def _edge(mesh: Mesh) -> dict[str, Any]:
+    edge = mesh.edge
+    assert edge is not None
+    port, admin = edge.ports[ENVIRONMENT], edge.admin_ports[ENVIRONMENT]
+    depends_on: dict[str, Any] = {"certs": COMPLETED, "edge-config": COMPLETED}
+    for service in mesh.services.values():
+        if set(service.serves) & set(edge.exposed):
+            depends_on |= {container: HEALTHY for container in _containers_of(mesh, service.name)}
+    return {
+        "image": images.ENVOY,
+        "command": [
+            "envoy",
+            "--config-path",
+            f"{images.EDGE_DIR}/envoy.yaml",
+            "--log-level",
+            "warning",
+        ],
+        # The image's entrypoint runs Envoy as this uid: the certs job's (the keys are 0600).
+        "environment": {"ENVOY_UID": str(images.APP_UID), "ENVOY_GID": str(images.APP_UID)},
+        "volumes": [
+            f"edge-config:{images.EDGE_DIR}:ro",
+            f"certs:{FILES[ENVIRONMENT].certs}:ro",
+        ],
+        "ports": [f"127.0.0.1:{port}:{port}"],  # the one published port; loopback by default
+        "depends_on": depends_on,
+        "healthcheck": healthcheck(images.envoy_ready(admin), start_period="10s"),
+        "networks": [BACKEND, PUBLIC],
+    }
+
+
+def _observability() -> dict[str, Any]:
+    """The tracing slot: an OpenTelemetry collector (config in deploy/otel/) and Jaeger.
+
+    Both images are distroless (no shell to run a healthcheck in), so nothing
+    waits on them: services and Envoy keep serving, and drop spans, while they are down.
+    """
+    return {
+        "otel-collector": {
+            "image": images.OTEL_COLLECTOR,
+            "command": ["--config=/etc/otelcol/config.yaml"],
+            "volumes": ["./deploy/otel/collector.yaml:/etc/otelcol/config.yaml:ro"],
+            "depends_on": {"jaeger": {"condition": "service_started"}},
+            "networks": [BACKEND],
+        },
+        "jaeger": {
+            "image": images.JAEGER,
+            "environment": {"COLLECTOR_OTLP_ENABLED": "true"},
+            "ports": ["127.0.0.1:16686:16686"],  # the trace UI
+            "networks": [BACKEND, PUBLIC],
+        },
+    }

@@ -1,0 +1,1 @@
+"""The local OTLP receiver (`protomesh up --otlp`) and the trace view (`protomesh traces`)."""
