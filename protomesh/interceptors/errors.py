@@ -39,6 +39,7 @@ class _Status(grpc.Status):
     details: str
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
+
 _CODES: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.InvalidArgument, code_pb2.INVALID_ARGUMENT),
     (errors.NotFound, code_pb2.NOT_FOUND),

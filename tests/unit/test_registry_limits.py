@@ -100,7 +100,11 @@ def test_a_bad_limit_names_its_path(limits: object, problem: str) -> None:
 
 def test_a_method_the_contract_lacks_is_an_error() -> None:
     text = with_limits(
-        {"methods": {"shop.user.v1.UserService/GetUsr": {"per_caller": {"requests": 1, "per": "1s"}}}}
+        {
+            "methods": {
+                "shop.user.v1.UserService/GetUsr": {"per_caller": {"requests": 1, "per": "1s"}}
+            }
+        }
     )
     with pytest.raises(RegistryError) as raised:
         parse_mesh(text, catalogue=CATALOGUE)
