@@ -36,7 +36,7 @@ from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
 from protomesh.interceptors.validation import Validator
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
-from protomesh.registry import load_mesh
+from protomesh.registry import ServiceLimits, load_mesh
 from protomesh.settings import ServerSettings
 from protomesh.telemetry.runtime import Telemetry
 from protomesh.tls.files import TlsConfigurationError, insecure, warn_insecure
@@ -82,6 +82,8 @@ class ServiceDefinition:
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
     # Who may call it; None reads the service's `callers` from the settings' mesh file.
     callers: CallerPolicy | None = None
+    # Its rate limits and concurrency bound; None reads its `limits` from the mesh file.
+    limits: ServiceLimits | None = None
 
 
 class GrpcService:
@@ -119,6 +121,7 @@ class GrpcService:
                 callers=callers,
                 enforce_callers=not self.insecure,
                 observers=self.telemetry.server_interceptors(),
+                limits=_limits(definition, settings),
             ),
             options=SERVER_OPTIONS,
         )
@@ -191,6 +194,13 @@ class GrpcService:
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
+
+
+def _limits(definition: ServiceDefinition, settings: ServerSettings) -> ServiceLimits:
+    if definition.limits is not None:
+        return definition.limits
+    found = load_mesh(settings.mesh_file).services.get(definition.name)
+    return found.limits if found is not None else ServiceLimits()
 
 
 async def serve_until_signalled(service: GrpcService) -> None:

@@ -3,12 +3,16 @@
 0. observers (protomesh.telemetry: the trace span, RED metrics), when turned on:
    they see everything below with its final status, authorization denials
    (PERMISSION_DENIED) and invalid requests included;
+0b. load shedding (`limits.max_concurrent_calls`): refuses the excess before any
+   other work, so overload costs next to nothing (health is never shed);
 1. request id: every log line after it carries the id;
 2. access log: sees the final status of everything inside it;
 3. deadline: bounds all the work below, errors included;
 4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
 5. authorization: the caller's certificate identity against the service's allow-list,
    before any work is done for it;
+5b. rate limits (`limits.per_caller`/`per_end_user`): after authorization, so the
+   caller is known and a refused caller spends no one's budget; before validation;
 6. validation: rejects requests that break the contract before any handler runs.
 """
 
@@ -23,8 +27,11 @@ from protomesh.interceptors.access_log import AccessLogInterceptor
 from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.interceptors.deadline import DeadlineInterceptor
 from protomesh.interceptors.errors import ErrorInterceptor
+from protomesh.interceptors.rate_limits import RateLimitInterceptor
 from protomesh.interceptors.request_id import RequestIdInterceptor
+from protomesh.interceptors.shedding import LoadShedder
 from protomesh.interceptors.validation import ValidationInterceptor, Validator
+from protomesh.registry import ServiceLimits
 
 
 def server_chain(
@@ -35,13 +42,21 @@ def server_chain(
     callers: CallerPolicy,
     enforce_callers: bool = True,
     observers: Sequence[grpc.aio.ServerInterceptor] = (),
+    limits: ServiceLimits | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
+    limits = limits or ServiceLimits()
+    # Left out when unset: an unused limit costs nothing per call.
+    bound = limits.max_concurrent_calls
+    shedding = [LoadShedder(bound, domain)] if bound else []
+    rate_limits = RateLimitInterceptor(limits)
     return [
         *observers,
+        *shedding,
         RequestIdInterceptor(),
         AccessLogInterceptor(),
         DeadlineInterceptor(default_timeout),
         ErrorInterceptor(domain),
         AuthorizationInterceptor(callers, enforce=enforce_callers),
+        *([rate_limits] if rate_limits.limits_anything else []),
         ValidationInterceptor(validators),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from protomesh.registry.catalogue import Rpc, RpcCatalogue
 from protomesh.registry.model import (
     LOCAL,
+    CallLimits,
     CircuitBreaker,
     Component,
     Database,
@@ -22,6 +23,7 @@ from protomesh.registry.model import (
     Quota,
     Replica,
     Service,
+    ServiceLimits,
     TokenBucket,
 )
 from protomesh.registry.reader import (
@@ -36,6 +38,7 @@ __all__ = [
     "DEFAULT_MESH_FILE",
     "INFRASTRUCTURE_KINDS",
     "LOCAL",
+    "CallLimits",
     "CircuitBreaker",
     "Component",
     "Database",
@@ -51,6 +54,7 @@ __all__ = [
     "Rpc",
     "RpcCatalogue",
     "Service",
+    "ServiceLimits",
     "TokenBucket",
     "load_mesh",
     "parse_mesh",

@@ -75,6 +75,12 @@ def check_against(mesh: Mesh, catalogue: RpcCatalogue) -> list[str]:
                 problems.append(
                     f"{service.path}.callers.{key}: {proto_service} has no method {method}"
                 )
+        for key in service.limits.methods:
+            proto_service, _, method = key.partition("/")
+            if method != "*" and method not in (catalogue.services.get(proto_service) or {}):
+                problems.append(
+                    f"{service.path}.limits.methods.{key}: {proto_service} has no method {method}"
+                )
     if mesh.edge is None:
         return problems
     for key, policy in mesh.edge.routes.items():

@@ -58,6 +58,28 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class CallLimits:
+    """Token buckets (see `TokenBucket`) for one scope: one per caller, one per end user."""
+
+    per_caller: TokenBucket | None = None  # a bucket per mesh identity (certificate)
+    per_end_user: TokenBucket | None = None  # a bucket per end user the edge forwarded
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """A service's `limits` section, enforced inside each of its processes.
+
+    `service` holds the service-wide buckets; `methods` (keyed like `callers`:
+    `pkg.Service/Method` or `pkg.Service/*`) give some methods buckets of their
+    own. `max_concurrent_calls` bounds the calls one process runs at once.
+    """
+
+    max_concurrent_calls: int | None = None
+    service: CallLimits = field(default_factory=CallLimits)
+    methods: Mapping[str, CallLimits] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Service(Component):
     """`ports` are the first replica's; `replicas` lists every one of them."""
 
@@ -71,6 +93,8 @@ class Service(Component):
     callers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Whose forwarded end user (x-jwt-sub) this service believes.
     end_user_from: tuple[str, ...] = ("edge",)
+    # Rate limits per caller and per end user, and the bound on calls at once.
+    limits: ServiceLimits = field(default_factory=ServiceLimits)
 
     def replicas_in(self, environment: str) -> tuple[Replica, ...]:
         return tuple(r for r in self.replicas if environment in r.ports)

@@ -17,6 +17,7 @@ from protomesh.paths import ROOT
 from protomesh.registry.callers import check_caller_names, read_callers
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.edge import read_edge
+from protomesh.registry.limits import read_limits
 from protomesh.registry.model import (
     Component,
     Database,
@@ -132,6 +133,7 @@ class _MeshReader(Reader):
             *("port", "replicas", "database", "serves", "depends_on"),
             "metrics_port",
             *("callers", "end_user_from"),
+            "limits",
         )
         fields = self.mapping(value, path, required, optional)
         module = self.string(fields, "module", path)
@@ -147,6 +149,7 @@ class _MeshReader(Reader):
         depends_on = self.strings(fields, "depends_on", path)
         callers = read_callers(self, fields.get("callers", {}), f"{path}.callers", serves)
         end_user_from = self.strings(fields, "end_user_from", path) or ("edge",)
+        limits = read_limits(self, fields.get("limits", {}), f"{path}.limits", serves)
         if module is None or prefix is None:
             return None
         first = {
@@ -165,6 +168,7 @@ class _MeshReader(Reader):
             replicas,
             callers,
             end_user_from,
+            limits,
         )
 
     def replicas(

@@ -14,7 +14,8 @@ details) as a process of its own, like any service: `python -m tests.support.edg
 
 It serves over mTLS with the user service's certificate (the edge pins that
 identity) and says which certificate the caller connected with, so tests see
-the edge's rotated client certificate arrive.
+the edge's rotated client certificate arrive. Given a mesh file, it enforces
+the `limits` that file gives the user service (rate limits, load shedding).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from shop.user.v1 import user_pb2_grpc
 from protomesh import edge_auth, errors, logs, request_context, runner
 from protomesh.authz import CallerPolicy
 from protomesh.paths import ROOT
-from protomesh.registry import load_mesh
+from protomesh.registry import ServiceLimits, load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, serve_until_signalled
 from protomesh.settings import ServerSettings
 from protomesh.tls.files import TlsFiles
@@ -117,9 +118,10 @@ class ProbeUserService(user_pb2_grpc.UserServiceServicer):
         )
 
 
-def definition(trust_domain: str) -> ServiceDefinition:
+def definition(trust_domain: str, limits: ServiceLimits | None = None) -> ServiceDefinition:
     return ServiceDefinition(
         name="probe",
+        limits=limits or ServiceLimits(),
         # Like the user service it stands in for: the edge (and the operator) call it.
         callers=CallerPolicy.from_rules(
             trust_domain, {"shop.user.v1.UserService/*": ["edge", "operator"]}
@@ -163,10 +165,10 @@ class Probe:
 
 @contextmanager
 def probe_upstream(
-    directory: Path, identity: str = "user", certs: Path | None = None
+    directory: Path, identity: str = "user", certs: Path | None = None, mesh: Path | None = None
 ) -> Iterator[Probe]:
     """The probe, serving with `identity`'s certificate (the edge accepts only `user`'s)
-    from `certs` (default: the session's)."""
+    from `certs` (default: the session's), with the user service's limits in `mesh`."""
     port = free_port()
     log_file = directory / "probe.log"
     with log_file.open("ab") as log:
@@ -178,6 +180,7 @@ def probe_upstream(
                 str(port),
                 str(certs or mesh_tls.directory()),
                 identity,
+                *([str(mesh)] if mesh else []),
             ],
             cwd=ROOT,
             stdout=log,
@@ -215,9 +218,10 @@ def main() -> None:
         tls_ca_path=identity.ca,
     )
     trust_domain = load_mesh().trust_domain
+    limits = load_mesh(Path(sys.argv[4])).services["user"].limits if len(sys.argv) > 4 else None
 
     async def serve() -> None:  # the server is made inside the loop that runs it
-        await serve_until_signalled(GrpcService(definition(trust_domain), settings))
+        await serve_until_signalled(GrpcService(definition(trust_domain, limits), settings))
 
     runner.run(serve)
 

@@ -1,9 +1,12 @@
-"""Rate limits, per-client quotas and CORS at the edge, against the real Envoy.
+"""Pattern 16, at the edge: rate limits per route and quotas per client, in the real Envoy.
 
 The registry here is the project's own with tighter numbers, so a burst of a
-few calls runs a bucket dry: GetUser allows 3 calls a minute in all; ListUsers
-is protected and allows each subject 2 a minute; CreateUser 2 a minute per
-API key.
+few calls runs a bucket dry: GetUser allows 3 calls a minute in all (429 with
+x-ratelimit headers, for REST and gRPC alike); ListUsers is protected and
+allows each JWT subject 2 a minute; CreateUser 2 a minute per API key. Each
+would be served without its `rate_limit` or `quota` line. The limits inside
+the services (per calling identity, per end user, load shedding) are proven
+in test_p16_service_limits.py.
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ from tests.support.edge_upstream import Probe, probe_upstream
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 
 pytestmark = pytest.mark.integration
-
-ORIGIN = "http://localhost:3000"  # allowed by mesh.yaml's edge.cors
 
 
 def tight_limits(document: dict[str, Any]) -> None:
@@ -79,26 +80,3 @@ def test_each_api_key_has_a_quota_of_its_own(edge: Envoy) -> None:
 
     assert [create_with("key-a") for _ in range(3)] == [200, 200, 429]
     assert create_with("key-b") == 200
-
-
-def test_cors_preflight_is_answered_for_an_allowed_origin(edge: Envoy) -> None:
-    headers = {
-        "origin": ORIGIN,
-        "access-control-request-method": "PATCH",
-        "access-control-request-headers": "authorization,content-type,idempotency-key",
-    }
-    reply = edge.request("OPTIONS", "/v1/users/u1", headers=headers)
-    assert reply.status == 200
-    assert reply.headers["access-control-allow-origin"] == ORIGIN
-    assert "PATCH" in reply.headers["access-control-allow-methods"]
-    assert "idempotency-key" in reply.headers["access-control-allow-headers"]
-
-
-def test_cors_headers_go_only_to_allowed_origins(edge: Envoy) -> None:
-    allowed = edge.request("POST", "/v1/users", {"email": "b@example.com"}, {"origin": ORIGIN})
-    assert allowed.headers["access-control-allow-origin"] == ORIGIN
-    assert "x-request-id" in allowed.headers["access-control-expose-headers"]
-    other = edge.request(
-        "POST", "/v1/users", {"email": "b@example.com"}, {"origin": "https://evil.example"}
-    )
-    assert "access-control-allow-origin" not in other.headers
