@@ -2,6 +2,6 @@ from __future__ import annotations
 
 import sys
 
-from gateway.cli import render_main
+from gateway.cli import main
 
-raise SystemExit(render_main(sys.argv[1:]))
+raise SystemExit(main(sys.argv[1:]))

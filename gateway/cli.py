@@ -1,5 +1,8 @@
 """`python -m gateway`: render Envoy's configuration from mesh.yaml into envoy/.
 
+(`python -m gateway openapi` writes the edge's OpenAPI document instead:
+gateway/openapi/command.py.)
+
 Writes `envoy/<environment>.yaml` for every environment of the registry
 (committed, so a reviewer sees what a mesh.yaml change does to the edge),
 and `envoy/edge.binpb`, the descriptor set the transcoder reads (a build
@@ -57,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 if a file in the output dir differs from a fresh rendering",
     )
     return parser
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["openapi"]:
+        from gateway.openapi.command import openapi_main
+
+        return openapi_main(argv[1:])
+    return render_main(argv)
 
 
 def render_main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from gateway import admin
 from gateway.config import FILES, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
+from gateway.openapi.pages import write_pages
 from gateway.upstream_tls import write_secret_documents
 from protomesh import codegen
 from protomesh.cluster.components import Component, Health
@@ -76,7 +77,7 @@ def prepare_edge_files(
 ) -> Path:
     """Write what Envoy runs on where its config expects it; returns the config's path.
 
-    The descriptor set, JWKS and SDS files go where `gateway.config.FILES`
+    The descriptor set, JWKS, SDS files and API pages go where `gateway.config.FILES`
     says for the environment, under `base` (locally the run dir; in a
     container `/`, where the paths are absolute); the config goes beside the
     descriptor set. The SDS files point Envoy at the edge's certificate in
@@ -104,6 +105,8 @@ def prepare_edge_files(
     mesh = load_mesh(mesh_file, catalogue)
     if per_service:
         mesh = one_address_per_service(mesh, environment)
+    if files.pages is not None:
+        write_pages(base / files.pages.lstrip("/"), mesh)
     config = directory / CONFIG
     rendered = render(mesh, environment, catalogue, files, tls=tls, otlp_endpoint=otlp_endpoint)
     config.write_text(as_yaml(rendered, environment))
