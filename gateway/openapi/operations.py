@@ -79,11 +79,13 @@ def operation(
     if method.comment:
         operation["description"] = method.comment
     parameters = _path_parameters(binding, request, builder)
-    in_path = {variable.field_path.split(".")[0] for variable in binding.variables}
+    in_path = {variable.field_path for variable in binding.variables}
     if binding.body == "*":
-        body = builder.message(request, leave_out=frozenset(in_path))
+        # A nested path field (`{shelf.name}`) leaves its message in the body.
+        top_level = frozenset(path for path in in_path if "." not in path)
+        body = builder.message(request, leave_out=top_level)
         required = "required" in body
-        if not in_path:  # the whole request: name it, as its replies are
+        if not top_level:  # the whole request: name it, as its replies are
             body = builder.reference(request.name)
         operation["requestBody"] = _json_body(body, required=required)
     elif binding.body:
@@ -162,16 +164,16 @@ def _add_query(
 ) -> None:
     contracts = builder.contracts
     for item in message.proto.field:
-        if item.name in leave_out:
-            continue
         name, comment = prefix + item.name, message.field_comments.get(item.name, "")
+        if name in leave_out:  # dotted: bound by the path or the body
+            continue
         type_name = item.type_name.lstrip(".")
         repeated = item.label == FieldProto.LABEL_REPEATED
         if item.type == FieldProto.TYPE_MESSAGE and type_name not in WELL_KNOWN:
             if type_name in _NOT_IN_QUERY or repeated or depth >= _MAX_QUERY_DEPTH:
                 continue
             nested = contracts.message(type_name)
-            _add_query(nested, f"{name}.", set(), builder, into=into, depth=depth + 1)
+            _add_query(nested, f"{name}.", leave_out, builder, into=into, depth=depth + 1)
             continue
         if type_name in _NOT_IN_QUERY or (repeated and item.type == FieldProto.TYPE_MESSAGE):
             continue
