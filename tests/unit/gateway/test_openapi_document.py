@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 from openapi_spec_validator import validate
 
 from gateway.config import FILES, render
+from gateway.openapi.command import openapi_main
 from gateway.openapi.contracts import Contracts
 from gateway.openapi.document import openapi_document, operations_of
 from protomesh.paths import DESCRIPTOR_SET
-from protomesh.registry import LOCAL, Mesh, RpcCatalogue, load_mesh
+from protomesh.registry import (
+    DEFAULT_MESH_FILE,
+    LOCAL,
+    Mesh,
+    RpcCatalogue,
+    load_mesh,
+    parse_mesh,
+)
 
 _VERBS = ("get", "put", "post", "delete", "patch")
 
@@ -140,3 +151,21 @@ def test_query_parameters_are_the_fields_not_in_the_path(document: dict[str, Any
     listing = document["paths"]["/v2/users"]["get"]
     names = [parameter["name"] for parameter in listing["parameters"]]
     assert names == ["page_size", "page_token", "email_verification"]
+
+
+def test_a_service_left_out_of_the_edge_routes_is_left_out_of_the_document() -> None:
+    document = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
+    routes = document["edge"]["routes"]
+    for key in [key for key in routes if key.startswith("shop.order.")]:
+        del routes[key]
+    mesh = parse_mesh(yaml.safe_dump(document), "test mesh", RpcCatalogue.load(DESCRIPTOR_SET))
+    described = operations_of(openapi_document(mesh, Contracts.load(DESCRIPTOR_SET)))
+    assert described == edge_bindings(mesh)
+    assert not [path for _, path in described if "order" in path]
+    assert ("GET", "/v1/users/{user_id}") in described
+
+
+def test_the_command_writes_the_document(tmp_path: Path, document: dict[str, Any]) -> None:
+    target = tmp_path / "openapi.json"
+    assert openapi_main(["--output", str(target)]) == 0
+    assert json.loads(target.read_text()) == document
