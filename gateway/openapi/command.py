@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gateway.openapi.bindings import BindingError
 from gateway.openapi.contracts import Contracts
 from gateway.openapi.document import as_json, openapi_document
 from protomesh import codegen
@@ -38,10 +39,10 @@ def openapi_main(argv: list[str]) -> int:
     codegen.ensure_generated()
     try:
         mesh = load_mesh(args.mesh, RpcCatalogue.load(DESCRIPTOR_SET))
-    except RegistryError as error:
+        text = as_json(openapi_document(mesh, Contracts.load(DESCRIPTOR_SET)))
+    except (RegistryError, BindingError) as error:
         print(f"gateway openapi: {error}", file=sys.stderr)
         return 2
-    text = as_json(openapi_document(mesh, Contracts.load(DESCRIPTOR_SET)))
     if str(args.output) == "-":
         sys.stdout.write(text)
         return 0

@@ -12,7 +12,7 @@ import json
 from importlib import metadata
 from typing import Any
 
-from gateway.openapi.bindings import bindings
+from gateway.openapi.bindings import BindingError, bindings
 from gateway.openapi.contracts import Contracts, Method, reachable
 from gateway.openapi.operations import (
     BEARER,
@@ -92,7 +92,7 @@ def openapi_document(
         policy = edge.policy(binding.method.service, binding.method.proto.name)
         item = paths.setdefault(binding.path, {})
         if binding.verb in item:
-            raise ValueError(f"{binding.verb.upper()} {binding.path} is bound twice")
+            raise BindingError(f"{binding.verb.upper()} {binding.path} is bound twice")
         item[binding.verb] = operation(binding, policy, builder, bearer=bearer)
     components: dict[str, Any] = {
         "schemas": {**dict(sorted(builder.components.items())), STATUS_SCHEMA: _STATUS},

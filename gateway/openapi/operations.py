@@ -18,7 +18,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 
-from gateway.openapi.bindings import Binding
+from gateway.openapi.bindings import Binding, BindingError
 from gateway.openapi.contracts import Contracts, Message
 from gateway.openapi.schemas import WELL_KNOWN, Schema, SchemaBuilder, required_by_constraints
 from protomesh.registry import Policy
@@ -212,7 +212,7 @@ def _field(message: Message, name: str, binding: Binding) -> FieldProto:
     for item in message.proto.field:
         if item.name == name:
             return item
-    raise KeyError(f"{binding.method.grpc_path}: {message.name} has no field {name!r}")
+    raise BindingError(f"{binding.method.grpc_path}: {message.name} has no field {name!r}")
 
 
 def _segments_pattern(pattern: str) -> str:
