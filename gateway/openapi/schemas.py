@@ -9,8 +9,10 @@ where it is used; properties carry the proto field names, which replies use
 names. A field's proto comment, its `Constraints:` included, is its description.
 
 `required` says what a client can count on or must send:
-- a field whose comment starts its constraints with "required" must be sent
-  (the service refuses the call without it);
+- a field whose comment starts its constraints with "required", or marked
+  `(google.api.field_behavior) = REQUIRED`, must be sent (the service
+  refuses the call without it); OUTPUT_ONLY and INPUT_ONLY fields are
+  `readOnly` and `writeOnly`;
 - in messages only replies carry, every field without presence (scalars,
   enums, repeated fields and maps) is always printed, because the edge
   prints fields at their default value.
@@ -22,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor_pb2
 
 from gateway.openapi.contracts import Contracts, Message
@@ -158,6 +161,11 @@ class SchemaBuilder:
             notes.append(f"One of `{group}`: set at most one of its fields.")
         if notes:
             schema = _described(schema, "\n\n".join(notes))
+        behaviors = _behaviors(item)
+        if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+            schema["readOnly"] = True
+        if field_behavior_pb2.INPUT_ONLY in behaviors:
+            schema["writeOnly"] = True
         return schema
 
     def _value(self, item: FieldProto) -> Schema:
@@ -181,7 +189,7 @@ class SchemaBuilder:
     def _is_required(
         self, message: Message, item: FieldProto, comment: str, oneofs: dict[int, str]
     ) -> bool:
-        if required_by_constraints(comment):
+        if required_by_constraints(comment) or field_behavior_pb2.REQUIRED in _behaviors(item):
             return True
         if message.name not in self.reply_only:
             return False
@@ -202,6 +210,11 @@ class SchemaBuilder:
         if lines:
             schema["description"] = "\n".join(lines)
         return schema
+
+
+def _behaviors(item: FieldProto) -> list[int]:
+    """The field's `google.api.field_behavior` annotations (none unless its proto has them)."""
+    return list(item.options.Extensions[field_behavior_pb2.field_behavior])
 
 
 def _real_oneofs(message: Message) -> dict[int, str]:

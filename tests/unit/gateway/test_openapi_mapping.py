@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from google.api import annotations_pb2, http_pb2
+from google.api import annotations_pb2, field_behavior_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
 from gateway.openapi.bindings import BindingError, bindings
@@ -156,3 +156,18 @@ def test_a_custom_verb_is_refused() -> None:
     rule = http_pb2.HttpRule(custom=http_pb2.CustomHttpPattern(kind="HEAD", path="/v1/books"))
     with pytest.raises(BindingError, match="custom HTTP verb"):
         one(rule)
+
+
+def test_field_behavior_annotations_are_read_when_present() -> None:
+    found = contracts(http_pb2.HttpRule(post="/v1/books", body="*"))
+    shelf = found.message("t.v1.Shelf").proto
+    name, theme = shelf.field
+    name.options.Extensions[field_behavior_pb2.field_behavior].append(field_behavior_pb2.REQUIRED)
+    theme.options.Extensions[field_behavior_pb2.field_behavior].append(
+        field_behavior_pb2.OUTPUT_ONLY
+    )
+    builder = SchemaBuilder(found)
+    builder.reference("t.v1.Shelf")
+    schema = builder.components["t.v1.Shelf"]
+    assert schema["required"] == ["name"]
+    assert schema["properties"]["theme"]["readOnly"] is True
