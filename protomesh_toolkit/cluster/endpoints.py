@@ -106,6 +106,7 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
     return [
         f"{name}  REST  http://{HOST}:{component.port}  (JSON; /v1/..., /v2/...)",
         f"  {pad}  gRPC  {HOST}:{component.port}  (h2c through Envoy; no reflection here)",
+        f"  {pad}  docs  http://{HOST}:{component.port}/docs  (Swagger UI on /openapi.json)",
         f"  {pad}  admin http://{HOST}:{component.admin_port}  (loopback only)",
     ]
 

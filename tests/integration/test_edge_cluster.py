@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,11 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     assert started[-1] == "edge"
     assert f"REST  http://127.0.0.1:{cluster.edge_port}" in up.stdout
     assert f"gRPC  127.0.0.1:{cluster.edge_port}" in up.stdout
+    docs = f"http://127.0.0.1:{cluster.edge_port}/docs"
+    assert docs in up.stdout
+    for url, kind in ((docs, "text/html"), (f"{docs[:-5]}/openapi.json", "application/json")):
+        with urllib.request.urlopen(url, timeout=10) as page:  # the cluster wrote the pages
+            assert (page.status, page.headers["content-type"].split(";")[0]) == (200, kind)
 
     status = json.loads(cluster.cli("status", "--json").stdout)
     edge = next(c for c in status["components"] if c["name"] == "edge")

@@ -22,6 +22,7 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 from protomesh_toolkit.codegen import tool
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 from tests.support.grpc_calls import field_violations
+from tests.support.openapi import check_reply
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
 
@@ -202,3 +203,28 @@ def test_one_request_id_in_the_reply_the_access_log_and_the_service_log(
         service_lines = [json.loads(line) for line in user.log().splitlines() if request_id in line]
         assert service_lines[0]["request_id"] == request_id
         assert service_lines[0]["rpc_method"] == "/shop.user.v1.UserService/ListUsers"
+
+
+def test_replies_match_the_edge_openapi_document(edge: Envoy) -> None:
+    """The document's reply schemas (proto names, required fields, JSON types) hold for what
+    the edge really prints, errors included."""
+    document = edge.request("GET", "/openapi.json").json()
+    created = edge.request(
+        "POST", "/v2/users", {"email": unique_email("ada"), "name": {"given_name": "Ada"}}
+    )
+    check_reply(document, created.json(), "/v2/users", "post")
+    user = created.json()["user"]
+    assert set(user) <= set(document["components"]["schemas"]["shop.user.v2.User"]["properties"])
+    got = edge.request("GET", f"/v2/users/{user['user_id']}")
+    check_reply(document, got.json(), "/v2/users/{user_id}", "get")
+    check_reply(document, edge.request("GET", "/v2/users?page_size=2").json(), "/v2/users", "get")
+    v1_created = edge.request(
+        "POST", "/v1/users", {"email": unique_email("alan"), "display_name": "Alan"}
+    )
+    check_reply(document, v1_created.json(), "/v1/users", "post")
+    missing = edge.request("GET", f"/v1/users/{uuid.uuid4()}")
+    assert missing.status == 404
+    check_reply(document, missing.json(), "/v1/users/{user_id}", "get", 404)
+    bad = edge.request("POST", "/v1/users", {"email": "nope"})
+    assert bad.status == 400
+    check_reply(document, bad.json(), "/v1/users", "post", 400)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.openapi import check_reply
 from tests.support.order_service import running_user_and_order, schema_of
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess
@@ -97,3 +98,23 @@ def test_orders_need_a_signed_in_owner(edge: Envoy, customer: str) -> None:
     mine = {"authorization": f"Bearer {edge.token(customer)}"}
     listed = edge.request("GET", f"/v1/customers/{customer}/orders", headers=mine)
     assert listed.status == 200, listed.body
+
+
+def test_order_replies_match_the_edge_openapi_document(edge: Envoy, customer: str) -> None:
+    """int64 amounts as strings, enums by name, timestamps: as the document says."""
+    document = edge.request("GET", "/openapi.json").json()
+    mine = {"authorization": f"Bearer {edge.token(customer)}"}
+    placed = edge.request("POST", "/v1/orders", order_body(customer), headers=mine)
+    assert placed.status == 200, placed.body
+    check_reply(document, placed.json(), "/v1/orders", "post")
+    order_id = placed.json()["order"]["order_id"]
+    got = edge.request("GET", f"/v1/orders/{order_id}", headers=mine)
+    check_reply(document, got.json(), "/v1/orders/{order_id}", "get")
+    listed = edge.request("GET", f"/v1/customers/{customer}/orders", headers=mine)
+    check_reply(document, listed.json(), "/v1/customers/{customer_id}/orders", "get")
+    cancelled = edge.request("POST", f"/v1/orders/{order_id}:cancel", {}, headers=mine)
+    assert cancelled.status == 200, cancelled.body
+    check_reply(document, cancelled.json(), "/v1/orders/{order_id}:cancel", "post")
+    anonymous = edge.request("GET", f"/v1/orders/{order_id}")
+    assert anonymous.status == 401
+    check_reply(document, anonymous.json(), "/v1/orders/{order_id}", "get", 401)

@@ -24,6 +24,7 @@ import yaml
 from gateway.config import EdgeFiles, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
 from gateway.dev_issuer import DevIssuer
+from gateway.openapi.pages import write_pages
 from gateway.upstream_tls import write_secret_documents
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, parse_mesh
@@ -131,7 +132,9 @@ class Envoy:
         catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
         sds = self.directory / "sds"
         write_secret_documents(sds, str(self.certs))
-        files = EdgeFiles(str(descriptor), str(jwks), str(self.certs), str(sds))
+        pages = self.directory / "pages"
+        write_pages(pages, self.mesh)
+        files = EdgeFiles(str(descriptor), str(jwks), str(self.certs), str(sds), str(pages))
         config = render(self.mesh, ENVIRONMENT, catalogue, files)
         self.config_file.write_text(as_yaml(config, ENVIRONMENT))
         return self.config_file
