@@ -34,6 +34,7 @@ from grpc_reflection.v1alpha import reflection
 
 from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
+from protomesh.interceptors.end_user_policy import RoutePolicies
 from protomesh.interceptors.validation import Validator
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
 from protomesh.registry import load_mesh
@@ -82,6 +83,21 @@ class ServiceDefinition:
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
     # Who may call it; None reads the service's `callers` from the settings' mesh file.
     callers: CallerPolicy | None = None
+    # Which end users may call each RPC through the edge; None reads the mesh file's edge.
+    routes: RoutePolicies | None = None
+
+
+def _policies(
+    definition: ServiceDefinition, settings: ServerSettings
+) -> tuple[CallerPolicy, RoutePolicies]:
+    """The definition's own policies, else the ones the settings' mesh file gives it."""
+    if definition.callers is not None and definition.routes is not None:
+        return definition.callers, definition.routes
+    mesh = load_mesh(settings.mesh_file)
+    return (
+        definition.callers or CallerPolicy.of(mesh, definition.name),
+        definition.routes or RoutePolicies(mesh.edge),
+    )
 
 
 class GrpcService:
@@ -108,15 +124,14 @@ class GrpcService:
                 "TLS_CERT_PATH, TLS_KEY_PATH and TLS_CA_PATH (`protomesh certs issue` makes "
                 "them), or PROTOMESH_INSECURE=1 to run the whole mesh without TLS"
             )
-        callers = definition.callers or CallerPolicy.of(
-            load_mesh(settings.mesh_file), definition.name
-        )
+        callers, routes = _policies(definition, settings)
         self._server = grpc.aio.server(
             interceptors=server_chain(
                 domain=f"{definition.name}.protomesh",
                 default_timeout=settings.default_timeout,
                 validators=definition.validators,
                 callers=callers,
+                routes=routes,
                 enforce_callers=not self.insecure,
                 observers=self.telemetry.server_interceptors(),
             ),

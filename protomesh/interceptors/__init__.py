@@ -8,8 +8,10 @@
 3. deadline: bounds all the work below, errors included;
 4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
 5. authorization: the caller's certificate identity against the service's allow-list,
-   before any work is done for it;
-6. validation: rejects requests that break the contract before any handler runs.
+   before any work is done for it; it also says whether the call acts for an end user;
+6. end-user policy: for calls from the edge, the route's `auth` (public, signed_in,
+   owner, role), on the decoded request;
+7. validation: rejects requests that break the contract before any handler runs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from protomesh.authz import CallerPolicy
 from protomesh.interceptors.access_log import AccessLogInterceptor
 from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.interceptors.deadline import DeadlineInterceptor
+from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.errors import ErrorInterceptor
 from protomesh.interceptors.request_id import RequestIdInterceptor
 from protomesh.interceptors.validation import ValidationInterceptor, Validator
@@ -33,6 +36,7 @@ def server_chain(
     default_timeout: float,
     validators: Mapping[str, Validator],
     callers: CallerPolicy,
+    routes: RoutePolicies,
     enforce_callers: bool = True,
     observers: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> list[grpc.aio.ServerInterceptor]:
@@ -43,5 +47,6 @@ def server_chain(
         DeadlineInterceptor(default_timeout),
         ErrorInterceptor(domain),
         AuthorizationInterceptor(callers, enforce=enforce_callers),
+        EndUserPolicyInterceptor(routes, enforce=enforce_callers),
         ValidationInterceptor(validators),
     ]
