@@ -26,12 +26,12 @@ from gateway.routes import (
     JWT_FILTER,
     LOCAL_RATELIMIT,
     RATELIMIT_FILTER,
-    ROLES_CLAIM,
     ROLES_HEADER,
     SIGNED_IN,
     SIGNED_IN_IF_ANY,
     SUBJECT_HEADER,
 )
+from protomesh.edge_auth import ROLES_CLAIM
 from protomesh.registry import Edge
 
 HCM = (

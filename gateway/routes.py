@@ -29,7 +29,6 @@ UNROUTED = "unrouted"  # a cluster that does not exist
 # Set by jwt_authn from the verified token's `sub` and `roles` claims; named
 # once, beside the service side that believes them (protomesh.edge_auth).
 SUBJECT_HEADER, ROLES_HEADER = SUBJECT_METADATA, ROLES_METADATA
-ROLES_CLAIM = "roles"
 # Requirements in jwt_authn's requirement_map: a route whose policy requires a
 # token (`Policy.requires_token`: any auth but public) needs a valid one; a
 # public route verifies a token when one is sent (so the service still learns

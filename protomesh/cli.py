@@ -17,6 +17,7 @@ from protomesh.cluster import endpoints, logfiles, status, supervisor
 from protomesh.cluster.errors import ClusterError
 from protomesh.cluster.issuer import DevIssuer
 from protomesh.cluster.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout, shown
+from protomesh.edge_auth import ROLES_CLAIM
 from protomesh.registry import Mesh, RegistryError, load_mesh
 
 DEFAULT_TIMEOUT = 30.0
@@ -118,7 +119,8 @@ def _token(args: argparse.Namespace, layout: Layout) -> int:
         )
     audience = args.audience or jwt.audiences[0]
     issuer = DevIssuer(layout.issuer_key)
-    print(issuer.token(args.sub, issuer=jwt.issuer, audience=audience, ttl=args.ttl))
+    claims = {ROLES_CLAIM: args.role} if args.role else None
+    print(issuer.token(args.sub, issuer=jwt.issuer, audience=audience, ttl=args.ttl, claims=claims))
     return 0
 
 
@@ -212,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
 
     token = commands.add_parser(
         "token",
-        help="print a JWT from the dev issuer, for the edge's protected routes",
+        help="print a JWT from the dev issuer, for the edge's routes that need one",
         description="Sign a token for an end user with the local cluster's dev issuer key "
         "(made by `up`). Use it as `authorization: Bearer <token>` on calls through the edge.",
     )
@@ -221,6 +223,12 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl", type=float, default=3600.0, help="seconds until it expires (default 3600)"
     )
     token.add_argument("--audience", help="default: the first of edge.jwt.audiences")
+    token.add_argument(
+        "--role",
+        action="append",
+        metavar="ROLE",
+        help="a role for the token's roles claim, e.g. admin (repeatable)",
+    )
     token.set_defaults(run=_token)
 
     edge_config = commands.add_parser(

@@ -34,6 +34,7 @@ from protomesh.errors import PermissionDenied, Unauthenticated
 
 SUBJECT_METADATA = "x-jwt-sub"
 ROLES_METADATA = "x-jwt-roles"
+ROLES_CLAIM = "roles"  # the token claim the edge forwards as ROLES_METADATA
 ADMIN = "admin"
 
 
