@@ -70,10 +70,16 @@ def create_user(edge: Envoy, version: str = "v1") -> dict[str, Any]:
     return user
 
 
+def as_owner(edge: Envoy, user: dict[str, Any]) -> dict[str, str]:
+    """The user's own token: only they (and admins) see their email."""
+    return {"authorization": f"Bearer {edge.token(user['user_id'])}"}
+
+
 def test_rest_is_transcoded_to_each_api_version(edge: Envoy) -> None:
     for version in ("v1", "v2"):
         created = create_user(edge, version)
-        got = edge.request("GET", f"/{version}/users/{created['user_id']}")
+        path = f"/{version}/users/{created['user_id']}"
+        got = edge.request("GET", path, headers=as_owner(edge, created))
         assert got.json()["user"] == created
     v2_only = create_user(edge, "v2")
     assert "name" in v2_only
@@ -84,7 +90,9 @@ def test_grpc_passes_through_the_same_edge(edge: Envoy) -> None:
     created = create_user(edge)
     with grpc.insecure_channel(edge.address) as channel:
         reply = v1_grpc.UserServiceStub(channel).GetUser(
-            v1.GetUserRequest(user_id=created["user_id"]), timeout=10
+            v1.GetUserRequest(user_id=created["user_id"]),
+            timeout=10,
+            metadata=tuple(as_owner(edge, created).items()),
         )
     assert reply.user.email == created["email"]
 

@@ -70,6 +70,7 @@ def _seen(context: Context) -> str:
     return json.dumps(
         {
             "end_user": edge_auth.end_user(context),
+            "roles": sorted(request_context.end_user_roles.get()),
             "request_id": request_context.request_id.get(),
             "idempotency_key": metadata.get("idempotency-key"),
             "caller": request_context.caller.get(),
