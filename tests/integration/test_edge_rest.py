@@ -1,7 +1,8 @@
 """REST/JSON and gRPC through the real Envoy edge to the real user service.
 
 What a curl user sees: create, get and list through `/v1/...` and `/v2/...`
-side by side (a user reads their own record with their token, an admin lists), proto field names in the JSON, errors as HTTP codes with the
+side by side (a user reads their own record with their token, an admin
+lists), proto field names in the JSON, errors as HTTP codes with the
 service's details, JSON refusals for bad requests, a body limit, and one
 request id in the reply, Envoy's access log and the service's log.
 """
