@@ -19,7 +19,8 @@ stored resource (an order that is not the caller's is NOT_FOUND; GetUser hides
 the email from others) stay in the service's own code.
 
 Like the base it builds on, it wraps unary methods, which every API here is; a
-streaming method exposed at the edge would pass unchecked, so none is.
+streaming method would pass unchecked, so the registry check refuses to
+expose one at the edge (`protomesh/registry/catalogue.py`).
 """
 
 from __future__ import annotations

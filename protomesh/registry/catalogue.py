@@ -9,7 +9,8 @@ registry that asks the edge to retry one is wrong, and says so.
 Every RPC the edge exposes needs an end-user policy (`auth`), after
 defaults → service → method inheritance: which RPCs a proto service has is
 the contract's to say, so this is where a route without one is found. An
-`{owner: field}` policy must name a string field of the RPC's request.
+`{owner: field}` policy must name a string field of the RPC's request. A
+streaming RPC cannot be exposed: the services enforce policies on unary ones.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Rpc:
     idempotent: bool
     http: str | None  # "GET /v1/users/{user_id}", or None when it has no REST mapping
     string_fields: frozenset[str] = frozenset()  # the request's top-level string fields
+    streaming: bool = False  # either side streams
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ def _rpc(method: descriptor_pb2.MethodDescriptorProto, string_fields: frozenset[
         idempotent = level in (_LEVELS.NO_SIDE_EFFECTS, _LEVELS.IDEMPOTENT)
     else:
         idempotent = verb in IDEMPOTENT_VERBS
-    return Rpc(method.name, idempotent, http, string_fields)
+    streaming = method.client_streaming or method.server_streaming
+    return Rpc(method.name, idempotent, http, string_fields, streaming)
 
 
 def check_against(mesh: Mesh, catalogue: RpcCatalogue) -> list[str]:
@@ -121,7 +124,12 @@ def _check_access(mesh: Mesh, catalogue: RpcCatalogue) -> list[str]:
         for rpc in catalogue.services.get(proto_service, {}).values():
             key = f"{proto_service}/{rpc.name}"
             access = mesh.edge.policy(proto_service, rpc.name).auth
-            if access is None:
+            if rpc.streaming:
+                problems.append(
+                    f"edge.routes.{proto_service}: {rpc.name} streams, and end-user policies "
+                    "are enforced on unary RPCs only (protomesh/interceptors/end_user_policy.py)"
+                )
+            elif access is None:
                 problems.append(
                     f"edge.routes.{key}: no auth (deny by default); give it, or "
                     f"edge.routes.{proto_service}, one of {AUTH_FORMS}"

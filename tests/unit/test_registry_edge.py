@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -261,3 +262,14 @@ def test_the_catalogue_reads_idempotency_from_the_http_verb() -> None:
     assert methods["GetUser"].http == "GET /v2/users/{user_id}"
     assert not methods["VerifyEmail"].idempotent
     assert not methods["UpdateUser"].idempotent  # PATCH
+
+
+def test_a_streaming_rpc_cannot_be_exposed() -> None:
+    """End-user policies are enforced on unary RPCs; a stream would go unchecked."""
+    methods = dict(CATALOGUE.services[V1])
+    methods["GetUser"] = replace(methods["GetUser"], streaming=True)
+    catalogue = RpcCatalogue({**CATALOGUE.services, V1: methods}, "test")
+    assert problems_in(mesh_with(lambda d: None), catalogue) == [
+        f"edge.routes.{V1}: GetUser streams, and end-user policies are enforced on unary RPCs "
+        "only (protomesh/interceptors/end_user_policy.py)"
+    ]
