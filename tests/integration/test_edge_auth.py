@@ -49,7 +49,7 @@ def update(edge: Envoy, user_id: str, headers: dict[str, str]) -> Any:
     return edge.request("PATCH", f"/v1/users/{user_id}", {"display_name": "x"}, headers)
 
 
-def test_a_protected_route_needs_a_token(edge: Envoy) -> None:
+def test_a_route_that_is_not_public_needs_a_token(edge: Envoy) -> None:
     reply = update(edge, "alice", {})
     assert reply.status == 401
     assert reply.json()["message"] == "Jwt is missing"

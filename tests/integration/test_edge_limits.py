@@ -2,7 +2,7 @@
 
 The registry here is the project's own with tighter numbers, so a burst of a
 few calls runs a bucket dry: GetUser allows 3 calls a minute in all; ListUsers
-is protected and allows each subject 2 a minute; CreateUser 2 a minute per
+(admins only) allows each subject 2 a minute; CreateUser 2 a minute per
 API key.
 """
 

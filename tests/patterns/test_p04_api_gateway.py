@@ -7,7 +7,7 @@ gRPC for v1 and v2; gRPC passes through the same port; each route has its
 timeout (a stalled service answers 504 at the route's deadline) and retries
 only idempotent calls (a GET is tried three times, a POST once); CORS answers
 the registry's origins; one request id runs through the reply, Envoy's JSON
-access log and the service's log; protected routes need a valid JWT, whose
+access log and the service's log; routes that are not public need a valid JWT, whose
 subject reaches the service.
 """
 
@@ -166,7 +166,7 @@ def test_one_request_id_runs_through_reply_access_log_and_service_log(
     assert logged[0]["rpc_method"] == "/shop.user.v2.UserService/GetUser"
 
 
-def test_protected_routes_need_a_valid_jwt_whose_subject_is_logged(edge: Envoy) -> None:
+def test_routes_that_are_not_public_need_a_valid_jwt_whose_subject_is_logged(edge: Envoy) -> None:
     created = create_user(edge, "v2")
     path, body = f"/v2/users/{created['user_id']}", {"name": {"given_name": "Grace"}}
     assert edge.request("PATCH", path, body).status == 401
