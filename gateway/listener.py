@@ -8,7 +8,8 @@ order, and the order matters:
 3. grpc_json_transcoder: REST → gRPC from the `google.api.http` annotations;
    gRPC calls pass through; it rewrites `:path` to the RPC and re-routes;
 4. jwt_authn: checks the token the RPC's route asks for, and forwards the
-   verified subject as `x-jwt-sub` (stripping any copy the client sent);
+   verified subject as `x-jwt-sub` and its `roles` claim as `x-jwt-roles`
+   (stripping any copy the client sent);
 5. local_ratelimit: the RPC's route's token buckets, per route and per client;
 6. router.
 jwt_authn and local_ratelimit run after the transcoder so that they see the
@@ -25,10 +26,12 @@ from gateway.routes import (
     JWT_FILTER,
     LOCAL_RATELIMIT,
     RATELIMIT_FILTER,
+    ROLES_HEADER,
     SIGNED_IN,
     SIGNED_IN_IF_ANY,
     SUBJECT_HEADER,
 )
+from protomesh.edge_auth import ROLES_CLAIM
 from protomesh.registry import Edge
 
 HCM = (
@@ -132,7 +135,10 @@ def _filters(edge: Edge, exposed: list[str], descriptor: str, jwks: str) -> list
             "audiences": list(edge.jwt.audiences),
             "local_jwks": {"filename": jwks},
             "forward": False,
-            "claim_to_headers": [{"header_name": SUBJECT_HEADER, "claim_name": "sub"}],
+            "claim_to_headers": [
+                {"header_name": SUBJECT_HEADER, "claim_name": "sub"},
+                {"header_name": ROLES_HEADER, "claim_name": ROLES_CLAIM},
+            ],
         }
         signed_in = {"provider_name": JWT_PROVIDER}
         filters.append(

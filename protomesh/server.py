@@ -32,11 +32,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
 from protomesh.interceptors.validation import Validator
+from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
-from protomesh.registry import ServiceLimits, load_mesh
 from protomesh.settings import ServerSettings
 from protomesh.telemetry.runtime import Telemetry
 from protomesh.tls.files import TlsConfigurationError, insecure, warn_insecure
@@ -76,14 +75,13 @@ class ServiceDefinition:
 
     name: str
     registrations: Sequence[Registration]
+    # Who may call it, for which end users, how often: from the mesh file its
+    # bootstrap read (ServicePolicies.of(mesh, name)).
+    policies: ServicePolicies
     validators: Mapping[str, Validator] = field(default_factory=dict)
     readiness_checks: Sequence[ReadinessCheck] = ()
     workers: Sequence[Worker] = ()
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
-    # Who may call it; None reads the service's `callers` from the settings' mesh file.
-    callers: CallerPolicy | None = None
-    # Its rate limits and concurrency bound; None reads its `limits` from the mesh file.
-    limits: ServiceLimits | None = None
 
 
 class GrpcService:
@@ -110,18 +108,17 @@ class GrpcService:
                 "TLS_CERT_PATH, TLS_KEY_PATH and TLS_CA_PATH (`protomesh certs issue` makes "
                 "them), or PROTOMESH_INSECURE=1 to run the whole mesh without TLS"
             )
-        callers = definition.callers or CallerPolicy.of(
-            load_mesh(settings.mesh_file), definition.name
-        )
+        policies = definition.policies
         self._server = grpc.aio.server(
             interceptors=server_chain(
                 domain=f"{definition.name}.protomesh",
                 default_timeout=settings.default_timeout,
                 validators=definition.validators,
-                callers=callers,
+                callers=policies.callers,
+                routes=policies.routes,
                 enforce_callers=not self.insecure,
                 observers=self.telemetry.server_interceptors(),
-                limits=_limits(definition, settings),
+                limits=policies.limits,
             ),
             options=SERVER_OPTIONS,
         )
@@ -194,13 +191,6 @@ class GrpcService:
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
-
-
-def _limits(definition: ServiceDefinition, settings: ServerSettings) -> ServiceLimits:
-    if definition.limits is not None:
-        return definition.limits
-    found = load_mesh(settings.mesh_file).services.get(definition.name)
-    return found.limits if found is not None else ServiceLimits()
 
 
 async def serve_until_signalled(service: GrpcService) -> None:

@@ -55,13 +55,8 @@ _MAX_QUERY_DEPTH = 4
 
 
 def requires_token(policy: Policy) -> bool:
-    """Whether the route refuses a call without a valid token.
-
-    The one place the document reads it: when the registry's route policy
-    changes shape (an `auth:` policy instead of `protected: true`), this
-    line changes with it.
-    """
-    return bool(policy.protected)
+    """Whether the route refuses a call without a valid token (the registry decides it)."""
+    return policy.requires_token
 
 
 def operation(

@@ -10,10 +10,12 @@
 3. deadline: bounds all the work below, errors included;
 4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
 5. authorization: the caller's certificate identity against the service's allow-list,
-   before any work is done for it;
-5b. rate limits (`limits.per_caller`/`per_end_user`): after authorization, so the
+   before any work is done for it; it also says whether the call acts for an end user;
+6. end-user policy: for calls from the edge, the route's `auth` (public, signed_in,
+   owner, role), on the decoded request;
+7. rate limits (`limits.per_caller`/`per_end_user`): after both authorizations, so the
    caller is known and a refused caller spends no one's budget; before validation;
-6. validation: rejects requests that break the contract before any handler runs.
+8. validation: rejects requests that break the contract before any handler runs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from protomesh.authz import CallerPolicy
 from protomesh.interceptors.access_log import AccessLogInterceptor
 from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.interceptors.deadline import DeadlineInterceptor
+from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.errors import ErrorInterceptor
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
 from protomesh.interceptors.request_id import RequestIdInterceptor
@@ -40,6 +43,7 @@ def server_chain(
     default_timeout: float,
     validators: Mapping[str, Validator],
     callers: CallerPolicy,
+    routes: RoutePolicies,
     enforce_callers: bool = True,
     observers: Sequence[grpc.aio.ServerInterceptor] = (),
     limits: ServiceLimits | None = None,
@@ -57,6 +61,7 @@ def server_chain(
         DeadlineInterceptor(default_timeout),
         ErrorInterceptor(domain),
         AuthorizationInterceptor(callers, enforce=enforce_callers),
+        EndUserPolicyInterceptor(routes, enforce=enforce_callers),
         *([rate_limits] if rate_limits.limits_anything else []),
         ValidationInterceptor(validators),
     ]

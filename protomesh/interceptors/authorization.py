@@ -6,10 +6,13 @@ before any handler, validation included, runs. A refused call is
 PERMISSION_DENIED naming the caller and the method, so whoever reads the
 error or the log knows which line of mesh.yaml to change.
 
-It also decides whether the end user forwarded in `x-jwt-sub` is believed:
-only from a caller the policy names as a forwarder (the edge, by default).
-From anyone else the header is ignored and the attempt logged: a service
-must not be able to act as any user by sending a header.
+It also decides whether the end user forwarded in `x-jwt-sub` (and their
+roles, `x-jwt-roles`) is believed: only from a caller the policy names as a
+forwarder (the edge, by default), whose calls are then marked as made for an
+end user (signed in or anonymous), so the route's end-user policy applies
+(`end_user_policy.py`). From anyone else the headers are ignored and the
+attempt logged: a service must not be able to act as any user, or as an
+admin, by sending a header.
 
 All four handler kinds are wrapped, not only unary ones: a streaming method
 must not be a way around deny-by-default. Health and reflection are open to
@@ -31,7 +34,7 @@ import grpc
 
 from protomesh import errors, request_context
 from protomesh.authz import CallerPolicy, caller_name, is_open_to_mesh
-from protomesh.edge_auth import SUBJECT_METADATA
+from protomesh.edge_auth import ROLES_METADATA, SUBJECT_METADATA, parse_roles
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -65,7 +68,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
 
     def admit(self, method: str, context: Context) -> None:
         """Raise PermissionDenied unless the caller may call `method`; note the end user."""
-        subject = _subject(context)
+        subject = _metadata(context, SUBJECT_METADATA)
         if not self.enforce:
             request_context.end_user.set(subject)
             return
@@ -79,14 +82,17 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         if not self.policy.allows(method, caller):
             log.warning("denied %s to %s", method, caller, extra={"caller": caller})
             raise errors.PermissionDenied(f"{caller} may not call {method}")
-        if subject is None:
-            return
+        roles = _metadata(context, ROLES_METADATA)
         if self.policy.forwards_end_user(caller):
+            request_context.for_end_user.set(True)
             request_context.end_user.set(subject)
-        else:
+            if subject is not None and roles is not None:
+                request_context.end_user_roles.set(parse_roles(roles))
+        elif subject is not None or roles is not None:
             log.warning(
-                "ignored the end user %s sent by %s: only %s may forward one",
+                "ignored the end user (%s, %s) sent by %s: only %s may forward one",
                 SUBJECT_METADATA,
+                ROLES_METADATA,
                 caller,
                 ", ".join(sorted(self.policy.end_user_from)) or "no one",
                 extra={"caller": caller},
@@ -152,8 +158,8 @@ async def _admit_stream(
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, denied.message)
 
 
-def _subject(context: Context) -> str | None:
+def _metadata(context: Context, name: str) -> str | None:
     for key, value in context.invocation_metadata() or ():
-        if key == SUBJECT_METADATA and isinstance(value, str) and value:
+        if key == name and isinstance(value, str) and value:
             return value
     return None

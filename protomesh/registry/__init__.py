@@ -10,6 +10,7 @@ from __future__ import annotations
 from protomesh.registry.catalogue import Rpc, RpcCatalogue
 from protomesh.registry.model import (
     LOCAL,
+    Access,
     CallLimits,
     CircuitBreaker,
     Component,
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_MESH_FILE",
     "INFRASTRUCTURE_KINDS",
     "LOCAL",
+    "Access",
     "CallLimits",
     "CircuitBreaker",
     "Component",

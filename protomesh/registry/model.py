@@ -133,15 +133,49 @@ class Quota:
     bucket: TokenBucket
 
 
+PUBLIC, SIGNED_IN, OWNER, ROLE = "public", "signed_in", "owner", "role"
+AUTH_FORMS = "public, signed_in, {owner: <request field>} or {role: <role>}"
+
+
+@dataclass(frozen=True)
+class Access:
+    """Which end users may call a route (its `auth:` in mesh.yaml).
+
+    public                  anyone, signed in or not
+    signed_in               any end user with a valid token
+    {owner: user_id}        only the end user named by the request's `user_id`
+    {role: admin}           only end users whose token carries the role `admin`
+    """
+
+    kind: str  # PUBLIC, SIGNED_IN, OWNER or ROLE
+    value: str = ""  # OWNER: the request field naming the owner; ROLE: the role
+
+    @property
+    def requires_token(self) -> bool:
+        return self.kind != PUBLIC
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.value}" if self.value else self.kind
+
+
 @dataclass(frozen=True)
 class Policy:
     """Edge policy of a route; None means "as the enclosing level says"."""
 
     timeout: float | None = None
     retries: int | None = None
-    protected: bool | None = None
+    auth: Access | None = None
     rate_limit: TokenBucket | None = None
     quota: Quota | None = None
+
+    @property
+    def requires_token(self) -> bool:
+        """Whether the edge refuses a call without a valid JWT: every route but a public one.
+
+        A route without `auth` is refused by the registry check; were one to slip
+        through, it still needs a token (deny by default).
+        """
+        return self.auth is None or self.auth.requires_token
 
     def over(self, base: Policy) -> Policy:
         """This policy, with what it leaves unset taken from `base`."""

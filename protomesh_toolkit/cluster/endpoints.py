@@ -180,6 +180,7 @@ def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[s
     v2_update = shlex.quote(json.dumps(name))
     json_header = "-H 'content-type: application/json'"
     bearer = '-H "authorization: Bearer $TOKEN"'
+    admin = '-H "authorization: Bearer $ADMIN_TOKEN"'
     orders = []
     if order_api:
         # Double quotes so the shell fills in $USER_ID; the key makes a retry harmless.
@@ -196,13 +197,15 @@ def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[s
         "",
         "  # REST through the Envoy edge: v1 and v2 side by side",
         _create_and_keep_id(f"curl -s {base}/v1/users {json_header} -d {v1_body}"),
-        f"  curl -s {base}/v1/users/$USER_ID",
-        f"  curl -s '{base}/v2/users?page_size=5'",
-        "  # protected routes need a token; the dev issuer signs one (valid for an hour)",
+        "  # sign-up is public; the rest needs a token: the dev issuer signs one (an hour)",
         f"  TOKEN=$({protomesh} token --sub $USER_ID)",
+        f"  curl -s {base}/v1/users/$USER_ID {bearer}",
+        "  # listing every user is for admins only (docs/authorization.md)",
+        f"  ADMIN_TOKEN=$({protomesh} token --sub admin --role admin)",
+        f"  curl -s '{base}/v2/users?page_size=5' {admin}",
         f"  curl -s -X PATCH {base}/v2/users/$USER_ID {bearer} {json_header} -d {v2_update}",
         *orders,
         "  # gRPC through the same edge (it has no reflection: give grpcurl the descriptor set)",
-        f"  {grpcurl} -d '{{\"page_size\": 5}}' {HOST}:{edge.port}"
+        f"  {grpcurl} {admin} -d '{{\"page_size\": 5}}' {HOST}:{edge.port}"
         " shop.user.v2.UserService/ListUsers",
     ]

@@ -27,6 +27,7 @@ from protomesh.db.service_database import open_service_database
 from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
 from protomesh.nats_probe import NatsProbe
 from protomesh.outbox import OutboxDatabase, OutboxRelay, install_outbox
+from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck
 from protomesh.registry import Mesh, load_mesh
 from protomesh.registry.model import host_of
@@ -108,6 +109,7 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     definition = ServiceDefinition(
         name="order",
         registrations=registrations(store, customers, utc_now),
+        policies=ServicePolicies.of(mesh, "order"),
         validators=VALIDATORS,
         readiness_checks=checks,
         workers=workers,

@@ -6,7 +6,10 @@ transaction. Nothing here knows about gRPC or SQL.
 
 Authorization by end user: `viewer` is the subject the edge verified, or None
 for a service-to-service call (trusted inside the mesh). An end user sees and
-acts on their own orders only.
+acts on their own orders only: placing or listing for another customer is
+PERMISSION_DENIED (the customer is in the request), while reading or
+cancelling another customer's order is NOT_FOUND, exactly as for an order
+that does not exist, so order ids cannot be probed.
 """
 
 from __future__ import annotations
@@ -119,6 +122,12 @@ def authorize(viewer: str | None, customer_id: uuid.UUID) -> None:
         raise PermissionDenied("this order belongs to another customer")
 
 
+def reveal(viewer: str | None, order: Order) -> None:
+    """Another customer's order does not exist, as far as this end user can tell."""
+    if viewer is not None and viewer != str(order.customer_id):
+        raise OrderNotFound(order.id)
+
+
 async def place_order(
     command: PlaceOrder,
     *,
@@ -141,7 +150,7 @@ async def get_order(order_id: uuid.UUID, *, store: OrderStore, viewer: str | Non
     order = await store.get(order_id)
     if order is None:
         raise OrderNotFound(order_id)
-    authorize(viewer, order.customer_id)
+    reveal(viewer, order)
     return order
 
 
@@ -168,7 +177,7 @@ async def cancel_order(
     once: Once | None,
 ) -> Order | Replayed:
     def apply(order: Order) -> tuple[Order, Event]:
-        authorize(viewer, order.customer_id)
+        reveal(viewer, order)
         return order.cancel(command.reason, clock())
 
     return await store.change(command.order_id, apply, once)

@@ -14,7 +14,9 @@ from protomesh.bus.processed import install_processed_events
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
 from protomesh.outbox import OutboxDatabase, OutboxRelay, RelaySettings, install_outbox
+from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck
+from protomesh.registry import load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.user.config import UserServiceConfig
 from services.user.handlers import Clock, UserStore
@@ -84,6 +86,7 @@ async def build(config: UserServiceConfig) -> GrpcService:
     definition = ServiceDefinition(
         name="user",
         registrations=registrations(store, utc_now),
+        policies=ServicePolicies.of(load_mesh(config.mesh_file), "user"),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("postgres", postgres_ready)],
         workers=workers,

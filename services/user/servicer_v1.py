@@ -8,6 +8,7 @@ import grpc
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc
 
+from protomesh import edge_auth
 from services.user import handlers, mapping
 from services.user.handlers import Clock, UserStore
 
@@ -28,7 +29,8 @@ class UserServiceV1(user_pb2_grpc.UserServiceServicer):
 
     async def GetUser(self, request: v1.GetUserRequest, context: Context) -> v1.GetUserResponse:
         user = await handlers.get_user(mapping.user_id(request.user_id), self._store)
-        return v1.GetUserResponse(user=mapping.to_v1(user))
+        private = edge_auth.may_see_as_owner(context, str(user.id))
+        return v1.GetUserResponse(user=mapping.to_v1(user, private=private))
 
     async def ListUsers(
         self, request: v1.ListUsersRequest, context: Context

@@ -8,6 +8,7 @@ import grpc
 from shop.user.v2 import user_pb2 as v2
 from shop.user.v2 import user_pb2_grpc
 
+from protomesh import edge_auth
 from services.user import handlers, mapping
 from services.user.handlers import Clock, UserStore
 
@@ -32,7 +33,8 @@ class UserServiceV2(user_pb2_grpc.UserServiceServicer):
 
     async def GetUser(self, request: v2.GetUserRequest, context: Context) -> v2.GetUserResponse:
         user = await handlers.get_user(mapping.user_id(request.user_id), self._store)
-        return v2.GetUserResponse(user=mapping.to_v2(user))
+        private = edge_auth.may_see_as_owner(context, str(user.id))
+        return v2.GetUserResponse(user=mapping.to_v2(user, private=private))
 
     async def ListUsers(
         self, request: v2.ListUsersRequest, context: Context

@@ -1,7 +1,8 @@
 """REST/JSON and gRPC through the real Envoy edge to the real user service.
 
 What a curl user sees: create, get and list through `/v1/...` and `/v2/...`
-side by side, proto field names in the JSON, errors as HTTP codes with the
+side by side (a user reads their own record with their token, an admin
+lists), proto field names in the JSON, errors as HTTP codes with the
 service's details, JSON refusals for bad requests, a body limit, and one
 request id in the reply, Envoy's access log and the service's log.
 """
@@ -50,6 +51,14 @@ def unique_email(name: str) -> str:
     return f"{name}.{uuid.uuid4().hex[:8]}@example.com"
 
 
+def as_user(edge: Envoy, user_id: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {edge.token(user_id)}"}
+
+
+def as_admin(edge: Envoy) -> dict[str, str]:
+    return {"authorization": f"Bearer {edge.token('root', claims={'roles': ['admin']})}"}
+
+
 def create_v1(edge: Envoy, name: str = "ada") -> dict[str, Any]:
     reply = edge.request("POST", "/v1/users", {"email": unique_email(name), "display_name": name})
     assert reply.status == 200, reply.body
@@ -60,9 +69,11 @@ def create_v1(edge: Envoy, name: str = "ada") -> dict[str, Any]:
 def test_v1_create_get_and_list_over_rest(edge: Envoy) -> None:
     created = create_v1(edge, "ada")
     assert set(created) == {"user_id", "email", "display_name", "create_time", "update_time"}
-    got = edge.request("GET", f"/v1/users/{created['user_id']}")
+    got = edge.request(
+        "GET", f"/v1/users/{created['user_id']}", headers=as_user(edge, created["user_id"])
+    )
     assert (got.status, got.json()) == (200, {"user": created})
-    listed = edge.request("GET", "/v1/users?page_size=100")
+    listed = edge.request("GET", "/v1/users?page_size=100", headers=as_admin(edge))
     assert created in listed.json()["users"]
 
 
@@ -76,10 +87,13 @@ def test_v2_is_served_beside_v1_over_the_same_data(edge: Envoy) -> None:
     user = created.json()["user"]
     assert user["name"] == {"given_name": "Grace", "family_name": "Hopper"}
     assert user["email_verification"] == "EMAIL_VERIFICATION_UNVERIFIED"
-    through_v1 = edge.request("GET", f"/v1/users/{user['user_id']}").json()["user"]
+    mine = as_user(edge, user["user_id"])
+    through_v1 = edge.request("GET", f"/v1/users/{user['user_id']}", headers=mine).json()["user"]
     assert through_v1["email"] == body["email"]
     listed = edge.request(
-        "GET", "/v2/users?page_size=100&email_verification=EMAIL_VERIFICATION_UNVERIFIED"
+        "GET",
+        "/v2/users?page_size=100&email_verification=EMAIL_VERIFICATION_UNVERIFIED",
+        headers=as_admin(edge),
     )
     assert user["user_id"] in [u["user_id"] for u in listed.json()["users"]]
 
@@ -90,7 +104,7 @@ def test_json_uses_proto_field_names_and_prints_defaults(edge: Envoy) -> None:
     user = reply.json()["user"]
     assert user["display_name"] == "Lin"
     assert "displayName" not in user
-    empty_page = edge.request("GET", "/v1/users?page_size=1&page_token=")
+    empty_page = edge.request("GET", "/v1/users?page_size=1&page_token=", headers=as_admin(edge))
     assert "next_page_token" in empty_page.json()
 
 
@@ -163,7 +177,10 @@ def test_grpc_clients_call_the_same_edge(edge: Envoy) -> None:
     created = create_v1(edge, "hopper")
     with grpc.insecure_channel(edge.address) as channel:
         users = v1_grpc.UserServiceStub(channel)
-        reply = users.GetUser(v1.GetUserRequest(user_id=created["user_id"]), timeout=10)
+        mine = tuple(as_user(edge, created["user_id"]).items())
+        reply = users.GetUser(
+            v1.GetUserRequest(user_id=created["user_id"]), timeout=10, metadata=mine
+        )
         assert reply.user.email == created["email"]
         with pytest.raises(grpc.RpcError) as raised:
             users.GetUser(v1.GetUserRequest(user_id="nope"), timeout=10)
@@ -177,6 +194,8 @@ def test_grpcurl_calls_through_the_edge_with_the_descriptor_set(edge: Envoy) -> 
     command = [
         tool("grpcurl"),
         "-plaintext",
+        "-H",
+        f"authorization: Bearer {edge.token(created['user_id'])}",
         "-protoset",
         str(edge.directory / "edge.binpb"),
         "-d",
@@ -193,9 +212,10 @@ def test_one_request_id_in_the_reply_the_access_log_and_the_service_log(
     edge: Envoy, user: ServiceProcess
 ) -> None:
     sent = f"test-{uuid.uuid4()}"
-    reply = edge.request("GET", "/v1/users?page_size=1", headers={"x-request-id": sent})
+    admin = as_admin(edge)
+    reply = edge.request("GET", "/v1/users?page_size=1", headers={"x-request-id": sent, **admin})
     assert reply.headers["x-request-id"] == sent
-    generated = edge.request("GET", "/v1/users?page_size=1").headers["x-request-id"]
+    generated = edge.request("GET", "/v1/users?page_size=1", headers=admin).headers["x-request-id"]
     for request_id in (sent, generated):
         access = edge.wait_for_access_log(request_id)
         assert access[0]["rpc"] == "/shop.user.v1.UserService/ListUsers"

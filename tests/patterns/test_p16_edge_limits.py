@@ -2,11 +2,11 @@
 
 The registry here is the project's own with tighter numbers, so a burst of a
 few calls runs a bucket dry: GetUser allows 3 calls a minute in all (429 with
-x-ratelimit headers, for REST and gRPC alike); ListUsers is protected and
-allows each JWT subject 2 a minute; CreateUser 2 a minute per API key. Each
-would be served without its `rate_limit` or `quota` line. The limits inside
-the services (per calling identity, per end user, load shedding) are proven
-in test_p16_service_limits.py.
+x-ratelimit headers, for REST and gRPC alike); ListUsers (admins only) allows
+each JWT subject 2 a minute; CreateUser 2 a minute per API key. Each would be
+served without its `rate_limit` or `quota` line. The limits inside the
+services (per calling identity, per end user, load shedding) are proven in
+test_p16_service_limits.py.
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ pytestmark = pytest.mark.integration
 def tight_limits(document: dict[str, Any]) -> None:
     routes = document["edge"]["routes"]
     per_minute = {"per": "1m"}
-    routes["shop.user.v1.UserService/GetUser"] = {"rate_limit": {"requests": 3, **per_minute}}
-    routes["shop.user.v1.UserService/ListUsers"] = {
-        "protected": True,
-        "quota": {"by": "jwt_subject", "requests": 2, **per_minute},
+    routes["shop.user.v1.UserService/GetUser"]["rate_limit"] = {"requests": 3, **per_minute}
+    routes["shop.user.v1.UserService/ListUsers"]["quota"] = {
+        "by": "jwt_subject",
+        "requests": 2,
+        **per_minute,
     }
-    routes["shop.user.v1.UserService/CreateUser"] = {
-        "quota": {"by": "api_key", "requests": 2, **per_minute}
-    }
+    create = routes["shop.user.v1.UserService/CreateUser"]
+    create.pop("rate_limit")
+    create["quota"] = {"by": "api_key", "requests": 2, **per_minute}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_a_burst_beyond_the_route_bucket_gets_429_with_rate_limit_headers(edge: 
 
 def test_each_signed_in_user_has_a_quota_of_their_own(edge: Envoy) -> None:
     def list_as(subject: str) -> int:
-        token = edge.token(subject)
+        token = edge.token(subject, claims={"roles": ["admin"]})  # ListUsers is for admins
         headers = {"authorization": f"Bearer {token}"}
         return edge.request("GET", "/v1/users", headers=headers).status
 

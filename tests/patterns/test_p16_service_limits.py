@@ -50,11 +50,17 @@ QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
 CLIENTS, CALLS_EACH, DEADLINE = 16, 4, 10.0
 
 
+def sign_in_to_list(document: dict[str, Any]) -> None:
+    """Any signed-in user may list here (the project's mesh says admins only)."""
+    document["edge"]["routes"]["shop.user.v1.UserService/ListUsers"] = {"auth": "signed_in"}
+
+
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
     directory = tmp_path_factory.mktemp("p16")
     document = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["services"]["user"]["limits"] = LIMITS
+    sign_in_to_list(document)
     registry = directory / "mesh.yaml"
     registry.write_text(yaml.safe_dump(document))
     with probe_upstream(directory, mesh=registry) as running:
@@ -63,9 +69,6 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
 
 @pytest.fixture(scope="module")
 def edge(probe: Probe, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
-    def sign_in_to_list(document: dict[str, Any]) -> None:
-        document["edge"]["routes"]["shop.user.v1.UserService/ListUsers"] = {"protected": True}
-
     mesh = edge_mesh([probe.port], sign_in_to_list)
     with running_envoy(mesh, tmp_path_factory.mktemp("p16-edge")) as envoy:
         envoy.wait_upstreams_healthy()

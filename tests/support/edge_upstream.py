@@ -41,8 +41,10 @@ from shop.user.v1 import user_pb2_grpc
 
 from protomesh import edge_auth, errors, logs, request_context, runner
 from protomesh.authz import CallerPolicy
+from protomesh.interceptors.end_user_policy import RoutePolicies
 from protomesh.paths import ROOT
-from protomesh.registry import ServiceLimits, load_mesh
+from protomesh.policies import ServicePolicies
+from protomesh.registry import Mesh, ServiceLimits, load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, serve_until_signalled
 from protomesh.settings import ServerSettings
 from protomesh.tls.files import TlsFiles
@@ -71,6 +73,7 @@ def _seen(context: Context) -> str:
     return json.dumps(
         {
             "end_user": edge_auth.end_user(context),
+            "roles": sorted(request_context.end_user_roles.get()),
             "request_id": request_context.request_id.get(),
             "idempotency_key": metadata.get("idempotency-key"),
             "caller": request_context.caller.get(),
@@ -118,13 +121,17 @@ class ProbeUserService(user_pb2_grpc.UserServiceServicer):
         )
 
 
-def definition(trust_domain: str, limits: ServiceLimits | None = None) -> ServiceDefinition:
+def definition(mesh: Mesh, limits: ServiceLimits | None = None) -> ServiceDefinition:
     return ServiceDefinition(
         name="probe",
-        limits=limits or ServiceLimits(),
-        # Like the user service it stands in for: the edge (and the operator) call it.
-        callers=CallerPolicy.from_rules(
-            trust_domain, {"shop.user.v1.UserService/*": ["edge", "operator"]}
+        policies=ServicePolicies(
+            # Like the user service it stands in for: the edge (and the operator) call it,
+            # end users as the project's edge routes say.
+            callers=CallerPolicy.from_rules(
+                mesh.trust_domain, {"shop.user.v1.UserService/*": ["edge", "operator"]}
+            ),
+            routes=RoutePolicies(mesh.edge),
+            limits=limits or ServiceLimits(),
         ),
         registrations=[
             Registration(
@@ -217,11 +224,12 @@ def main() -> None:
         tls_key_path=identity.key,
         tls_ca_path=identity.ca,
     )
-    trust_domain = load_mesh().trust_domain
-    limits = load_mesh(Path(sys.argv[4])).services["user"].limits if len(sys.argv) > 4 else None
+    given = len(sys.argv) > 4  # a registry of the test's own: its edge routes, user's limits
+    mesh = load_mesh(Path(sys.argv[4])) if given else load_mesh()
+    limits = mesh.services["user"].limits if given else None
 
     async def serve() -> None:  # the server is made inside the loop that runs it
-        await serve_until_signalled(GrpcService(definition(trust_domain, limits), settings))
+        await serve_until_signalled(GrpcService(definition(mesh, limits), settings))
 
     runner.run(serve)
 

@@ -13,10 +13,10 @@ from gateway.openapi.bindings import BindingError, bindings
 from gateway.openapi.contracts import Contracts
 from gateway.openapi.operations import operation
 from gateway.openapi.schemas import SchemaBuilder
-from protomesh.registry import Policy
+from protomesh.registry import Access, Policy
 
 F = descriptor_pb2.FieldDescriptorProto
-OPEN = Policy(timeout=1.0, retries=0, protected=False)
+OPEN = Policy(timeout=1.0, retries=0, auth=Access("public"))
 
 
 def field(name: str, number: int, kind: F.Type.ValueType, **options: Any) -> F:
@@ -148,7 +148,9 @@ def test_response_body_sends_one_field_back() -> None:
 
 
 def test_a_protected_route_requires_a_token() -> None:
-    (post,), _ = one(http_pb2.HttpRule(post="/v1/books", body="*"), Policy(1.0, 0, protected=True))
+    (post,), _ = one(
+        http_pb2.HttpRule(post="/v1/books", body="*"), Policy(1.0, 0, auth=Access("signed_in"))
+    )
     assert post["security"] == [{"bearer": []}]
 
 

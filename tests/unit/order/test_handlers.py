@@ -123,7 +123,7 @@ async def test_one_key_with_another_request_is_refused(
     assert len(store.orders) == 1
 
 
-async def test_an_end_user_places_and_sees_only_their_own_orders(
+async def test_an_end_user_places_and_sees_only_their_own_orders_others_are_not_found(
     store: InMemoryOrderStore, customers: FakeCustomers
 ) -> None:
     stranger = str(uuid.uuid4())
@@ -133,11 +133,11 @@ async def test_an_end_user_places_and_sees_only_their_own_orders(
     assert isinstance(order, Order)
     assert await handlers.get_order(order.id, store=store, viewer=str(CUSTOMER)) == order
     assert await handlers.get_order(order.id, store=store, viewer=None) == order
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(OrderNotFound):
         await handlers.get_order(order.id, store=store, viewer=stranger)
     with pytest.raises(PermissionDenied):
         await handlers.list_orders(ListOrders(CUSTOMER), store=store, viewer=stranger)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(OrderNotFound):
         await handlers.cancel_order(
             CancelOrder(order.id), store=store, clock=Ticking(), viewer=stranger, once=None
         )

@@ -25,6 +25,7 @@ from services.user.domain import User
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health_async
+from tests.support.policies import project_policies
 from tests.support.ports import free_port
 from tests.unit.user.fakes import InMemoryUserStore
 
@@ -77,6 +78,7 @@ async def start(settings: ServerSettings) -> Running:
 
     definition = ServiceDefinition(
         name="user",
+        policies=project_policies("user"),
         registrations=registrations(store, utc_now),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", probe)],
@@ -224,7 +226,7 @@ async def test_a_service_without_certificates_refuses_to_start_unless_the_mesh_i
 ) -> None:
     """Async: grpc.aio builds its server on the running loop, not on a global default one
     (which an earlier `asyncio.run` in the session leaves unset)."""
-    definition = ServiceDefinition(name="user", registrations=[])
+    definition = ServiceDefinition(name="user", policies=project_policies("user"), registrations=[])
     monkeypatch.delenv("PROTOMESH_INSECURE", raising=False)
     with pytest.raises(TlsConfigurationError, match="no TLS certificate configured"):
         GrpcService(definition, ServerSettings(port=0))
@@ -237,7 +239,9 @@ async def test_the_insecure_switch_serves_plaintext_and_says_so_loudly(
 ) -> None:
     monkeypatch.setenv("PROTOMESH_INSECURE", "1")
     store = GatedStore()
-    definition = ServiceDefinition(name="user", registrations=registrations(store, utc_now))
+    definition = ServiceDefinition(
+        name="user", policies=project_policies("user"), registrations=registrations(store, utc_now)
+    )
     service = GrpcService(definition, ServerSettings(port=0))
     with caplog.at_level(logging.WARNING, logger="protomesh.server"):
         port = await service.start()
@@ -260,6 +264,7 @@ async def test_health_never_says_serving_before_the_first_readiness_check() -> N
 
     definition = ServiceDefinition(
         name="user",
+        policies=project_policies("user"),
         registrations=registrations(GatedStore(), utc_now),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", database_down, timeout=10)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
 from protomesh.interceptors.authorization import AuthorizationInterceptor
+from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
 from protomesh.interceptors.request_id import RequestIdInterceptor
 from protomesh.interceptors.shedding import LoadShedder
@@ -17,17 +18,19 @@ def kinds(limits: ServiceLimits) -> list[type]:
         default_timeout=5.0,
         validators={},
         callers=CallerPolicy("protomesh.local"),
+        routes=RoutePolicies(None),
         limits=limits,
     )
     return [type(interceptor) for interceptor in chain]
 
 
-def test_shedding_comes_first_and_rate_limits_right_after_authorization() -> None:
+def test_shedding_comes_first_and_rate_limits_right_after_both_authorizations() -> None:
     limits = ServiceLimits(8, CallLimits(per_caller=TokenBucket(10, 1.0, 10)))
     chain = kinds(limits)
     assert chain[:2] == [LoadShedder, RequestIdInterceptor]
-    after = chain.index(AuthorizationInterceptor) + 1
-    assert chain[after] is RateLimitInterceptor
+    authorizations = chain.index(AuthorizationInterceptor)
+    assert chain[authorizations + 1] is EndUserPolicyInterceptor
+    assert chain[authorizations + 2] is RateLimitInterceptor
 
 
 def test_unset_limits_put_nothing_in_the_chain() -> None:

@@ -27,6 +27,7 @@ from protomesh.telemetry.tracing import tracer_provider
 from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
+from tests.support.policies import project_policies
 from tests.unit.user.fakes import InMemoryUserStore
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
@@ -65,6 +66,7 @@ async def serve(rate: float, caller: str = "operator") -> Served:
     telemetry = Telemetry("user", provider, metrics_port=0)
     definition = ServiceDefinition(
         name="user",
+        policies=project_policies("user"),
         registrations=registrations(InMemoryUserStore(), utc_now),
         validators=VALIDATORS,
     )
