@@ -10,7 +10,7 @@ registry that asks the edge to retry one is wrong, and says so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,11 @@ class Rpc:
 class RpcCatalogue:
     services: Mapping[str, Mapping[str, Rpc]]  # proto service → method name → Rpc
     source: str
+    # The contracts themselves, for renderers that need the messages too (the
+    # edge's strict JSON check); None for a catalogue built by hand.
+    contracts: descriptor_pb2.FileDescriptorSet | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @classmethod
     def load(cls, path: Path) -> RpcCatalogue:
@@ -45,7 +50,7 @@ class RpcCatalogue:
             for service in file.service:
                 name = f"{file.package}.{service.name}" if file.package else service.name
                 services[name] = {m.name: _rpc(m) for m in service.method}
-        return cls(services, str(path))
+        return cls(services, str(path), files)
 
 
 def _rpc(method: descriptor_pb2.MethodDescriptorProto) -> Rpc:

@@ -25,7 +25,7 @@ DEFAULT_CIRCUIT_BREAKER = CircuitBreaker(
 )
 QUOTA_CLIENTS = ("jwt_subject", "api_key")
 _METHOD = re.compile(r"[A-Z][A-Za-z0-9]*")
-_POLICY_KEYS = ("timeout", "retries", "protected", "rate_limit", "quota")
+_POLICY_KEYS = ("timeout", "retries", "protected", "rate_limit", "quota", "strict_json")
 
 
 def read_edge(
@@ -66,7 +66,9 @@ def read_edge(
         api_key_header=reader.string(top, "api_key_header", "edge") or DEFAULT_API_KEY_HEADER,
         jwt=jwt,
         circuit_breaker=_circuit_breaker(reader, top.get("circuit_breaker", {})),
-        defaults=defaults.over(Policy(timeout=DEFAULT_TIMEOUT, retries=0, protected=False)),
+        defaults=defaults.over(
+            Policy(timeout=DEFAULT_TIMEOUT, retries=0, protected=False, strict_json=True)
+        ),
         routes=_routes(reader, top.get("routes", {}), services),
         connection_lifetime=reader.duration(top, "connection_lifetime", "edge")
         or DEFAULT_CONNECTION_LIFETIME,
@@ -128,6 +130,7 @@ def _policy(reader: Reader, value: object, path: str) -> Policy:
         protected=reader.flag(raw, "protected", path),
         rate_limit=rate_limit,
         quota=quota,
+        strict_json=reader.flag(raw, "strict_json", path),
     )
 
 

@@ -118,6 +118,9 @@ class Policy:
     protected: bool | None = None
     rate_limit: TokenBucket | None = None
     quota: Quota | None = None
+    # Refuse JSON bodies with fields the request message lacks (the transcoder
+    # would drop them silently); on unless a route says `strict_json: false`.
+    strict_json: bool | None = None
 
     def over(self, base: Policy) -> Policy:
         """This policy, with what it leaves unset taken from `base`."""
