@@ -174,6 +174,8 @@ def _field_kind(
     if proto.type != _MESSAGE:
         return ANYTHING
     name = proto.type_name.lstrip(".")
+    if name in OPEN_MESSAGES:
+        return ANYTHING
     entry = types[name]
     if entry.options.map_entry:
         value = next(f for f in entry.field if f.number == 2)
