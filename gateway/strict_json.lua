@@ -7,7 +7,8 @@
 --   BINDINGS[verb] = {{lua pattern, kind or false (unchecked), field path}, ...}
 -- It only reads keys: values, and JSON that does not parse, are left to the
 -- transcoder, which answers them as it always has. So the scanner is lenient:
--- what it cannot read it lets through rather than refuse wrongly.
+-- what it cannot read it lets through rather than refuse wrongly. gRPC calls
+-- and verbs without a checked body never reach it (the filter's matcher).
 
 local byte, find, sub, char = string.byte, string.find, string.sub, string.char
 local concat, tonumber = table.concat, tonumber
@@ -223,12 +224,6 @@ function envoy_on_request(handle)
   if binding == nil or not binding[2] then
     return
   end
-  local content_type = headers:get("content-type") or ""
-  if find(content_type, "^application/grpc") then
-    return -- a gRPC caller: no JSON to check
-  end
-  -- Read before body(): a header map object is invalid once the script has yielded.
-  local request_id = headers:get("x-request-id")
   local body = handle:body()
   if body == nil then
     return
@@ -246,6 +241,7 @@ function envoy_on_request(handle)
   handle:streamInfo():dynamicMetadata():set("protomesh.edge", "formatted", true)
   handle:respond(
     { [":status"] = "400", ["content-type"] = "application/json" },
-    refusal(found, request_id)
+    -- handle:headers() again: a header map object is invalid once the script has yielded.
+    refusal(found, handle:headers():get("x-request-id"))
   )
 end
