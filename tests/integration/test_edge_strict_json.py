@@ -198,3 +198,11 @@ def test_a_body_on_a_route_without_one_is_left_to_the_transcoder(edge: Envoy) ->
     """GET bindings take no body: nothing to check, the call goes on as before."""
     reply = edge.request("GET", "/v2/users?page_size=1", {"bogus": 1})
     assert reply.status == 200, reply.body
+
+
+def test_the_script_never_failed(edge: Envoy) -> None:
+    """A Lua error lets the request through unchecked; Envoy only counts it. Runs last."""
+    errors = {name: value for name, value in edge.stats().items() if name.endswith("errors")}
+    counted = [name for name in errors if "strict_json" in name]
+    assert counted, sorted(errors)
+    assert all(errors[name] == 0 for name in counted), errors
