@@ -39,7 +39,11 @@ def strict_json_filter(edge: Edge, catalogue: RpcCatalogue) -> dict[str, Any] | 
         for proto_service in edge.exposed
         for method in catalogue.services.get(proto_service, {})
     ]
-    schema = strict_schema(catalogue.contracts, rpcs)
+    return lua_filter(strict_schema(catalogue.contracts, rpcs))
+
+
+def lua_filter(schema: StrictSchema) -> dict[str, Any] | None:
+    """The filter for `schema`, or None when it checks no binding."""
     if not any(binding.body is not None for binding in schema.bindings):
         return None
     lua = {

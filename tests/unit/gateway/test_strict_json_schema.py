@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
 from gateway.strict_json import lua_source
 from gateway.strict_json_schema import ANYTHING, Kind, lua_pattern, strict_schema
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import RpcCatalogue
+from tests.support.synthetic_contracts import GARDENS, synthetic
 
 CATALOGUE = RpcCatalogue.load(DESCRIPTOR_SET)
 ORDERS = "shop.order.v1.OrderService"
-FieldProto = descriptor_pb2.FieldDescriptorProto
 
 
 def contracts() -> descriptor_pb2.FileDescriptorSet:
@@ -70,55 +69,8 @@ def test_path_templates_become_anchored_lua_patterns(template: str, pattern: str
     assert lua_pattern(template) == pattern
 
 
-def _message(name: str, *fields: FieldProto) -> descriptor_pb2.DescriptorProto:
-    message = descriptor_pb2.DescriptorProto(name=name)
-    message.field.extend(fields)
-    return message
-
-
-def _field(name: str, number: int, type_name: str = "", *, repeated: bool = False) -> FieldProto:
-    field = FieldProto(name=name, number=number)
-    field.label = FieldProto.LABEL_REPEATED if repeated else FieldProto.LABEL_OPTIONAL
-    if type_name:
-        field.type, field.type_name = FieldProto.TYPE_MESSAGE, type_name
-    else:
-        field.type = FieldProto.TYPE_STRING
-    return field
-
-
-def synthetic() -> descriptor_pb2.FileDescriptorSet:
-    """One service whose request has maps, well-known types, recursion and two bindings."""
-    tree = _message(
-        "Tree",
-        _field("label", 1),
-        _field("children", 2, ".test.v1.Tree", repeated=True),
-        _field("by_name", 3, ".test.v1.Tree.ByNameEntry", repeated=True),
-        _field("tags", 4, ".test.v1.Tree.TagsEntry", repeated=True),
-        _field("extra", 5, ".google.protobuf.Struct"),
-        _field("planted", 6, ".google.protobuf.Timestamp"),
-    )
-    for entry, value in (("ByNameEntry", _field("value", 2, ".test.v1.Tree")), ("TagsEntry", None)):
-        nested = _message(entry, _field("key", 1), value or _field("value", 2))
-        nested.options.map_entry = True
-        tree.nested_type.append(nested)
-    request = _message("PlantRequest", _field("garden", 1), _field("tree", 2, ".test.v1.Tree"))
-    method = descriptor_pb2.MethodDescriptorProto(
-        name="Plant", input_type=".test.v1.PlantRequest", output_type=".test.v1.Tree"
-    )
-    rule = method.options.Extensions[annotations_pb2.http]
-    rule.post, rule.body = "/v1/gardens/{garden}/trees", "tree"
-    extra = rule.additional_bindings.add()
-    extra.put, extra.body = "/v1/gardens/{garden}/tree", "*"
-    service = descriptor_pb2.ServiceDescriptorProto(name="Gardens")
-    service.method.append(method)
-    file = descriptor_pb2.FileDescriptorProto(name="test/v1/tree.proto", package="test.v1")
-    file.message_type.extend([tree, request])
-    file.service.append(service)
-    return descriptor_pb2.FileDescriptorSet(file=[file])
-
-
 def test_maps_well_known_types_recursion_and_a_body_field() -> None:
-    schema = strict_schema(synthetic(), [("test.v1.Gardens", "Plant", True)])
+    schema = strict_schema(synthetic(), [(GARDENS, "Plant", True)])
     by_verb = {b.verb: b for b in schema.bindings}
     assert (by_verb["POST"].body, by_verb["POST"].field_path) == (Kind("test.v1.Tree"), "tree")
     assert (by_verb["PUT"].body, by_verb["PUT"].field_path) == (Kind("test.v1.PlantRequest"), "")
@@ -131,10 +83,10 @@ def test_maps_well_known_types_recursion_and_a_body_field() -> None:
 
 
 def test_the_lua_source_holds_the_tables_before_the_scanner() -> None:
-    source = lua_source(strict_schema(synthetic(), [("test.v1.Gardens", "Plant", True)]))
+    source = lua_source(strict_schema(synthetic(), [(GARDENS, "Plant", True)]))
     assert '["by_name"] = {"test.v1.Tree"}' in source
     assert '["children"] = "test.v1.Tree"' in source
     assert '{"^/v1/gardens/[^/]+/trees$", "test.v1.Tree", "tree"},' in source
     assert source.index("local BINDINGS") < source.index("function envoy_on_request")
-    unchecked = lua_source(strict_schema(synthetic(), [("test.v1.Gardens", "Plant", False)]))
+    unchecked = lua_source(strict_schema(synthetic(), [(GARDENS, "Plant", False)]))
     assert '{"^/v1/gardens/[^/]+/trees$", false, "tree"},' in unchecked
