@@ -22,12 +22,16 @@ local OPEN_OBJECT, CLOSE_OBJECT, OPEN_ARRAY, CLOSE_ARRAY = 123, 125, 91, 93
 local COMMA, COLON = 44, 58
 local ESCAPES = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
 
+-- Any ASCII space, \v and \f included: protobuf's parser skips those too.
 local function skip_space(s, i)
-  local _, last = find(s, "^[ \t\r\n]*", i)
+  local _, last = find(s, "^%s*", i)
   return last + 1
 end
 
 local function utf8(code)
+  if code >= 0xD800 and code <= 0xDFFF then
+    code = 0xFFFD -- half a surrogate pair: no field name has one, and the reply stays UTF-8
+  end
   if code < 0x80 then
     return char(code)
   elseif code < 0x800 then
@@ -138,6 +142,9 @@ local function check_object(s, i, kind, path, depth, found)
       return nil
     end
     i = skip_space(s, j + 1)
+    if byte(s, i) == CLOSE_OBJECT then -- a trailing comma, which protobuf's parser takes
+      return i + 1
+    end
   end
 end
 
@@ -161,6 +168,9 @@ local function check_array(s, i, kind, path, depth, found)
       return nil
     end
     i, index = skip_space(s, i + 1), index + 1
+    if byte(s, i) == CLOSE_ARRAY then -- a trailing comma
+      return i + 1
+    end
   end
 end
 

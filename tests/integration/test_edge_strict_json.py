@@ -160,6 +160,21 @@ def test_the_lenient_json_the_transcoder_takes_is_checked_too(edge: Envoy, quote
     assert violations(edge.request("POST", "/v2/users", raw=body("bogus"))) == ["bogus"]
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{"email": "%s", "name": {"given_name": "A",}, "zz": [{"x": 1},],}',
+        '{\f"email": "%s",\v"name": {"given_name": "A"}, "zz": 1}',
+    ],
+)
+def test_trailing_commas_and_any_ascii_space_are_read_too(edge: Envoy, template: str) -> None:
+    """The transcoder takes both, and would drop `zz`: the check must read them."""
+    body = (template % unique_email()).encode()
+    assert violations(edge.request("POST", "/v2/users", raw=body)) == ["zz"]
+    clean = body.replace(b', "zz": [{"x": 1},]', b"").replace(b', "zz": 1', b"")
+    assert edge.request("POST", "/v2/users", raw=clean).status == 200
+
+
 def test_a_route_with_strict_json_off_drops_unknown_fields_as_before(edge: Envoy) -> None:
     body = {"email": unique_email(), "display_name": "Extra", "is_admin": True}
     created = edge.request("POST", "/v1/users", body)
