@@ -16,6 +16,7 @@ import yaml
 from gateway.listener import connection_manager
 from gateway.openapi.serving import serve_pages
 from gateway.routes import route_config
+from gateway.strict_json import strict_json_filter
 from gateway.tracing import otlp_cluster, tracing
 from gateway.upstream_tls import NODE
 from gateway.upstreams import UpstreamTls, cluster
@@ -84,7 +85,14 @@ def render(
     upstream_tls = UpstreamTls(mesh.trust_domain, files.sds) if tls else None
     clusters = [cluster(service, edge, environment, upstream_tls) for service in upstreams]
     routes = route_config(mesh, edge, catalogue)
-    manager = connection_manager(edge, routes, exposed, files.descriptor, files.jwks)
+    manager = connection_manager(
+        edge,
+        routes,
+        exposed,
+        files.descriptor,
+        files.jwks,
+        strict_json=strict_json_filter(edge, catalogue),
+    )
     if files.pages is not None:
         serve_pages(routes, manager, files.pages)
     endpoint = otlp_endpoint or mesh.telemetry.otlp_endpoints.get(environment)
@@ -106,8 +114,20 @@ def render(
     }
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the strict JSON filter's Lua script) as readable `|` blocks."""
+
+
+def _string(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _string)
+
+
 def as_yaml(config: dict[str, Any], environment: str) -> str:
-    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=100)
+    body = yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
     return HEADER.format(environment=environment) + body
 
 

@@ -5,6 +5,8 @@ order, and the order matters:
 
 1. cors: answers preflights before anything asks for a token;
 2. buffer: refuses bodies over the registry's limit with 413;
+   (strict JSON: refuses bodies with fields the request message lacks, which
+   the transcoder would drop; gateway/strict_json.py)
 3. grpc_json_transcoder: REST → gRPC from the `google.api.http` annotations;
    gRPC calls pass through; it rewrites `:path` to the RPC and re-routes;
 4. jwt_authn: checks the token the RPC's route asks for, and forwards the
@@ -71,7 +73,13 @@ ACCESS_LOG_FORMAT = {
 
 
 def connection_manager(
-    edge: Edge, routes: dict[str, Any], exposed: list[str], descriptor: str, jwks: str
+    edge: Edge,
+    routes: dict[str, Any],
+    exposed: list[str],
+    descriptor: str,
+    jwks: str,
+    *,
+    strict_json: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "name": "envoy.filters.network.http_connection_manager",
@@ -98,18 +106,21 @@ def connection_manager(
             ],
             "local_reply_config": local_replies(),
             "route_config": routes,
-            "http_filters": _filters(edge, exposed, descriptor, jwks),
+            "http_filters": _filters(edge, exposed, descriptor, jwks, strict_json),
         },
     }
 
 
-def _filters(edge: Edge, exposed: list[str], descriptor: str, jwks: str) -> list[dict[str, Any]]:
+def _filters(
+    edge: Edge, exposed: list[str], descriptor: str, jwks: str, strict_json: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = [
         {"name": "envoy.filters.http.cors", "typed_config": {"@type": CORS}},
         {
             "name": "envoy.filters.http.buffer",
             "typed_config": {"@type": BUFFER, "max_request_bytes": edge.max_request_bytes},
         },
+        *([strict_json] if strict_json is not None else []),
         {
             "name": "envoy.filters.http.grpc_json_transcoder",
             "typed_config": {

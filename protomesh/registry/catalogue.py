@@ -16,7 +16,7 @@ streaming RPC cannot be exposed: the services enforce policies on unary ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,11 @@ class Rpc:
 class RpcCatalogue:
     services: Mapping[str, Mapping[str, Rpc]]  # proto service → method name → Rpc
     source: str
+    # The contracts themselves, for renderers that need the messages too (the
+    # edge's strict JSON check); None for a catalogue built by hand.
+    contracts: descriptor_pb2.FileDescriptorSet | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @classmethod
     def load(cls, path: Path) -> RpcCatalogue:
@@ -65,7 +70,7 @@ class RpcCatalogue:
                 services[name] = {
                     m.name: _rpc(m, strings.get(m.input_type, frozenset())) for m in service.method
                 }
-        return cls(services, str(path))
+        return cls(services, str(path), files)
 
 
 def _rpc(method: descriptor_pb2.MethodDescriptorProto, string_fields: frozenset[str]) -> Rpc:

@@ -39,7 +39,7 @@ DEFAULT_CIRCUIT_BREAKER = CircuitBreaker(
 )
 QUOTA_CLIENTS = ("jwt_subject", "api_key")
 _METHOD = re.compile(r"[A-Z][A-Za-z0-9]*")
-_POLICY_KEYS = ("timeout", "retries", "auth", "rate_limit", "quota")
+_POLICY_KEYS = ("timeout", "retries", "auth", "rate_limit", "quota", "strict_json")
 _FIELD = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -86,7 +86,7 @@ def read_edge(
         api_key_header=reader.string(top, "api_key_header", "edge") or DEFAULT_API_KEY_HEADER,
         jwt=jwt,
         circuit_breaker=_circuit_breaker(reader, top.get("circuit_breaker", {})),
-        defaults=defaults.over(Policy(timeout=DEFAULT_TIMEOUT, retries=0)),
+        defaults=defaults.over(Policy(timeout=DEFAULT_TIMEOUT, retries=0, strict_json=True)),
         routes=_routes(reader, top.get("routes", {}), services),
         connection_lifetime=reader.duration(top, "connection_lifetime", "edge")
         or DEFAULT_CONNECTION_LIFETIME,
@@ -148,6 +148,7 @@ def _policy(reader: Reader, value: object, path: str) -> Policy:
         auth=_access(reader, raw["auth"], join(path, "auth")) if "auth" in raw else None,
         rate_limit=rate_limit,
         quota=quota,
+        strict_json=reader.flag(raw, "strict_json", path),
     )
 
 

@@ -167,6 +167,9 @@ class Policy:
     auth: Access | None = None
     rate_limit: TokenBucket | None = None
     quota: Quota | None = None
+    # Refuse JSON bodies with fields the request message lacks (the transcoder
+    # would drop them silently); on unless a route says `strict_json: false`.
+    strict_json: bool | None = None
 
     @property
     def requires_token(self) -> bool:

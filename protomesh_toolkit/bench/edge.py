@@ -146,6 +146,17 @@ def measurement_row(measured: Measurement) -> str:
 
 
 def _report(results: dict[str, list[Measurement]]) -> None:
+    rates = print_medians(results)
+    print("\nthroughput ratios (aims from the edge issue; reported, not asserted):")
+    for top, bottom, aim in AIMS:
+        if top in rates and bottom in rates and rates[bottom] > 0:
+            ratio = rates[top] / rates[bottom]
+            verdict = "meets" if ratio >= aim else "below"
+            print(f"  {top} / {bottom}: {ratio:5.2f}   aim >= {aim:.2f}: {verdict}")
+
+
+def print_medians(results: dict[str, list[Measurement]]) -> dict[str, float]:
+    """A table of each target's medians over the rounds; returns the median rates."""
     rates = {name: statistics.median(m.rate for m in runs) for name, runs in results.items()}
     print("\nmedians over the rounds:")
     print(f"  {'':<22} {'req/s':>8}   {'p50 ms':>6}   {'p99 ms':>6}")
@@ -157,12 +168,7 @@ def _report(results: dict[str, list[Measurement]]) -> None:
         p50 = statistics.median(m.percentile(50) for m in answered) * 1000
         p99 = statistics.median(m.percentile(99) for m in answered) * 1000
         print(f"  {name:<22} {rates[name]:8,.0f}   {p50:6.2f}   {p99:6.2f}")
-    print("\nthroughput ratios (aims from the edge issue; reported, not asserted):")
-    for top, bottom, aim in AIMS:
-        if top in rates and bottom in rates and rates[bottom] > 0:
-            ratio = rates[top] / rates[bottom]
-            verdict = "meets" if ratio >= aim else "below"
-            print(f"  {top} / {bottom}: {ratio:5.2f}   aim >= {aim:.2f}: {verdict}")
+    return rates
 
 
 if __name__ == "__main__":

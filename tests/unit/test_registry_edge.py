@@ -129,6 +129,23 @@ def test_policies_resolve_method_then_service_then_defaults() -> None:
     )
 
 
+def test_strict_json_is_on_unless_a_route_or_the_defaults_turn_it_off() -> None:
+    def relaxed(document: dict[str, Any]) -> None:
+        routes(document)[f"{V1}/CreateUser"]["strict_json"] = False
+        routes(document)["shop.user.v2.UserService"]["strict_json"] = False
+        routes(document)["shop.user.v2.UserService/CreateUser"]["strict_json"] = True
+
+    edge = parse_mesh(mesh_with(relaxed)).edge
+    assert edge is not None
+    assert edge.policy(V1, "UpdateUser").strict_json is True
+    assert edge.policy(V1, "CreateUser").strict_json is False
+    assert edge.policy("shop.user.v2.UserService", "UpdateUser").strict_json is False
+    assert edge.policy("shop.user.v2.UserService", "CreateUser").strict_json is True
+    off = parse_mesh(mesh_with(lambda d: d["edge"]["defaults"].update(strict_json=False))).edge
+    assert off is not None
+    assert off.policy(V1, "UpdateUser").strict_json is False
+
+
 def test_a_route_must_name_a_proto_service_someone_serves() -> None:
     text = mesh_with(lambda d: routes(d).update({"shop.user.v3.UserService": {}}))
     assert problems_in(text) == [
@@ -164,6 +181,7 @@ def test_a_method_route_needs_its_service_exposed() -> None:
             {"auth": {"owner": "a", "role": "b"}},
             f"auth: {{'owner': 'a', 'role': 'b'}} is not one of {AUTH_FORMS}",
         ),
+        ({"strict_json": "off"}, "strict_json: 'off' is not true or false"),
         ({"rate_limit": {"requests": 10}}, "rate_limit.per: required but missing"),
         (
             {"rate_limit": {"requests": 10, "per": "1s", "burst": 5}},

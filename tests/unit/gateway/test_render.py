@@ -63,11 +63,19 @@ def test_filters_run_in_the_documented_order() -> None:
     assert filter_names(rendered()) == [
         "cors",
         "buffer",
+        "strict_json",
         "grpc_json_transcoder",
         "jwt_authn",
         "local_ratelimit",
         "router",
     ]
+
+
+def test_no_strict_json_filter_when_every_route_turns_it_off() -> None:
+    def lenient(document: dict[str, Any]) -> None:
+        document["edge"]["defaults"]["strict_json"] = False
+
+    assert "strict_json" not in filter_names(rendered(lenient))
 
 
 def test_retries_go_only_to_idempotent_methods_of_a_retried_service() -> None:
