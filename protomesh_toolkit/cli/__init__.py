@@ -38,6 +38,12 @@ def _contract_check(argv: list[str]) -> int:
     return check.main(argv)
 
 
+def _consumer_check(argv: list[str]) -> int:
+    from protomesh_toolkit.contracts.consumers import cli
+
+    return cli.main(argv)
+
+
 def _certs(argv: list[str]) -> int:
     from protomesh_toolkit.certs import cli
 
@@ -48,6 +54,10 @@ def _certs(argv: list[str]) -> int:
 DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "gen": (_gen, "generate Python code and Envoy's descriptor set from proto/ (when stale)"),
     "contract-check": (_contract_check, "buf breaking and the REST route guard against a base"),
+    "consumer-check": (
+        _consumer_check,
+        "every consumer contract a provider is named in, against today's protos",
+    ),
     "certs": (_certs, "the mesh's local CA: issue, list or rotate certificates (mTLS)"),
 }
 

@@ -15,7 +15,8 @@ import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import grpc
 from google.protobuf import json_format
@@ -64,6 +65,11 @@ def fields_set(message: Message, prefix: str = "") -> set[str]:
     return paths
 
 
+def _descriptor(message: Message) -> Descriptor:
+    # The upb runtime's descriptors are typed apart from the pure-Python ones; same API.
+    return cast(Descriptor, message.DESCRIPTOR)
+
+
 class ReadTracker:
     """Stands in for a message and notes each field read; `isinstance` still sees the message."""
 
@@ -89,7 +95,7 @@ class ReadTracker:
 
     def HasField(self, name: str) -> bool:
         self._reads.add(self._prefix + name)
-        return self._message.HasField(name)
+        return bool(self._message.HasField(name))
 
 
 @dataclass
@@ -112,7 +118,7 @@ def _with_placeholders(value: Any, values: dict[str, str]) -> Any:
     return value
 
 
-class RpcRecorder(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+class RpcRecorder(grpc.aio.UnaryUnaryClientInterceptor):
     """Put on the consumer's channel; call `expect()` before each interaction."""
 
     def __init__(self) -> None:
@@ -127,13 +133,13 @@ class RpcRecorder(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
         details: grpc.aio.ClientCallDetails,
-        request: Message,
+        request: Any,
     ) -> Any:
         assert self._next is not None, "call recorder.expect(...) before each interaction"
         name, given, values = self._next
         self._next = None
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        rpc = self._rpcs.setdefault(method.lstrip("/"), _Rpc(request.DESCRIPTOR))
+        rpc = self._rpcs.setdefault(method.lstrip("/"), _Rpc(_descriptor(request)))
         rpc.sets |= fields_set(request)
         body = json_format.MessageToDict(request, preserving_proto_field_name=True)
         call = await continuation(details, request)
@@ -144,7 +150,7 @@ class RpcRecorder(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
                 RpcExample(name, _with_placeholders(body, values), error.code().name, given)
             )
             raise
-        rpc.reply_type = reply.DESCRIPTOR
+        rpc.reply_type = _descriptor(reply)
         rpc.examples.append(RpcExample(name, _with_placeholders(body, values), "OK", given))
         return ReadTracker(reply, rpc.reads)
 
@@ -152,14 +158,13 @@ class RpcRecorder(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
         uses = []
         for method, rpc in sorted(self._rpcs.items()):
             reply_type = rpc.reply_type
-            assert reply_type is not None or not rpc.reads
             uses.append(
                 RpcUse(
                     method=method,
                     sets=tuple(sorted(field_use(rpc.request_type, path) for path in rpc.sets)),
-                    reads=tuple(
-                        sorted(field_use(reply_type, path) for path in rpc.reads)  # type: ignore[arg-type]
-                    ),
+                    reads=tuple(sorted(field_use(reply_type, path) for path in rpc.reads))
+                    if reply_type is not None
+                    else (),
                     examples=tuple(rpc.examples),
                 )
             )
@@ -182,9 +187,7 @@ class EventRecorder:
 
     async def deliver(self, message: Message, *, name: str, effect: str, subject: str) -> str:
         """Hand `message` to the handler; returns "handled" or "rejected"."""
-        event = self._events.setdefault(
-            message.DESCRIPTOR.full_name, _Event(message.DESCRIPTOR)
-        )
+        event = self._events.setdefault(message.DESCRIPTOR.full_name, _Event(_descriptor(message)))
         decoded = DecodedEvent(
             id=secrets.token_hex(8),
             type=message.DESCRIPTOR.full_name,
@@ -213,9 +216,9 @@ class EventRecorder:
         return Contract(consumer, provider, recorded_by, events=uses)
 
 
-def settle(contract: Contract) -> None:
+def settle(contract: Contract, directory: Path = CONTRACTS_DIR) -> None:
     """Write the contract (recording) or fail when the committed one differs from it."""
-    path = CONTRACTS_DIR / contract.file_name()
+    path = directory / contract.file_name()
     recorded = contract.to_json()
     if os.environ.get(RECORD_VARIABLE) == "1":
         path.parent.mkdir(parents=True, exist_ok=True)

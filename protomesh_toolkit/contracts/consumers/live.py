@@ -35,7 +35,7 @@ def missing(message: Message, use: FieldUse) -> str | None:
     names = use.path.split(".")
     for depth, name in enumerate(names):
         here = ".".join(names[: depth + 1])
-        field: FieldDescriptor | None = current.DESCRIPTOR.fields_by_name.get(name)
+        field: FieldDescriptor | None = current.DESCRIPTOR.fields_by_name.get(name)  # type: ignore[assignment]
         if field is None:
             return f"{here} is not in the reply's type {current.DESCRIPTOR.full_name}"
         if depth == len(names) - 1 and field_type(field) != use.type:
@@ -65,6 +65,7 @@ def _substitute(value: Any, values: Mapping[str, str]) -> Any:
 
 async def _replay_one(
     contract: Contract,
+    *,
     rpc: RpcUse,
     example: RpcExample,
     channel: grpc.aio.Channel,
@@ -90,7 +91,7 @@ async def _replay_one(
     except json_format.ParseError as error:
         return broken(f"the request no longer fits {method.input_type.full_name}: {error}")
     reply_type = schema.new_message(method.output_type)
-    call = channel.unary_unary(
+    call: grpc.aio.UnaryUnaryMultiCallable[Message, Message] = channel.unary_unary(
         f"/{rpc.method}",
         request_serializer=lambda message: message.SerializeToString(),
         response_deserializer=type(reply_type).FromString,
@@ -120,7 +121,9 @@ async def replay_rpcs(
     found: list[Broken] = []
     for rpc in contract.rpcs:
         for example in rpc.examples:
-            found += await _replay_one(contract, rpc, example, channel, schema, states)
+            found += await _replay_one(
+                contract, rpc=rpc, example=example, channel=channel, schema=schema, states=states
+            )
     return found
 
 

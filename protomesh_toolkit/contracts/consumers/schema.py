@@ -43,15 +43,7 @@ def field_type(field: FieldDescriptor) -> str:
         named = f"enum {field.enum_type.full_name}"
     else:
         named = _SCALARS[field.type]
-    return f"repeated {named}" if _is_repeated(field) else named
-
-
-def _is_repeated(field: FieldDescriptor) -> bool:
-    # protobuf 6 deprecates `label` in favour of `is_repeated`; accept both.
-    repeated = getattr(field, "is_repeated", None)
-    if repeated is not None:
-        return bool(repeated)
-    return bool(field.label == FieldDescriptor.LABEL_REPEATED)
+    return f"repeated {named}" if field.is_repeated else named
 
 
 def same_family(name: str, other: str) -> bool:

@@ -45,7 +45,9 @@ def _fields(
         problem = field_problem(message, use)
         if problem is not None:
             found.append(
-                Broken(contract.consumer, contract.provider, f"{subject} {kind} {use.path}", problem)
+                Broken(
+                    contract.consumer, contract.provider, f"{subject} {kind} {use.path}", problem
+                )
             )
     return found
 

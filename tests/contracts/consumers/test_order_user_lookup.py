@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
 from shop.user.v1 import user_pb2 as user_v1
-from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
 from services.order.user_lookup import UserServiceCustomers
 from tests.support.contract_recording import RpcRecorder, settle
@@ -25,21 +25,28 @@ EXISTING = uuid.UUID("00000000-0000-4000-8000-0000000000e1")
 MISSING = uuid.UUID("00000000-0000-4000-8000-00000000dead")
 
 
-class StandInUsers(user_v1_grpc.UserServiceServicer):
-    async def GetUser(
-        self, request: user_v1.GetUserRequest, context: grpc.aio.ServicerContext
-    ) -> user_v1.GetUserResponse:
-        if request.user_id != str(EXISTING):
-            await context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
-        return user_v1.GetUserResponse(
-            user=user_v1.User(user_id=request.user_id, email="ada@example.com", display_name="Ada")
-        )
+async def stand_in_get_user(
+    request: user_v1.GetUserRequest, context: grpc.aio.ServicerContext[Any, Any]
+) -> user_v1.GetUserResponse:
+    """The user service as order's tests need it: one user exists, any other is NOT_FOUND."""
+    if request.user_id != str(EXISTING):
+        await context.abort(grpc.StatusCode.NOT_FOUND, "no such user")
+    return user_v1.GetUserResponse(
+        user=user_v1.User(user_id=request.user_id, email="ada@example.com", display_name="Ada")
+    )
 
 
 @pytest.fixture
 async def users_address() -> AsyncIterator[str]:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    user_v1_grpc.add_UserServiceServicer_to_server(StandInUsers(), server)
+    get_user = grpc.unary_unary_rpc_method_handler(
+        stand_in_get_user,
+        request_deserializer=user_v1.GetUserRequest.FromString,
+        response_serializer=user_v1.GetUserResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("shop.user.v1.UserService", {"GetUser": get_user})]
+    )
     address = f"127.0.0.1:{free_port()}"
     server.add_insecure_port(address)
     await server.start()
