@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from protomesh.paths import ROOT
+from protomesh_toolkit.contracts.consumers.model import Contract, FieldUse, RpcExample, RpcUse
 from tests.contracts.workspace import USER_V1, ProtoWorkspace
 from tests.support.postgres import Postgres
 from tests.support.provider_verification import verify_live, verify_statically
@@ -22,6 +23,7 @@ from tests.support.user_provider import user_provider
 pytestmark = pytest.mark.integration
 
 USER_EVENTS_V1 = "proto/shop/user/events/v1/events.proto"
+DISPLAY_NAME_READ = FieldUse("user.display_name", (1, 3), "string")
 REGISTERED_NAME = "  // The display name registered.\n  string display_name = 3;\n"
 
 
@@ -152,4 +154,47 @@ async def test_a_field_the_consumer_reads_left_unfilled_names_it(
     assert found == [
         "order relies on user: shop.user.events.v1.UserRegistered field email:"
         " email is left at its default ('')"
+    ]
+
+
+async def test_a_reply_field_the_consumer_reads_left_unfilled_names_it(
+    mutated_user_service: tuple[ServiceProcess, Path], postgres: Postgres, tmp_path: Path
+) -> None:
+    """Order reads nothing from GetUser's reply; the coming bff will read the display name."""
+    bff = Contract(
+        "bff",
+        "user",
+        recorded_by="tests.example",
+        rpcs=(
+            RpcUse(
+                "shop.user.v1.UserService/GetUser",
+                sets=(FieldUse("user_id", (1,), "string"),),
+                reads=(FieldUse("user", (1,), "message shop.user.v1.User"), DISPLAY_NAME_READ),
+                examples=(
+                    RpcExample(
+                        "a user's profile", {"user_id": "${user_id}"}, "OK", "a user exists"
+                    ),
+                ),
+            ),
+        ),
+    )
+    contracts = tmp_path / "contracts"
+    (contracts / "bff").mkdir(parents=True)
+    (contracts / bff.file_name()).write_text(bff.to_json())
+    assert verify_statically("user", contracts=contracts) == []
+    service, copy = mutated_user_service
+    mutate(
+        copy,
+        "services/user/mapping.py",
+        "        display_name=user.display_name,\n        create_time=",
+        "        create_time=",
+    )
+    service.start()
+    states, producers = user_provider(service, postgres)
+    found = await verify_live(
+        "user", service.address, states=states, producers=producers, contracts=contracts
+    )
+    assert [str(item) for item in found] == [
+        "bff relies on user: shop.user.v1.UserService/GetUser (a user's profile) response"
+        " user.display_name: user.display_name is left at its default ('')"
     ]
