@@ -130,8 +130,18 @@ def render(pipeline: Pipeline) -> dict[str, Any]:
 
 
 class _PlainDumper(yaml.SafeDumper):
+    """No &anchors, and multi-line scripts as `|` blocks, as a person would write them."""
+
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _string(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_PlainDumper.add_representer(str, _string)
 
 
 def text_of(pipeline: Pipeline) -> str:

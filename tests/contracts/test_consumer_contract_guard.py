@@ -1,7 +1,9 @@
 """Proof that a provider change breaking a consumer fails the provider's check, naming the
 consumer, the method or event and the field. Each test breaks a copy, never the checkout:
-the contracts (proto/) for the static check, the user service's code for the live one.
-The live cases are changes `buf breaking` cannot see: no .proto changes at all.
+the contracts (proto/) for the static check, the user service's code (run as a process
+from the copy) for the live one. The live cases are changes `buf breaking` cannot see, no
+.proto changes at all: an error code that changes, an event field or a reply field left
+unfilled.
 """
 
 from __future__ import annotations
@@ -197,4 +199,12 @@ async def test_a_reply_field_the_consumer_reads_left_unfilled_names_it(
     assert [str(item) for item in found] == [
         "bff relies on user: shop.user.v1.UserService/GetUser (a user's profile) response"
         " user.display_name: user.display_name is left at its default ('')"
+    ]
+
+
+def test_renaming_a_method_a_consumer_calls_names_it(workspace: ProtoWorkspace) -> None:
+    workspace.replace(USER_V1, "rpc GetUser(", "rpc FetchUser(")
+    assert broken_statically(workspace) == [
+        "order relies on user: shop.user.v1.UserService/GetUser: the method is gone;"
+        " shop.user.v2.UserService/GetUser remains"
     ]
