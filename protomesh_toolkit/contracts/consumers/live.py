@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import json_format
@@ -35,7 +35,8 @@ def missing(message: Message, use: FieldUse) -> str | None:
     names = use.path.split(".")
     for depth, name in enumerate(names):
         here = ".".join(names[: depth + 1])
-        field: FieldDescriptor | None = current.DESCRIPTOR.fields_by_name.get(name)  # type: ignore[assignment]
+        # The upb runtime's descriptors are typed apart from the pure-Python ones; same API.
+        field = cast("FieldDescriptor | None", current.DESCRIPTOR.fields_by_name.get(name))
         if field is None:
             return f"{here} is not in the reply's type {current.DESCRIPTOR.full_name}"
         if depth == len(names) - 1 and field_type(field) != use.type:
