@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen up down status logs test test-fast lint fmt contract-check bench topology compose-secrets clean
+.PHONY: help venv gen up down status logs test test-fast test-affected lint fmt contract-check contracts pipelines bench topology compose-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,11 @@ test: gen ## run the whole suite: unit, contract and integration tests against t
 test-fast: $(READY) ## unit tests only: no real servers, no certificates (code is regenerated if stale)
 	$(BIN)/pytest tests/unit
 
+test-affected: gen ## only the tests of the pipelines a change touches (BASE=ref; default: main's merge-base, or HEAD~1)
+	@tests="$$($(BIN)/protomesh affected --tests $(if $(BASE),--base $(BASE),))" || exit 1; \
+	if [ -z "$$tests" ]; then echo "no pipeline is touched: nothing to test"; \
+	else $(BIN)/pytest $$tests; fi
+
 lint: gen ## buf lint, ruff, mypy and the import rules (lint-imports)
 	$(BIN)/buf lint
 	$(BIN)/ruff check .
@@ -60,6 +65,12 @@ fmt: $(READY) ## format the code
 
 contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
+
+contracts: gen ## record the consumer contracts (contracts/) from the consumers' own tests
+	PROTOMESH_RECORD_CONTRACTS=1 $(BIN)/pytest -q tests/contracts/consumers
+
+pipelines: gen ## render .github/workflows/ (one pipeline per service, runtime, contracts) from the graph
+	$(BIN)/python -m protomesh_toolkit.pipelines
 
 bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; telemetry off vs on; strict JSON off vs on
 	$(BIN)/python -m protomesh_toolkit.bench.edge
