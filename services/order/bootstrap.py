@@ -12,6 +12,7 @@ copy of customers, fed by user events).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from datetime import UTC, datetime
@@ -34,9 +35,9 @@ from protomesh.registry.model import host_of
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.order.config import OrderServiceConfig
 from services.order.customer_directory import customer_directory_consumer
-from services.order.handlers import Clock, CustomerCheck, OrderStore
+from services.order.handlers import Clock, CustomerCheck, OrderReader, UnitsOfWork
 from services.order.servicer import OrderServiceV1
-from services.order.store import PostgresOrderStore
+from services.order.store import PostgresOrderReader, PostgresOrderUnitOfWork
 from services.order.user_lookup import UserServiceCustomers
 from services.order.validation import VALIDATORS
 
@@ -58,11 +59,13 @@ def nats_url(config: OrderServiceConfig, mesh: Mesh, environment: str) -> str | 
     return f"nats://{host_of(environment, 'nats')}:{nats.ports[environment]}"
 
 
-def registrations(store: OrderStore, customers: CustomerCheck, clock: Clock) -> list[Registration]:
+def registrations(
+    orders: OrderReader, units: UnitsOfWork, customers: CustomerCheck, clock: Clock
+) -> list[Registration]:
     return [
         Registration(
             "shop.order.v1.OrderService",
-            OrderServiceV1(store, customers, clock),
+            OrderServiceV1(orders, units, customers, clock),
             order_pb2_grpc.add_OrderServiceServicer_to_server,
         )
     ]
@@ -78,7 +81,8 @@ async def build(config: OrderServiceConfig) -> GrpcService:
         migrations=MIGRATIONS,
         installs=[install_outbox, install_idempotency, install_processed_events],
     )
-    store = PostgresOrderStore(pool, idempotency_retention=config.idempotency_retention)
+    orders = PostgresOrderReader(pool)
+    units = functools.partial(PostgresOrderUnitOfWork, pool, retention=config.idempotency_retention)
     users = channel_for(
         "user", mesh, environment, tls=config.tls, default_timeout=config.user_service_timeout
     )
@@ -107,7 +111,7 @@ async def build(config: OrderServiceConfig) -> GrpcService:
 
     definition = ServiceDefinition(
         name="order",
-        registrations=registrations(store, customers, utc_now),
+        registrations=registrations(orders, units, customers, utc_now),
         validators=VALIDATORS,
         readiness_checks=checks,
         workers=workers,

@@ -27,7 +27,7 @@ from protomesh.telemetry.tracing import tracer_provider
 from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
-from tests.unit.user.fakes import InMemoryUserStore
+from tests.unit.user.fakes import InMemoryUsers
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -60,9 +60,10 @@ async def serve(rate: float, caller: str = "operator") -> Served:
     exporter = InMemorySpanExporter()
     provider = tracer_provider("user", rate, exporter, batch=False)
     telemetry = Telemetry("user", provider, metrics_port=0)
+    users = InMemoryUsers()
     definition = ServiceDefinition(
         name="user",
-        registrations=registrations(InMemoryUserStore(), utc_now),
+        registrations=registrations(users, users.unit_of_work, utc_now),
         validators=VALIDATORS,
     )
     settings = mesh_tls.with_identity(ServerSettings(port=0, grace_period=1))
