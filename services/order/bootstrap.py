@@ -18,8 +18,11 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
+from nats.aio.client import Client as NatsClient
 from shop.order.v1 import order_pb2_grpc
 
+from protomesh.bus.consumer import DurableConsumer
 from protomesh.bus.processed import install_processed_events
 from protomesh.bus.streams import ORDER_EVENTS
 from protomesh.channels import channel_for
@@ -34,7 +37,8 @@ from protomesh.registry import Mesh, load_mesh
 from protomesh.registry.model import host_of
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.order.config import OrderServiceConfig
-from services.order.customer_directory import customer_directory_consumer
+from services.order.customer_directory import EVENT_TYPES, SPEC, CustomerDirectoryHandler
+from services.order.customer_store import PostgresCustomerDirectory
 from services.order.handlers import Clock, CustomerCheck, OrderReader, UnitsOfWork
 from services.order.servicer import OrderServiceV1
 from services.order.store import PostgresOrderReader, PostgresOrderUnitOfWork
@@ -57,6 +61,16 @@ def nats_url(config: OrderServiceConfig, mesh: Mesh, environment: str) -> str | 
     if nats is None or environment not in nats.ports:
         return None
     return f"nats://{host_of(environment, 'nats')}:{nats.ports[environment]}"
+
+
+def customer_directory_consumer(nats: NatsClient | str, pool: asyncpg.Pool) -> DurableConsumer:
+    """The worker keeping the order context's copy of customers, fed by user events.
+
+    `nats` is a URL (the worker connects, and waits for NATS) or a shared client.
+    The schema needs `processed_events` (`install_processed_events`).
+    """
+    handler = CustomerDirectoryHandler(PostgresCustomerDirectory(pool))
+    return DurableConsumer(nats, SPEC, EVENT_TYPES, handler.handle)
 
 
 def registrations(

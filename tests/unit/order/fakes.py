@@ -7,6 +7,7 @@ import uuid
 
 from protomesh.errors import Unavailable
 from protomesh.idempotency import IdempotentReply
+from services.order.customer_directory import Customer
 from services.order.domain import Event, Order, Status
 from services.order.handlers import PagePosition
 from tests.unit.runtime.fake_unit_of_work import InMemoryLedger, InMemoryUnitOfWork
@@ -83,3 +84,20 @@ class FakeCustomers:
         if self.down:
             raise Unavailable("the user service could not check the customer (UNAVAILABLE)")
         return customer_id in self.known
+
+
+class InMemoryCustomerCopy:
+    """The CustomerCopy contract of PostgresCustomerDirectory, in a dict."""
+
+    def __init__(self) -> None:
+        self.customers: dict[uuid.UUID, Customer] = {}
+        self.applied: set[str] = set()
+
+    async def apply_once(self, event_id: str, customer: Customer) -> bool:
+        if event_id in self.applied:
+            return False
+        self.applied.add(event_id)
+        stored = self.customers.get(customer.customer_id)
+        if stored is None or stored.changed_at <= customer.changed_at:
+            self.customers[customer.customer_id] = customer
+        return True
