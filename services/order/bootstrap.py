@@ -12,13 +12,17 @@ copy of customers, fed by user events).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
+from nats.aio.client import Client as NatsClient
 from shop.order.v1 import order_pb2_grpc
 
+from protomesh.bus.consumer import DurableConsumer
 from protomesh.bus.processed import install_processed_events
 from protomesh.channels import channel_for
 from protomesh.config import current_environment
@@ -33,10 +37,11 @@ from protomesh.registry import Mesh, load_mesh
 from protomesh.registry.model import host_of
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.order.config import OrderServiceConfig
-from services.order.customer_directory import customer_directory_consumer
-from services.order.handlers import Clock, CustomerCheck, OrderStore
+from services.order.customer_directory import EVENT_TYPES, SPEC, CustomerDirectoryHandler
+from services.order.customer_store import PostgresCustomerDirectory
+from services.order.handlers import Clock, CustomerCheck, OrderReader, UnitsOfWork
 from services.order.servicer import OrderServiceV1
-from services.order.store import PostgresOrderStore
+from services.order.store import PostgresOrderReader, PostgresOrderUnitOfWork
 from services.order.streams import ORDER_EVENTS
 from services.order.user_lookup import UserServiceCustomers
 from services.order.validation import VALIDATORS
@@ -59,11 +64,23 @@ def nats_url(config: OrderServiceConfig, mesh: Mesh, environment: str) -> str | 
     return f"nats://{host_of(environment, 'nats')}:{nats.ports[environment]}"
 
 
-def registrations(store: OrderStore, customers: CustomerCheck, clock: Clock) -> list[Registration]:
+def customer_directory_consumer(nats: NatsClient | str, pool: asyncpg.Pool) -> DurableConsumer:
+    """The worker keeping the order context's copy of customers, fed by user events.
+
+    `nats` is a URL (the worker connects, and waits for NATS) or a shared client.
+    The schema needs `processed_events` (`install_processed_events`).
+    """
+    handler = CustomerDirectoryHandler(PostgresCustomerDirectory(pool))
+    return DurableConsumer(nats, SPEC, EVENT_TYPES, handler.handle)
+
+
+def registrations(
+    orders: OrderReader, units: UnitsOfWork, customers: CustomerCheck, clock: Clock
+) -> list[Registration]:
     return [
         Registration(
             "shop.order.v1.OrderService",
-            OrderServiceV1(store, customers, clock),
+            OrderServiceV1(orders, units, customers, clock),
             order_pb2_grpc.add_OrderServiceServicer_to_server,
         )
     ]
@@ -79,7 +96,8 @@ async def build(config: OrderServiceConfig) -> GrpcService:
         migrations=MIGRATIONS,
         installs=[install_outbox, install_idempotency, install_processed_events],
     )
-    store = PostgresOrderStore(pool, idempotency_retention=config.idempotency_retention)
+    orders = PostgresOrderReader(pool)
+    units = functools.partial(PostgresOrderUnitOfWork, pool, retention=config.idempotency_retention)
     users = channel_for(
         "user", mesh, environment, tls=config.tls, default_timeout=config.user_service_timeout
     )
@@ -108,7 +126,7 @@ async def build(config: OrderServiceConfig) -> GrpcService:
 
     definition = ServiceDefinition(
         name="order",
-        registrations=registrations(store, customers, utc_now),
+        registrations=registrations(orders, units, customers, utc_now),
         policies=ServicePolicies.of(mesh, "order"),
         validators=VALIDATORS,
         readiness_checks=checks,

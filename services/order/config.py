@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from protomesh.config import setting
 from protomesh.db.settings import DatabaseSettings
+from protomesh.idempotency.settings import IdempotencySettings
 from protomesh.settings import ServerSettings
 
 PREFIX = "ORDER_SERVICE_"
 
 
 @dataclass(frozen=True, kw_only=True)
-class OrderServiceConfig(ServerSettings, DatabaseSettings):
+class OrderServiceConfig(ServerSettings, DatabaseSettings, IdempotencySettings):
     port: int = setting(50052, minimum=0, maximum=65535, doc="gRPC port; 0 picks a free one")
     database_schema: str = setting("orders", doc="the schema this service owns")
     user_service_timeout: float = setting(
@@ -25,10 +26,4 @@ class OrderServiceConfig(ServerSettings, DatabaseSettings):
     )
     nats_url: str | None = setting(
         None, doc="nats://HOST:PORT for the outbox relay; default: the registry's nats"
-    )
-    idempotency_retention: float = setting(
-        86400.0, minimum=1.0, doc="seconds an idempotency key and its response are kept"
-    )
-    idempotency_sweep_interval: float = setting(
-        60.0, minimum=0.05, doc="seconds between deletions of expired idempotency keys"
     )

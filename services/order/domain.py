@@ -112,6 +112,7 @@ class OrderPlaced:
     items: tuple[LineItem, ...]
     total: Money
     at: datetime
+    version: int  # the order's version this event leaves it at: its place in the order's history
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class OrderCancelled:
     customer_id: uuid.UUID
     reason: str
     at: datetime
+    version: int
 
 
 Event = OrderPlaced | OrderCancelled
@@ -151,7 +153,7 @@ class Order:
             created_at=now,
             updated_at=now,
         )
-        return order, OrderPlaced(order.id, customer_id, order.items, order.total, now)
+        return order, OrderPlaced(order.id, customer_id, order.items, order.total, now, 1)
 
     def _become(self, status: Status, now: datetime) -> Order:
         if status not in TRANSITIONS[self.status]:
@@ -167,4 +169,4 @@ class Order:
     def cancel(self, reason: str, now: datetime) -> tuple[Order, OrderCancelled]:
         """Any order that has not shipped can be cancelled, once."""
         cancelled = self._become(Status.CANCELLED, now)
-        return cancelled, OrderCancelled(self.id, self.customer_id, reason, now)
+        return cancelled, OrderCancelled(self.id, self.customer_id, reason, now, cancelled.version)

@@ -1,8 +1,10 @@
 """The order context's use cases: one function each, over ports handed in.
 
-A use case loads what it needs, applies one domain rule and saves through
-the store, which makes the change, its event and its idempotency key one
-transaction. Nothing here knows about gRPC or SQL.
+A change runs in a unit of work (`OrderUnitOfWork`): load through its
+repository, call one domain method, save, publish the domain's event, commit.
+The unit makes the order, its outbox event and, for an idempotent call, the
+reply one transaction; the transport decided whether the call is idempotent
+and how its reply is serialized. Nothing here knows about gRPC or SQL.
 
 Authorization by end user: `viewer` is the subject the edge verified, or None
 for a service-to-service call (trusted inside the mesh). An end user sees and
@@ -21,8 +23,9 @@ from datetime import datetime
 from typing import Protocol
 
 from protomesh.errors import FieldViolation, InvalidArgument, PermissionDenied
-from protomesh.idempotency.calls import IdempotentCall, Replayed
+from protomesh.idempotency.calls import IdempotentReply
 from protomesh.pagination import decode_page_token, encode_page_token
+from protomesh.unit_of_work import UnitOfWork
 from services.order.domain import (
     Event,
     LineItem,
@@ -44,14 +47,6 @@ class PagePosition:
     order_id: uuid.UUID
 
 
-@dataclass(frozen=True)
-class Once:
-    """An idempotent call, and how to serialize its response for a repeat to get."""
-
-    call: IdempotentCall
-    encode: Callable[[Order], bytes]
-
-
 class CustomerCheck(Protocol):
     """Asks the user context whether a customer exists."""
 
@@ -59,12 +54,8 @@ class CustomerCheck(Protocol):
         """True or False; raises Unavailable when the answer cannot be had in time."""
 
 
-class OrderStore(Protocol):
-    async def replay(self, call: IdempotentCall) -> Replayed | None:
-        """The stored response of a finished call with this key, before doing any work."""
-
-    async def add(self, order: Order, event: Event, once: Once | None) -> Order | Replayed:
-        """Insert the order and its event (and spend the key), in one transaction."""
+class OrderReader(Protocol):
+    """Reads outside any unit of work: what a caller sees, committed."""
 
     async def get(self, order_id: uuid.UUID) -> Order | None: ...
 
@@ -78,16 +69,26 @@ class OrderStore(Protocol):
     ) -> list[Order]:
         """The customer's orders (in `status`, if given), newest first, strictly after `after`."""
 
-    async def change(
-        self,
-        order_id: uuid.UUID,
-        apply: Callable[[Order], tuple[Order, Event]],
-        once: Once | None,
-    ) -> Order | Replayed:
-        """Lock the order, apply the change, save it and its event, in one transaction.
 
-        Raises OrderNotFound; whatever `apply` raises rolls everything back.
-        """
+class OrderRepository(Protocol):
+    """Orders inside a unit of work."""
+
+    async def get_for_update(self, order_id: uuid.UUID) -> Order | None:
+        """The order, locked against concurrent changes until the unit ends."""
+
+    async def add(self, order: Order) -> None: ...
+
+    async def save(self, order: Order) -> None:
+        """Write a changed order loaded by `get_for_update`."""
+
+
+class OrderUnitOfWork(UnitOfWork[Event, Order], Protocol):
+    @property
+    def orders(self) -> OrderRepository: ...
+
+
+# Builds the unit of work for one call: idempotent when the transport gives a reply.
+UnitsOfWork = Callable[[IdempotentReply[Order] | None], OrderUnitOfWork]
 
 
 @dataclass(frozen=True)
@@ -131,56 +132,60 @@ def reveal(viewer: str | None, order: Order) -> None:
 async def place_order(
     command: PlaceOrder,
     *,
-    store: OrderStore,
+    uow: OrderUnitOfWork,
     customers: CustomerCheck,
     clock: Clock,
     viewer: str | None,
-    once: Once | None,
-) -> Order | Replayed:
+) -> Order:
     authorize(viewer, command.customer_id)
-    if once is not None and (stored := await store.replay(once.call)) is not None:
-        return stored  # a repeat: the customer was checked the first time
+    await uow.raise_if_answered()  # a repeat: the customer was checked the first time
     if not await customers.exists(command.customer_id):
         raise UnknownCustomer(command.customer_id)
-    order, placed = Order.place(customer_id=command.customer_id, items=command.items, now=clock())
-    return await store.add(order, placed, once)
+    async with uow:
+        order, placed = Order.place(
+            customer_id=command.customer_id, items=command.items, now=clock()
+        )
+        await uow.orders.add(order)
+        uow.publish(placed)
+        await uow.commit(order)
+    return order
 
 
-async def get_order(order_id: uuid.UUID, *, store: OrderStore, viewer: str | None) -> Order:
-    order = await store.get(order_id)
+async def get_order(order_id: uuid.UUID, *, orders: OrderReader, viewer: str | None) -> Order:
+    order = await orders.get(order_id)
     if order is None:
         raise OrderNotFound(order_id)
     reveal(viewer, order)
     return order
 
 
-async def list_orders(query: ListOrders, *, store: OrderStore, viewer: str | None) -> OrderPage:
+async def list_orders(query: ListOrders, *, orders: OrderReader, viewer: str | None) -> OrderPage:
     authorize(viewer, query.customer_id)
     limit = query.page_size or DEFAULT_PAGE_SIZE
     status = query.status.value if query.status else ""
     filter_key = f"customer={query.customer_id};status={status}"
     after = _position(query.page_token, filter_key) if query.page_token else None
-    orders = await store.page(query.customer_id, after=after, limit=limit + 1, status=query.status)
-    if len(orders) <= limit:
-        return OrderPage(orders, "")
-    last = orders[limit - 1]
+    found = await orders.page(query.customer_id, after=after, limit=limit + 1, status=query.status)
+    if len(found) <= limit:
+        return OrderPage(found, "")
+    last = found[limit - 1]
     token = encode_page_token({"t": last.created_at.isoformat(), "id": str(last.id)}, filter_key)
-    return OrderPage(orders[:limit], token)
+    return OrderPage(found[:limit], token)
 
 
 async def cancel_order(
-    command: CancelOrder,
-    *,
-    store: OrderStore,
-    clock: Clock,
-    viewer: str | None,
-    once: Once | None,
-) -> Order | Replayed:
-    def apply(order: Order) -> tuple[Order, Event]:
+    command: CancelOrder, *, uow: OrderUnitOfWork, clock: Clock, viewer: str | None
+) -> Order:
+    async with uow:
+        order = await uow.orders.get_for_update(command.order_id)
+        if order is None:
+            raise OrderNotFound(command.order_id)
         reveal(viewer, order)
-        return order.cancel(command.reason, clock())
-
-    return await store.change(command.order_id, apply, once)
+        cancelled, event = order.cancel(command.reason, clock())
+        await uow.orders.save(cancelled)
+        uow.publish(event)
+        await uow.commit(cancelled)
+    return cancelled
 
 
 def _position(token: str, filter_key: str) -> PagePosition:

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 from protomesh.config import setting
 from protomesh.db.settings import DatabaseSettings
+from protomesh.idempotency.settings import IdempotencySettings
 from protomesh.settings import ServerSettings
 
 PREFIX = "USER_SERVICE_"
 
 
 @dataclass(frozen=True, kw_only=True)
-class UserServiceConfig(ServerSettings, DatabaseSettings):
+class UserServiceConfig(ServerSettings, DatabaseSettings, IdempotencySettings):
     port: int = setting(50051, minimum=0, maximum=65535, doc="gRPC port; 0 picks a free one")
     database_schema: str = setting("users", doc="the schema this service owns")
     nats_url: str | None = setting(

@@ -1,5 +1,11 @@
 """What a user is and the rules that govern changes to one. Standard library only
-(plus the pure error vocabulary in protomesh.errors)."""
+(plus the pure error vocabulary in protomesh.errors).
+
+Each command returns the new user and the fact other contexts hear about
+(`UserRegistered`, `UserProfileChanged`), or None when nothing changed. Every
+change bumps `version`, which is also the per-user sequence of those events
+(registration is 0).
+"""
 
 from __future__ import annotations
 
@@ -40,6 +46,30 @@ def join_name(given_name: str, family_name: str) -> str:
 
 
 @dataclass(frozen=True)
+class UserRegistered:
+    user_id: uuid.UUID
+    email: str
+    display_name: str
+    at: datetime
+    version: int  # the user's version this event leaves it at: its place in the user's history
+
+
+@dataclass(frozen=True)
+class UserProfileChanged:
+    """The profile as it is after the change, not a diff: consumers keep copies."""
+
+    user_id: uuid.UUID
+    email: str
+    display_name: str
+    email_verified: bool
+    at: datetime
+    version: int
+
+
+Event = UserRegistered | UserProfileChanged
+
+
+@dataclass(frozen=True)
 class User:
     id: uuid.UUID
     email: str
@@ -49,6 +79,7 @@ class User:
     email_verified: bool
     created_at: datetime
     updated_at: datetime
+    version: int = 0
 
     @classmethod
     def register(
@@ -59,11 +90,11 @@ class User:
         display_name: str = "",
         given_name: str = "",
         family_name: str = "",
-    ) -> User:
+    ) -> tuple[User, UserRegistered]:
         """A new, unverified user. A structured name also sets the display name."""
         if given_name:
             display_name = join_name(given_name, family_name)
-        return cls(
+        user = cls(
             id=uuid.uuid4(),
             email=email.strip(),
             display_name=display_name.strip(),
@@ -72,6 +103,42 @@ class User:
             email_verified=False,
             created_at=now,
             updated_at=now,
+        )
+        return user, UserRegistered(user.id, user.email, user.display_name, now, user.version)
+
+    def update(
+        self,
+        now: datetime,
+        *,
+        email: str | None = None,
+        display_name: str | None = None,
+        given_name: str | None = None,
+        family_name: str | None = None,
+    ) -> tuple[User, UserProfileChanged | None]:
+        """Change what is given: a structured name wins over a bare display name."""
+        user = self
+        if email is not None:
+            user = user.change_email(email, now)
+        if given_name is not None:
+            user = user.rename_structured(given_name, family_name or "", now)
+        elif display_name is not None:
+            user = user.rename(display_name, now)
+        return self._changed_to(user)
+
+    def verify(self, verified_email: str, now: datetime) -> tuple[User, UserProfileChanged | None]:
+        return self._changed_to(self.verify_email(verified_email, now))
+
+    def _changed_to(self, user: User) -> tuple[User, UserProfileChanged | None]:
+        if user == self:
+            return self, None
+        changed = dataclasses.replace(user, version=self.version + 1)
+        return changed, UserProfileChanged(
+            changed.id,
+            changed.email,
+            changed.display_name,
+            changed.email_verified,
+            changed.updated_at,
+            changed.version,
         )
 
     def change_email(self, email: str, now: datetime) -> User:

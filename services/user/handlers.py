@@ -1,7 +1,10 @@
-"""The user context's use cases: one function each, over a store and a clock.
+"""The user context's use cases: one function each, over ports and a clock.
 
-Each loads what it needs, applies one domain rule, and saves through the
-store, which makes the change atomic. Nothing here knows about gRPC or SQL.
+A change runs in a unit of work (`UserUnitOfWork`): load through its
+repository, call one domain method, save, publish the domain's event, commit.
+The unit makes the user row, its outbox event and, for an idempotent call,
+the reply one transaction; the transport decided whether the call is
+idempotent and how its reply is serialized. Nothing here knows about gRPC or SQL.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from datetime import datetime
 from typing import Protocol
 
 from protomesh.errors import FieldViolation, InvalidArgument
+from protomesh.idempotency.calls import IdempotentReply
 from protomesh.pagination import decode_page_token, encode_page_token
-from services.user.domain import User, UserNotFound
+from protomesh.unit_of_work import UnitOfWork
+from services.user.domain import Event, User, UserNotFound
 
 Clock = Callable[[], datetime]
 DEFAULT_PAGE_SIZE = 20
@@ -28,9 +33,8 @@ class PagePosition:
     user_id: uuid.UUID
 
 
-class UserStore(Protocol):
-    async def add(self, user: User) -> None:
-        """Insert; raises EmailAlreadyTaken when the email key is in use."""
+class UserReader(Protocol):
+    """Reads outside any unit of work: what a caller sees, committed."""
 
     async def get(self, user_id: uuid.UUID) -> User | None: ...
 
@@ -39,11 +43,27 @@ class UserStore(Protocol):
     ) -> list[User]:
         """Users in (created_at, id) order, strictly after `after`."""
 
-    async def change(self, user_id: uuid.UUID, apply: Callable[[User], User]) -> User:
-        """Lock the user, apply the change, save it, all in one transaction.
 
-        Raises UserNotFound, or EmailAlreadyTaken if the change takes an email in use.
-        """
+class UserRepository(Protocol):
+    """Users inside a unit of work."""
+
+    async def get_for_update(self, user_id: uuid.UUID) -> User | None:
+        """The user, locked against concurrent changes until the unit ends."""
+
+    async def add(self, user: User) -> None:
+        """Insert; raises EmailAlreadyTaken when the email key is in use."""
+
+    async def save(self, user: User) -> None:
+        """Write a changed user loaded by `get_for_update`; raises EmailAlreadyTaken."""
+
+
+class UserUnitOfWork(UnitOfWork[Event, User], Protocol):
+    @property
+    def users(self) -> UserRepository: ...
+
+
+# Builds the unit of work for one call: idempotent when the transport gives a reply.
+UnitsOfWork = Callable[[IdempotentReply[User] | None], UserUnitOfWork]
 
 
 @dataclass(frozen=True)
@@ -76,53 +96,73 @@ class UserPage:
     next_page_token: str
 
 
-async def register_user(command: RegisterUser, store: UserStore, clock: Clock) -> User:
-    user = User.register(
-        email=command.email,
-        display_name=command.display_name,
-        given_name=command.given_name,
-        family_name=command.family_name,
-        now=clock(),
-    )
-    await store.add(user)
+async def register_user(command: RegisterUser, uow: UserUnitOfWork, clock: Clock) -> User:
+    async with uow:
+        user, registered = User.register(
+            email=command.email,
+            display_name=command.display_name,
+            given_name=command.given_name,
+            family_name=command.family_name,
+            now=clock(),
+        )
+        await uow.users.add(user)
+        uow.publish(registered)
+        await uow.commit(user)
     return user
 
 
-async def get_user(user_id: uuid.UUID, store: UserStore) -> User:
-    user = await store.get(user_id)
+async def get_user(user_id: uuid.UUID, users: UserReader) -> User:
+    user = await users.get(user_id)
     if user is None:
         raise UserNotFound(user_id)
     return user
 
 
-async def list_users(query: ListUsers, store: UserStore) -> UserPage:
+async def list_users(query: ListUsers, users: UserReader) -> UserPage:
     limit = query.page_size or DEFAULT_PAGE_SIZE
     filter_key = f"verified={query.email_verified}"
     after = _position(query.page_token, filter_key) if query.page_token else None
-    users = await store.page(after=after, limit=limit + 1, email_verified=query.email_verified)
-    if len(users) <= limit:
-        return UserPage(users, "")
-    last = users[limit - 1]
+    found = await users.page(after=after, limit=limit + 1, email_verified=query.email_verified)
+    if len(found) <= limit:
+        return UserPage(found, "")
+    last = found[limit - 1]
     token = encode_page_token({"t": last.created_at.isoformat(), "id": str(last.id)}, filter_key)
-    return UserPage(users[:limit], token)
+    return UserPage(found[:limit], token)
 
 
-async def update_user(command: UpdateUser, store: UserStore, clock: Clock) -> User:
-    def apply(user: User) -> User:
-        now = clock()
-        if command.email is not None:
-            user = user.change_email(command.email, now)
-        if command.given_name is not None:
-            user = user.rename_structured(command.given_name, command.family_name or "", now)
-        elif command.display_name is not None:
-            user = user.rename(command.display_name, now)
-        return user
+async def update_user(command: UpdateUser, uow: UserUnitOfWork, clock: Clock) -> User:
+    async with uow:
+        user = await _locked(uow, command.user_id)
+        updated, changed = user.update(
+            clock(),
+            email=command.email,
+            display_name=command.display_name,
+            given_name=command.given_name,
+            family_name=command.family_name,
+        )
+        if changed is not None:
+            await uow.users.save(updated)
+            uow.publish(changed)
+        await uow.commit(updated)
+    return updated
 
-    return await store.change(command.user_id, apply)
+
+async def verify_email(user_id: uuid.UUID, email: str, uow: UserUnitOfWork, clock: Clock) -> User:
+    async with uow:
+        user = await _locked(uow, user_id)
+        verified, changed = user.verify(email, clock())
+        if changed is not None:
+            await uow.users.save(verified)
+            uow.publish(changed)
+        await uow.commit(verified)
+    return verified
 
 
-async def verify_email(user_id: uuid.UUID, email: str, store: UserStore, clock: Clock) -> User:
-    return await store.change(user_id, lambda user: user.verify_email(email, clock()))
+async def _locked(uow: UserUnitOfWork, user_id: uuid.UUID) -> User:
+    user = await uow.users.get_for_update(user_id)
+    if user is None:
+        raise UserNotFound(user_id)
+    return user
 
 
 def _position(token: str, filter_key: str) -> PagePosition:

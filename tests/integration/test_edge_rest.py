@@ -77,6 +77,20 @@ def test_v1_create_get_and_list_over_rest(edge: Envoy) -> None:
     assert created in listed.json()["users"]
 
 
+def test_an_idempotency_key_header_makes_a_rest_create_retry_safe(edge: Envoy) -> None:
+    body = {"email": unique_email("retry"), "display_name": "Retry"}
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    first = edge.request("POST", "/v1/users", body, headers=headers)
+    assert first.status == 200, first.body
+    again = edge.request("POST", "/v1/users", body, headers=headers)
+    assert (again.status, again.json()) == (200, first.json())  # not 409: answered, not re-run
+    unkeyed = edge.request("POST", "/v1/users", body)
+    assert unkeyed.status == 409, unkeyed.body
+    other = edge.request("POST", "/v1/users", {**body, "display_name": "Eve"}, headers=headers)
+    assert other.status == 400, other.body
+    assert "already used" in other.json()["message"]
+
+
 def test_v2_is_served_beside_v1_over_the_same_data(edge: Envoy) -> None:
     body = {
         "email": unique_email("grace"),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 from shop.user.v2 import user_pb2 as v2
@@ -16,7 +18,7 @@ from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh_toolkit.codegen import tool
 from tests.support import mesh_tls
-from tests.support.grpc_calls import field_violations
+from tests.support.grpc_calls import field_violations, status_of
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
 
@@ -156,6 +158,96 @@ async def test_pages_walk_every_user_once_and_filter_by_verification(
         v2.ListUsersRequest(email_verification=v2.EMAIL_VERIFICATION_VERIFIED, page_size=100)
     )
     assert all(u.email_verification == v2.EMAIL_VERIFICATION_VERIFIED for u in verified.users)
+
+
+ONCE = v2.PersonName(given_name="Once")
+
+
+def keyed(key: str) -> tuple[tuple[str, str]]:
+    return (("idempotency-key", key),)
+
+
+async def effects(postgres: Postgres, service: ServiceProcess, user_id: str) -> tuple[int, int]:
+    """(users with this id, outbox events about them) in the service's schema."""
+    schema = service.env["USER_SERVICE_DATABASE_SCHEMA"]
+    connection = await postgres.connect()
+    try:
+        users = await connection.fetchval(
+            f"SELECT count(*) FROM {schema}.users WHERE id = $1", uuid.UUID(user_id)
+        )
+        events = await connection.fetchval(
+            f"SELECT count(*) FROM {schema}.outbox WHERE aggregate_id = $1", user_id
+        )
+    finally:
+        await connection.close()
+    return users, events
+
+
+async def test_a_keyed_create_repeated_replays_the_first_response_and_creates_nothing(
+    users_v1: v1_grpc.UserServiceAsyncStub, postgres: Postgres, service: ServiceProcess
+) -> None:
+    key = str(uuid.uuid4())
+    request = v1.CreateUserRequest(email=f"{key}@example.com", display_name="Once")
+    first = await users_v1.CreateUser(request, metadata=keyed(key), timeout=5)
+    again = await users_v1.CreateUser(request, metadata=keyed(key), timeout=5)
+    assert again.SerializeToString() == first.SerializeToString()
+    assert await effects(postgres, service, first.user.user_id) == (1, 1)
+    with pytest.raises(grpc.aio.AioRpcError) as unkeyed:  # without a key: a second attempt
+        await users_v1.CreateUser(request, timeout=5)
+    assert unkeyed.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_a_key_spent_on_another_body_is_refused_and_changes_nothing(
+    users_v2: v2_grpc.UserServiceAsyncStub, postgres: Postgres, service: ServiceProcess
+) -> None:
+    created = await users_v2.CreateUser(
+        v2.CreateUserRequest(email=f"{uuid.uuid4().hex}@example.com", name=ONCE), timeout=5
+    )
+    user_id, key = created.user.user_id, str(uuid.uuid4())
+    renamed = v2.UpdateUserRequest(user_id=user_id, name=v2.PersonName(given_name="Ada"))
+    first = await users_v2.UpdateUser(renamed, metadata=keyed(key), timeout=5)
+    assert first.user.display_name == "Ada"
+    other = v2.UpdateUserRequest(user_id=user_id, name=v2.PersonName(given_name="Eve"))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await users_v2.UpdateUser(other, metadata=keyed(key), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    failure = error_details_pb2.PreconditionFailure()
+    assert any(d.Unpack(failure) for d in status_of(raised.value).details)
+    assert (failure.violations[0].type, failure.violations[0].subject) == (
+        "IDEMPOTENCY_KEY_REUSED",
+        "idempotency-key",
+    )
+    now = await users_v2.GetUser(v2.GetUserRequest(user_id=user_id), timeout=5)
+    assert now.user.display_name == "Ada"
+    assert await effects(postgres, service, user_id) == (1, 2)
+
+
+async def test_a_keyed_verification_repeated_replays_even_after_the_email_moved(
+    users_v2: v2_grpc.UserServiceAsyncStub, postgres: Postgres, service: ServiceProcess
+) -> None:
+    email = f"{uuid.uuid4().hex}@example.com"
+    created = await users_v2.CreateUser(v2.CreateUserRequest(email=email, name=ONCE), timeout=5)
+    user_id, key = created.user.user_id, str(uuid.uuid4())
+    verify = v2.VerifyEmailRequest(user_id=user_id, email=email)
+    first = await users_v2.VerifyEmail(verify, metadata=keyed(key), timeout=5)
+    await users_v2.UpdateUser(
+        v2.UpdateUserRequest(user_id=user_id, email=f"moved-{email}"), timeout=5
+    )
+    again = await users_v2.VerifyEmail(verify, metadata=keyed(key), timeout=5)
+    assert again == first  # not FAILED_PRECONDITION: the retry is answered, not re-run
+    assert await effects(postgres, service, user_id) == (1, 3)
+
+
+async def test_concurrent_keyed_creates_make_one_user_and_one_event(
+    users_v1: v1_grpc.UserServiceAsyncStub, postgres: Postgres, service: ServiceProcess
+) -> None:
+    key = str(uuid.uuid4())
+    request = v1.CreateUserRequest(email=f"{key}@example.com", display_name="Many")
+    replies = await asyncio.gather(
+        *(users_v1.CreateUser(request, metadata=keyed(key), timeout=10) for _ in range(10))
+    )
+    assert len({reply.SerializeToString() for reply in replies}) == 1
+    assert await effects(postgres, service, replies[0].user.user_id) == (1, 1)
 
 
 def test_grpcurl_lists_and_calls_the_service(service: ServiceProcess) -> None:

@@ -12,7 +12,8 @@ from google.protobuf import timestamp_pb2
 from shop.user.events.v1 import events_pb2
 
 import services.order
-from services.order.customer_directory import CustomerDirectory
+from services.order.customer_directory import CustomerDirectoryHandler
+from services.order.customer_store import PostgresCustomerDirectory
 from tests.support.consumers import schema_pool
 from tests.support.contract_recording import EventRecorder, settle
 from tests.support.postgres import Postgres
@@ -33,8 +34,8 @@ def at(text: str) -> timestamp_pb2.Timestamp:
 
 async def test_order_records_what_it_relies_on_in_user_events(postgres: Postgres) -> None:
     async with schema_pool(postgres, DIRECTORY_DDL.read_text()) as pool:
-        directory = CustomerDirectory(pool)
-        recorder = EventRecorder(directory.handle)
+        directory = PostgresCustomerDirectory(pool)
+        recorder = EventRecorder(CustomerDirectoryHandler(directory).handle)
 
         registered = events_pb2.UserRegistered(
             user_id=str(CUSTOMER),

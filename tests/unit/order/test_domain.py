@@ -71,7 +71,9 @@ def test_any_order_not_shipped_can_be_cancelled(steps: list[str]) -> None:
     cancelled, event = order.cancel("changed my mind", NOW)
     assert cancelled.status == Status.CANCELLED
     assert cancelled.version == order.version + 1
-    assert event == OrderCancelled(order.id, order.customer_id, "changed my mind", NOW)
+    assert event == OrderCancelled(
+        order.id, order.customer_id, "changed my mind", NOW, version=cancelled.version
+    )
 
 
 def test_shipped_and_cancelled_orders_are_final() -> None:

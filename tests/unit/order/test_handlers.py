@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from protomesh.errors import InvalidArgument, PermissionDenied, Unavailable
-from protomesh.idempotency import IdempotentCall, KeyReused, Replayed
+from protomesh.idempotency import AlreadyAnswered, IdempotentCall, IdempotentReply, KeyReused
 from services.order import handlers
 from services.order.domain import (
     IllegalTransition,
@@ -21,8 +21,8 @@ from services.order.domain import (
     Status,
     UnknownCustomer,
 )
-from services.order.handlers import CancelOrder, ListOrders, Once, PlaceOrder
-from tests.unit.order.fakes import FakeCustomers, InMemoryOrderStore
+from services.order.handlers import CancelOrder, ListOrders, PlaceOrder
+from tests.unit.order.fakes import FakeCustomers, InMemoryOrders
 
 CUSTOMER = uuid.uuid4()
 ITEMS = [LineItem("SKU-1", 2, Money("EUR", 250))]
@@ -40,8 +40,8 @@ class Ticking:
 
 
 @pytest.fixture
-def store() -> InMemoryOrderStore:
-    return InMemoryOrderStore()
+def store() -> InMemoryOrders:
+    return InMemoryOrders()
 
 
 @pytest.fixture
@@ -49,44 +49,49 @@ def customers() -> FakeCustomers:
     return FakeCustomers(CUSTOMER)
 
 
-def once(key: str, request: bytes = b"r1", method: str = "/m/Place") -> Once:
+def once(key: str, request: bytes = b"r1", method: str = "/m/Place") -> IdempotentReply[Order]:
+    """A keyed call whose transport serializes an order as its id."""
     call = IdempotentCall(key, "internal", method, request)
-    return Once(call, lambda order: str(order.id).encode())
+    return IdempotentReply(call, lambda order: str(order.id).encode())
 
 
 async def place(
-    store: InMemoryOrderStore,
+    store: InMemoryOrders,
     customers: FakeCustomers,
     *,
     customer: uuid.UUID = CUSTOMER,
     viewer: str | None = None,
-    key: Once | None = None,
+    key: IdempotentReply[Order] | None = None,
     clock: Ticking | None = None,
-) -> Order | Replayed:
+) -> Order:
     return await handlers.place_order(
         PlaceOrder(customer, ITEMS),
-        store=store,
+        uow=store.unit_of_work(key),
         customers=customers,
         clock=clock or Ticking(),
         viewer=viewer,
-        once=key,
+    )
+
+
+async def cancel(store: InMemoryOrders, command: CancelOrder, viewer: str | None = None) -> Order:
+    return await handlers.cancel_order(
+        command, uow=store.unit_of_work(), clock=Ticking(), viewer=viewer
     )
 
 
 async def test_placing_stores_the_order_and_its_event(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     order = await place(store, customers)
-    assert isinstance(order, Order)
     assert store.orders[order.id] == order
-    [(aggregate, sequence, event)] = store.events
-    assert (aggregate, sequence) == (order.id, 1)
+    [event] = store.events
     assert isinstance(event, OrderPlaced)
+    assert (event.order_id, event.version) == (order.id, 1)
     assert event.total == Money("EUR", 500)
 
 
 async def test_an_unknown_customer_is_a_failed_precondition(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     with pytest.raises(UnknownCustomer):
         await place(store, customers, customer=uuid.uuid4())
@@ -94,7 +99,7 @@ async def test_an_unknown_customer_is_a_failed_precondition(
 
 
 async def test_an_unreachable_user_service_is_unavailable_and_writes_nothing(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     customers.down = True
     with pytest.raises(Unavailable):
@@ -104,18 +109,18 @@ async def test_an_unreachable_user_service_is_unavailable_and_writes_nothing(
 
 
 async def test_a_repeat_with_one_key_replays_without_asking_again(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     first = await place(store, customers, key=once("k1"))
-    assert isinstance(first, Order)
-    again = await place(store, customers, key=once("k1"))
-    assert again == Replayed(str(first.id).encode())
+    with pytest.raises(AlreadyAnswered) as again:
+        await place(store, customers, key=once("k1"))
+    assert again.value.response == str(first.id).encode()
     assert len(store.orders) == 1
     assert customers.asked == [CUSTOMER]
 
 
 async def test_one_key_with_another_request_is_refused(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     await place(store, customers, key=once("k1"))
     with pytest.raises(KeyReused, match="already used"):
@@ -124,55 +129,45 @@ async def test_one_key_with_another_request_is_refused(
 
 
 async def test_an_end_user_places_and_sees_only_their_own_orders_others_are_not_found(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     stranger = str(uuid.uuid4())
     with pytest.raises(PermissionDenied):
         await place(store, customers, viewer=stranger)
     order = await place(store, customers, viewer=str(CUSTOMER))
-    assert isinstance(order, Order)
-    assert await handlers.get_order(order.id, store=store, viewer=str(CUSTOMER)) == order
-    assert await handlers.get_order(order.id, store=store, viewer=None) == order
+    assert await handlers.get_order(order.id, orders=store, viewer=str(CUSTOMER)) == order
+    assert await handlers.get_order(order.id, orders=store, viewer=None) == order
     with pytest.raises(OrderNotFound):
-        await handlers.get_order(order.id, store=store, viewer=stranger)
+        await handlers.get_order(order.id, orders=store, viewer=stranger)
     with pytest.raises(PermissionDenied):
-        await handlers.list_orders(ListOrders(CUSTOMER), store=store, viewer=stranger)
+        await handlers.list_orders(ListOrders(CUSTOMER), orders=store, viewer=stranger)
     with pytest.raises(OrderNotFound):
-        await handlers.cancel_order(
-            CancelOrder(order.id), store=store, clock=Ticking(), viewer=stranger, once=None
-        )
+        await cancel(store, CancelOrder(order.id), viewer=stranger)
     assert store.orders[order.id].status == Status.PENDING
 
 
-async def test_a_missing_order_is_not_found(store: InMemoryOrderStore) -> None:
+async def test_a_missing_order_is_not_found(store: InMemoryOrders) -> None:
     with pytest.raises(OrderNotFound):
-        await handlers.get_order(uuid.uuid4(), store=store, viewer=None)
+        await handlers.get_order(uuid.uuid4(), orders=store, viewer=None)
     with pytest.raises(OrderNotFound):
-        await handlers.cancel_order(
-            CancelOrder(uuid.uuid4()), store=store, clock=Ticking(), viewer=None, once=None
-        )
+        await cancel(store, CancelOrder(uuid.uuid4()))
 
 
 async def test_cancel_records_an_event_and_a_second_cancel_is_illegal(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     order = await place(store, customers)
-    assert isinstance(order, Order)
-    cancelled = await handlers.cancel_order(
-        CancelOrder(order.id, "too slow"), store=store, clock=Ticking(), viewer=None, once=None
-    )
-    assert isinstance(cancelled, Order)
+    cancelled = await cancel(store, CancelOrder(order.id, "too slow"))
     assert cancelled.version == 2
-    assert isinstance(store.events[-1][2], OrderCancelled)
+    assert isinstance(store.events[-1], OrderCancelled)
+    assert store.events[-1].version == 2
     with pytest.raises(IllegalTransition):
-        await handlers.cancel_order(
-            CancelOrder(order.id), store=store, clock=Ticking(), viewer=None, once=None
-        )
+        await cancel(store, CancelOrder(order.id))
     assert len(store.events) == 2
 
 
 async def test_pages_walk_every_order_once_newest_first(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     clock = Ticking()
     placed = [await place(store, customers, clock=clock) for _ in range(5)]
@@ -180,7 +175,7 @@ async def test_pages_walk_every_order_once_newest_first(
     token = ""
     for _ in range(10):
         page = await handlers.list_orders(
-            ListOrders(CUSTOMER, page_size=2, page_token=token), store=store, viewer=None
+            ListOrders(CUSTOMER, page_size=2, page_token=token), orders=store, viewer=None
         )
         seen += page.orders
         token = page.next_page_token
@@ -190,17 +185,51 @@ async def test_pages_walk_every_order_once_newest_first(
 
 
 async def test_a_page_token_is_tied_to_its_filter(
-    store: InMemoryOrderStore, customers: FakeCustomers
+    store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
     clock = Ticking()
     for _ in range(3):
         await place(store, customers, clock=clock)
-    page = await handlers.list_orders(ListOrders(CUSTOMER, page_size=1), store=store, viewer=None)
+    page = await handlers.list_orders(ListOrders(CUSTOMER, page_size=1), orders=store, viewer=None)
     with pytest.raises(InvalidArgument, match="page_token"):
         await handlers.list_orders(
             ListOrders(
                 CUSTOMER, page_size=1, page_token=page.next_page_token, status=Status.SHIPPED
             ),
-            store=store,
+            orders=store,
             viewer=None,
         )
+
+
+async def test_a_repeated_cancel_replays_instead_of_failing_on_the_cancelled_order(
+    store: InMemoryOrders, customers: FakeCustomers
+) -> None:
+    order = await place(store, customers)
+    key = once("c1", method="/m/Cancel")
+    first = await handlers.cancel_order(
+        CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
+    )
+    with pytest.raises(AlreadyAnswered) as again:
+        await handlers.cancel_order(
+            CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
+        )
+    assert again.value.response == str(first.id).encode()
+    assert len(store.events) == 2
+
+
+async def test_a_failed_change_leaves_no_key_and_no_event(
+    store: InMemoryOrders, customers: FakeCustomers
+) -> None:
+    stranger = str(uuid.uuid4())
+    order = await place(store, customers)
+    key = once("c2", method="/m/Cancel")
+    with pytest.raises(PermissionDenied):
+        await handlers.cancel_order(
+            CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=stranger
+        )
+    assert store.ledger.replies == {}
+    assert len(store.events) == 1
+    retried = await handlers.cancel_order(
+        CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
+    )
+    assert retried.status == Status.CANCELLED

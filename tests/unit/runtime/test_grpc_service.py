@@ -27,7 +27,7 @@ from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health_async
 from tests.support.policies import project_policies
 from tests.support.ports import free_port
-from tests.unit.user.fakes import InMemoryUserStore
+from tests.unit.user.fakes import InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.usefixtures("mesh_certificates")
 SERVING, NOT_SERVING = "SERVING", "NOT_SERVING"
 
 
-class GatedStore(InMemoryUserStore):
+class GatedStore(InMemoryUsers):
     """Reads wait at a gate the test opens, to hold calls in flight; or blow up."""
 
     def __init__(self) -> None:
@@ -76,10 +76,11 @@ async def start(settings: ServerSettings) -> Running:
         if not dependency_up[0]:
             raise ConnectionError("down")
 
+    store = GatedStore()
     definition = ServiceDefinition(
         name="user",
         policies=project_policies("user"),
-        registrations=registrations(store, utc_now),
+        registrations=registrations(store, store.unit_of_work, utc_now),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", probe)],
     )
@@ -240,7 +241,9 @@ async def test_the_insecure_switch_serves_plaintext_and_says_so_loudly(
     monkeypatch.setenv("PROTOMESH_INSECURE", "1")
     store = GatedStore()
     definition = ServiceDefinition(
-        name="user", policies=project_policies("user"), registrations=registrations(store, utc_now)
+        name="user",
+        policies=project_policies("user"),
+        registrations=registrations(store, store.unit_of_work, utc_now),
     )
     service = GrpcService(definition, ServerSettings(port=0))
     with caplog.at_level(logging.WARNING, logger="protomesh.server"):
@@ -262,10 +265,11 @@ async def test_health_never_says_serving_before_the_first_readiness_check() -> N
         await release.wait()
         raise ConnectionError("down")
 
+    store = GatedStore()
     definition = ServiceDefinition(
         name="user",
         policies=project_policies("user"),
-        registrations=registrations(GatedStore(), utc_now),
+        registrations=registrations(store, store.unit_of_work, utc_now),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", database_down, timeout=10)],
     )

@@ -1,31 +1,53 @@
-"""An in-memory UserStore with the same contract as PostgresUserStore."""
+"""In-memory user ports with the same contracts as the PostgreSQL reader, repository and unit."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 
-from services.user.domain import EmailAlreadyTaken, User, UserNotFound, email_key
+from protomesh.idempotency import IdempotentReply
+from services.user.domain import EmailAlreadyTaken, Event, User, email_key
 from services.user.handlers import PagePosition
+from tests.unit.runtime.fake_unit_of_work import InMemoryLedger, InMemoryUnitOfWork
 
 
-class InMemoryUserStore:
-    def __init__(self) -> None:
-        self.users: dict[uuid.UUID, User] = {}
-        self._lock = asyncio.Lock()
+class InMemoryUserRepository:
+    def __init__(self, rows: dict[uuid.UUID, User]) -> None:
+        self._rows = rows
 
-    def _email_in_use(self, email: str, by_other_than: uuid.UUID) -> bool:
-        return any(
-            email_key(u.email) == email_key(email) and u.id != by_other_than
-            for u in self.users.values()
-        )
+    async def get_for_update(self, user_id: uuid.UUID) -> User | None:
+        return self._rows.get(user_id)
 
     async def add(self, user: User) -> None:
-        async with self._lock:
-            if self._email_in_use(user.email, user.id):
-                raise EmailAlreadyTaken(user.email)
-            self.users[user.id] = user
+        await self.save(user)
+
+    async def save(self, user: User) -> None:
+        taken = any(
+            email_key(other.email) == email_key(user.email) and other.id != user.id
+            for other in self._rows.values()
+        )
+        if taken:
+            raise EmailAlreadyTaken(user.email)
+        self._rows[user.id] = user
+
+
+class InMemoryUserUnitOfWork(InMemoryUnitOfWork[User, Event, User]):
+    @property
+    def users(self) -> InMemoryUserRepository:
+        return InMemoryUserRepository(self.rows)
+
+
+class InMemoryUsers:
+    """The UserReader, and the units of work writing the same users."""
+
+    def __init__(self) -> None:
+        self.users: dict[uuid.UUID, User] = {}
+        self.events: list[Event] = []
+        self.ledger = InMemoryLedger()
+        self._lock = asyncio.Lock()
+
+    def unit_of_work(self, reply: IdempotentReply[User] | None = None) -> InMemoryUserUnitOfWork:
+        return InMemoryUserUnitOfWork(self.users, self.events, self.ledger, self._lock, reply)
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         return self.users.get(user_id)
@@ -43,14 +65,3 @@ class InMemoryUserStore:
         if email_verified is not None:
             ordered = [u for u in ordered if u.email_verified == email_verified]
         return ordered[:limit]
-
-    async def change(self, user_id: uuid.UUID, apply: Callable[[User], User]) -> User:
-        async with self._lock:
-            user = self.users.get(user_id)
-            if user is None:
-                raise UserNotFound(user_id)
-            changed = apply(user)
-            if self._email_in_use(changed.email, user_id):
-                raise EmailAlreadyTaken(changed.email)
-            self.users[user_id] = changed
-            return changed
