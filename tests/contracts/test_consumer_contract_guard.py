@@ -139,13 +139,13 @@ async def test_a_field_the_consumer_reads_left_unfilled_names_it(
     mutated_user_service: tuple[ServiceProcess, Path], postgres: Postgres
 ) -> None:
     service, copy = mutated_user_service
-    registered = "def user_registered(user: User) -> events_pb2.UserRegistered:"
+    registered = "            return events_pb2.UserRegistered(\n"
+    user_id = "                user_id=str(event.user_id),\n"
     mutate(
         copy,
         "services/user/events.py",
-        f"{registered}\n    return events_pb2.UserRegistered(\n        user_id=str(user.id),\n"
-        "        email=user.email,\n",
-        f"{registered}\n    return events_pb2.UserRegistered(\n        user_id=str(user.id),\n",
+        f"{registered}{user_id}                email=event.email,\n",
+        f"{registered}{user_id}",
     )
     service.start()
     states, producers = user_provider(service, postgres)

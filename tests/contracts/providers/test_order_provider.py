@@ -58,7 +58,7 @@ async def test_the_running_order_service_emits_what_its_consumers_read(
         item = v1.LineItem(
             sku="BOOK-1", quantity=1, unit_price=v1.Money(currency_code="EUR", amount_minor=1250)
         )
-        async with mesh_tls.aio_channel(orders.address, "edge") as channel:
+        async with mesh_tls.aio_channel(orders.address, "operator") as channel:
             placed = await v1_grpc.OrderServiceStub(channel).PlaceOrder(
                 v1.PlaceOrderRequest(customer_id=customer.user.user_id, items=[item]), timeout=5
             )
@@ -69,7 +69,7 @@ async def test_the_running_order_service_emits_what_its_consumers_read(
 
     async def cancelled() -> tuple[str, bytes]:
         order_id = await place()
-        async with mesh_tls.aio_channel(orders.address, "edge") as channel:
+        async with mesh_tls.aio_channel(orders.address, "operator") as channel:
             await v1_grpc.OrderServiceStub(channel).CancelOrder(
                 v1.CancelOrderRequest(order_id=order_id, reason="contract test"), timeout=5
             )

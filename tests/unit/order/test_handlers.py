@@ -223,7 +223,7 @@ async def test_a_failed_change_leaves_no_key_and_no_event(
     stranger = str(uuid.uuid4())
     order = await place(store, customers)
     key = once("c2", method="/m/Cancel")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(OrderNotFound):
         await handlers.cancel_order(
             CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=stranger
         )
