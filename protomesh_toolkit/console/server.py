@@ -109,7 +109,15 @@ class Console:
         if trace_id is None:
             message = f'<p role="alert">No trace found for <code>{escape(query)}</code>.</p>'
             return HTTPStatus.NOT_FOUND, page("Trace", detail_pages.search_form(query) + message)
-        body = detail_pages.waterfall(trace_id, waterfall(spans, trace_id))
+        bars = waterfall(spans, trace_id)
+        if not bars:  # named in a log line, but no span arrived: unsampled, or not flushed yet
+            message = (
+                f'<p role="alert">The request belongs to trace <code>{trace_id}</code>, but the '
+                "receiver has none of its spans: it was not sampled, or its spans are not "
+                "flushed yet (every 5 s). Try again in a few seconds.</p>"
+            )
+            return HTTPStatus.NOT_FOUND, page("Trace", detail_pages.search_form(query) + message)
+        body = detail_pages.waterfall(trace_id, bars)
         return HTTPStatus.OK, page("Trace", detail_pages.search_form(query) + body)
 
     def dead_letters(self, notice: str = "") -> tuple[HTTPStatus, str]:
