@@ -87,8 +87,8 @@ def _columns(
         Node(
             f"consumer:{consumer.durable}",
             consumer.durable,
-            "healthy" if snapshot.streams_read.at is not None else "",
-            (f"on {stream.name}", f"lag {consumer.lag}"),
+            "healthy" if consumer.waiting else "",
+            (f"on {stream.name}", f"lag {consumer.lag}", "pulling" if consumer.waiting else "idle"),
         )
         for stream in snapshot.streams
         for consumer in stream.consumers
@@ -128,7 +128,7 @@ def _rpc_table(name: str, kept: list[Scrape]) -> str:
         return "<p>No RPC handled yet.</p>"
     history = [{r.method: r for r in rates(a, b)} for a, b in itertools.pairwise(kept)]
     rows = []
-    for method, now in current.items():
+    for method, now in sorted(current.items(), key=lambda item: _probe_last(item[0])):
         per_second = [h[method].per_second if method in h else 0.0 for h in history]
         p99 = [h[method].p99_ms if method in h else None for h in history]
         rows.append(
@@ -146,6 +146,11 @@ def _rpc_table(name: str, kept: list[Scrape]) -> str:
         '<th scope="col">p50</th><th scope="col">p99</th><th scope="col">req/s chart</th>'
         f'<th scope="col">p99 chart</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
+
+
+def _probe_last(method: str) -> tuple[bool, str]:
+    """Health checks (the supervisor's and the console's own probes) after the service's RPCs."""
+    return method.startswith("/grpc.health."), method
 
 
 def _ms(value: float | None) -> str:

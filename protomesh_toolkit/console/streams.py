@@ -23,6 +23,7 @@ class ConsumerLag:
     pending: int  # not delivered yet
     ack_pending: int  # delivered, not acknowledged yet
     redelivered: int
+    waiting: int  # pull requests waiting: 0 means no client is pulling (its service is down)
 
     @property
     def lag(self) -> int:
@@ -51,6 +52,7 @@ def read(document: dict[str, Any]) -> list[StreamState]:
                     int(consumer.get("num_pending", 0)),
                     int(consumer.get("num_ack_pending", 0)),
                     int(consumer.get("num_redelivered", 0)),
+                    int(consumer.get("num_waiting", 0)),
                 )
                 for consumer in stream.get("consumer_detail") or []
             )
