@@ -15,14 +15,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from protomesh_toolkit.traces.view import Span, read_spans
+from protomesh_toolkit.traces.view import Span
 
 TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
 LOG_TAIL_BYTES = 2_000_000  # how far back in each log a request id is looked for
+SPAN_BYTES = 8_000_000  # the newest spans kept in memory: about 15,000 of ~500 bytes
 
 
 class SpanFile:
-    """The receiver's spans, read again only when the file has changed."""
+    """The newest spans of the receiver's file, read again only when the file has changed.
+
+    The receiver keeps no retention, so the file only grows: the console reads its last
+    SPAN_BYTES at most (some 15,000 spans), which bounds its own memory.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -37,9 +42,24 @@ class SpanFile:
             return []
         with self._lock:
             if self._seen != (stat.st_size, stat.st_mtime_ns):
-                self._spans = read_spans(self.path)
+                self._spans = _tail_spans(self.path, stat.st_size)
                 self._seen = (stat.st_size, stat.st_mtime_ns)
             return self._spans
+
+
+def _tail_spans(path: Path, size: int) -> list[Span]:
+    with path.open("rb") as file:
+        file.seek(max(0, size - SPAN_BYTES))
+        lines = file.read(SPAN_BYTES).splitlines()
+    if size > SPAN_BYTES:
+        lines = lines[1:]  # the first line is cut in the middle
+    spans = []
+    for line in lines:
+        try:
+            spans.append(json.loads(line))
+        except ValueError:  # a line cut short by a crash
+            continue
+    return spans
 
 
 def find_trace(spans: list[Span], query: str, logs_dir: Path) -> str | None:

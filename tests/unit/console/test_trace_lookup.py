@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from protomesh_toolkit.console import trace_lookup
 from protomesh_toolkit.console.trace_lookup import find_trace, waterfall
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -57,3 +60,15 @@ def test_the_waterfall_puts_children_under_their_parent_in_start_order() -> None
         ("publish", 2),
     ]
     assert (bars[2].offset_ms, bars[2].duration_ms) == (2.0, 0.5)
+
+
+def test_the_span_file_is_read_from_its_end_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "spans.jsonl"
+    lines = [json.dumps(span(f"s{i}", None, i, i + 1)) for i in range(100)]
+    path.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(trace_lookup, "SPAN_BYTES", len(lines[-1]) * 10)
+    kept = [s["span_id"] for s in trace_lookup.SpanFile(path).spans()]
+    assert kept[-1] == "s99"
+    assert 5 < len(kept) < 11  # the newest few, none cut in half
