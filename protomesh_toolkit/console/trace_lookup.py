@@ -19,14 +19,14 @@ from protomesh_toolkit.traces.view import Span
 
 TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
 LOG_TAIL_BYTES = 2_000_000  # how far back in each log a request id is looked for
-SPAN_BYTES = 8_000_000  # the newest spans kept in memory: about 15,000 of ~500 bytes
+SPAN_BYTES = 4_000_000  # the newest spans kept in memory: about 6,000 of ~650 bytes
 
 
 class SpanFile:
     """The newest spans of the receiver's file, read again only when the file has changed.
 
     The receiver keeps no retention, so the file only grows: the console reads its last
-    SPAN_BYTES at most (some 15,000 spans), which bounds its own memory.
+    SPAN_BYTES at most (some 6,000 spans), which bounds its own memory.
     """
 
     def __init__(self, path: Path) -> None:
