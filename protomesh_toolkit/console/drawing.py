@@ -16,7 +16,7 @@ STYLES = {
     "down": ("#ffebe9", "#b42318"),
     "unknown": ("#eaeef2", "#57606a"),
 }
-NODE_WIDTH, LINE, PAD, GAP, COLUMN = 215, 16, 8, 18, 270
+NODE_WIDTH, LINE, PAD, GAP, COLUMN = 232, 16, 8, 18, 285
 
 
 def tone(state: str) -> str:
