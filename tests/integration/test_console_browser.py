@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -267,6 +268,41 @@ def test_a_dead_letter_is_replayed_after_a_confirmation(cluster: Cluster, page: 
     assert headers["Nats-Msg-Id"].startswith(f"replay:{sequence}:")
     assert not any(name.startswith("dlq-") for name in headers)
     assert errors.errors == []
+
+    # Still poison: the consumer parks it again, and the shell can replay that one.
+    deadline = time.monotonic() + 20
+    while not (again := [x for x in cluster.cli("dlq", "list").split() if x.isdigit()]):
+        assert time.monotonic() < deadline, "the replayed poison was not parked again"
+        time.sleep(0.5)
+    replayed = cluster.cli("dlq", "replay", again[0], "--yes")
+    assert f"replayed {again[0]} to order.events.v1.OrderPlaced: published" in replayed
+
+
+def _post(url: str, body: bytes, origin: str | None = None) -> int:
+    request = urllib.request.Request(url, data=body, method="POST")
+    if origin is not None:
+        request.add_header("origin", origin)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_a_replay_needs_the_confirmation_token_and_the_consoles_own_origin(
+    cluster: Cluster,
+) -> None:
+    marker = b"\xff poison " + uuid.uuid4().hex.encode()
+    _in_thread(_park_a_poison_message(cluster.nats_port, marker))
+    deadline = time.monotonic() + 20
+    while not (parked := [x for x in cluster.cli("dlq", "list").split() if x.isdigit()]):
+        assert time.monotonic() < deadline, "no dead letter was listed"
+        time.sleep(0.5)
+    action = f"{cluster.console_url}dead-letters/{parked[0]}/replay"
+    assert _post(action, b"confirm=guessed") == 403
+    assert _post(action, b"", origin="http://elsewhere.example") == 403
+    assert _post(action, b"") == 200  # the confirmation page, nothing replayed yet
+    assert parked[0] in cluster.cli("dlq", "list")
 
 
 def test_a_killed_service_turns_red_within_seconds(cluster: Cluster, page: Page) -> None:
