@@ -14,7 +14,12 @@ from protomesh_toolkit.cluster.console import NAME as CONSOLE
 from protomesh_toolkit.cluster.console import ConsoleProcess, probe_console
 from protomesh_toolkit.cluster.nats import NatsProcess
 from protomesh_toolkit.cluster.plan import components
-from protomesh_toolkit.console.dead_letters import DeadLetterError, list_dead_letters, replay
+from protomesh_toolkit.console.dead_letters import (
+    DeadLetterError,
+    dead_letter,
+    list_dead_letters,
+    replay,
+)
 from protomesh_toolkit.errors import ClusterError
 from protomesh_toolkit.layout import Layout
 
@@ -56,10 +61,7 @@ def _dlq(args: argparse.Namespace, layout: Layout) -> int:
             return 0
         if args.sequence is None:
             raise ClusterError("say which dead letter: `protomesh dlq replay SEQUENCE`")
-        found = [x for x in list_dead_letters(url, 1000) if x.sequence == args.sequence]
-        if not found:
-            raise ClusterError(f"no dead letter {args.sequence} (`protomesh dlq list` shows them)")
-        parked = found[0]
+        parked = dead_letter(url, args.sequence)
         if not args.yes:
             print(f"dead letter {parked.sequence}: {parked.subject}, parked by {parked.consumer}")
             print(f"  reason: {parked.reason}")

@@ -128,14 +128,18 @@ def _letter(message: nats.js.api.RawStreamMsg) -> DeadLetter:
     )
 
 
-async def _replay(client: Client, sequence: int) -> Replayed:
-    js = client.jetstream(timeout=TIMEOUT)
+async def _get(client: Client, sequence: int) -> DeadLetter:
     try:
-        letter = _letter(await js.get_msg(DEAD_LETTERS.name, sequence))
+        return _letter(await client.jetstream(timeout=TIMEOUT).get_msg(DEAD_LETTERS.name, sequence))
     except NotFoundError:
         raise DeadLetterError(
             f"no dead letter {sequence} in {DEAD_LETTERS.name} (replayed already, or aged out)"
         ) from None
+
+
+async def _replay(client: Client, sequence: int) -> Replayed:
+    js = client.jetstream(timeout=TIMEOUT)
+    letter = await _get(client, sequence)
     ack = await js.publish(
         letter.subject, letter.data, timeout=TIMEOUT, headers=letter.replay_headers()
     )
@@ -146,6 +150,11 @@ async def _replay(client: Client, sequence: int) -> Replayed:
 def list_dead_letters(url: str, limit: int = 50) -> list[DeadLetter]:
     """The newest `limit` dead letters, newest first."""
     return asyncio.run(_with_nats(url, lambda client: _list(client, limit)))
+
+
+def dead_letter(url: str, sequence: int) -> DeadLetter:
+    """One dead letter by its sequence; DeadLetterError when there is none."""
+    return asyncio.run(_with_nats(url, lambda client: _get(client, sequence)))
 
 
 def replay(url: str, sequence: int) -> Replayed:

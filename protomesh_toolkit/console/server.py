@@ -33,6 +33,7 @@ from protomesh_toolkit.console import detail_pages, overview
 from protomesh_toolkit.console.collector import Collector
 from protomesh_toolkit.console.dead_letters import (
     DeadLetterError,
+    dead_letter,
     list_dead_letters,
     replay,
 )
@@ -138,11 +139,7 @@ class Console:
             return HTTPStatus.NOT_FOUND, page("Replay", "<p>This mesh has no NATS.</p>")
         try:
             if confirm is None:
-                letter = next(
-                    (x for x in list_dead_letters(url, 1000) if x.sequence == sequence), None
-                )
-                if letter is None:
-                    raise DeadLetterError(f"no dead letter {sequence} (replayed already?)")
+                letter = dead_letter(url, sequence)
                 return HTTPStatus.OK, page(
                     "Replay", detail_pages.confirm_replay(letter, self.token(sequence))
                 )

@@ -174,6 +174,14 @@ def test_a_placed_order_reads_as_one_waterfall_from_the_edge_to_the_consumer(
     cluster: Cluster, page: Page
 ) -> None:
     request_id = _place_order(cluster)
+    milestones = [
+        "edge ingress",
+        "order shop.order.v1.OrderService/PlaceOrder",
+        "order INSERT",
+        "order COMMIT;",
+        "order publish order.events.v1.OrderPlaced",
+        "user process order.events.v1.OrderPlaced",
+    ]
     errors = ErrorLog(page)
     deadline = time.monotonic() + FLUSH
     while True:
@@ -187,19 +195,11 @@ def test_a_placed_order_reads_as_one_waterfall_from_the_edge_to_the_consumer(
             f"{row.get_attribute('data-service')} {row.get_attribute('data-name')}"
             for row in rows.all()
         ]
-        if any(name.startswith("user process order.events") for name in names):
+        if all(milestone in names for milestone in milestones):  # each exporter has flushed
             break
         assert time.monotonic() < deadline, names
         time.sleep(1)
     cluster.shot(page, "trace")
-    milestones = [
-        "edge ingress",
-        "order shop.order.v1.OrderService/PlaceOrder",
-        "order INSERT",
-        "order COMMIT;",
-        "order publish order.events.v1.OrderPlaced",
-        "user process order.events.v1.OrderPlaced",
-    ]
     positions = [next(i for i, name in enumerate(names) if name == m) for m in milestones]
     assert positions == sorted(positions), names
     assert errors.errors == []
@@ -317,3 +317,15 @@ def test_a_killed_service_turns_red_within_seconds(cluster: Cluster, page: Page)
     expect(page.locator('tr[data-component="user"] td').first).to_have_text("exited")
     cluster.shot(page, "killed-service")
     assert errors.errors == []
+
+
+def test_the_page_says_when_the_console_itself_stops_answering(
+    cluster: Cluster, page: Page
+) -> None:
+    page.goto(cluster.console_url)
+    banner = page.locator("#offline")
+    expect(banner).to_be_hidden()
+    os.killpg(cluster.pids()["console"], signal.SIGTERM)
+    expect(banner).to_be_visible(timeout=10_000)
+    expect(banner).to_contain_text("The console is not answering")
+    cluster.shot(page, "console-gone")
