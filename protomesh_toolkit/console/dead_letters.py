@@ -83,9 +83,18 @@ class Replayed:
 
 
 async def _with_nats(url: str, work: Callable[[Client], Awaitable[T]]) -> T:
+    async def quiet(error: Exception) -> None:
+        """Failures surface as DeadLetterError below; nats-py would print each attempt."""
+
     try:
         client = await nats.connect(
-            url, connect_timeout=TIMEOUT, max_reconnect_attempts=0, allow_reconnect=False
+            url,
+            name="protomesh-console",
+            # One attempt: 0 would mean "retry forever" to nats-py.
+            max_reconnect_attempts=1,
+            allow_reconnect=False,
+            connect_timeout=TIMEOUT,
+            error_cb=quiet,
         )
     except Exception as error:  # nats-py raises several kinds for "not there"
         raise DeadLetterError(f"NATS at {url} is not reachable ({error})") from None
