@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen up down status logs test test-fast test-affected lint fmt contract-check contracts pipelines bench topology compose-secrets clean
+.PHONY: help venv gen up down status logs console browser test test-fast test-affected lint fmt contract-check contracts pipelines bench topology compose-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,7 +41,19 @@ status: $(READY) ## show each component of the local cluster
 logs: $(READY) ## follow the local cluster's logs (NAME=user for one component)
 	$(BIN)/protomesh logs $(NAME) -f
 
-test: gen ## run the whole suite: unit, contract and integration tests against the real tools
+console: $(READY) ## print the URL of the mesh console (the running cluster as a page)
+	$(BIN)/protomesh console
+
+# The console's browser tests drive Debian's Chromium with Playwright (a pip package;
+# its own browser download cannot work offline). Installed once, only when missing.
+CHROMIUM := /usr/bin/chromium
+browser: ## install Debian's Chromium for the browser tests, when it is missing
+	@test -x $(CHROMIUM) || { \
+	  command -v apt-get >/dev/null || { echo "no apt-get: install Chromium at $(CHROMIUM) for the browser tests" >&2; exit 1; }; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: gen browser ## run the whole suite: unit, contract, integration and browser tests against the real tools
 	$(BIN)/pytest
 
 test-fast: $(READY) ## unit tests only: no real servers, no certificates (code is regenerated if stale)

@@ -39,6 +39,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from protomesh.bus.connection import connect_nats
 from protomesh.bus.dead_letters import DeadLetters
 from protomesh.bus.decoding import DecodedEvent, EventTypes, Undecodable
+from protomesh.bus.streams import DEAD_LETTERS, ensure_streams
 from protomesh.telemetry.metrics import count_redelivery
 from protomesh.telemetry.propagation import consume_span
 
@@ -142,6 +143,9 @@ class DurableConsumer:
             assert isinstance(self._nats, str)
             self._nc = await connect_nats(self._nats, name=self.spec.durable)
         js = self._nc.jetstream()
+        # Where this consumer parks what it cannot handle: without the stream, parking
+        # finds no responder and the poison message is retried forever.
+        await ensure_streams(js, [DEAD_LETTERS])
         await js.add_consumer(self.spec.stream, self.spec.consumer_config())
         self._subscription = await js.pull_subscribe_bind(
             durable=self.spec.durable, stream=self.spec.stream

@@ -243,6 +243,7 @@ class Observability:
     otlp_endpoints: Mapping[str, str]  # host:port by environment
     receiver_ports: Ports  # for `protomesh up --otlp`
     sample_rate: float = 1.0
+    console_ports: Ports = field(default_factory=dict)  # the local cluster's console page
 
 
 @dataclass(frozen=True)

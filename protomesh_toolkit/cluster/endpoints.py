@@ -18,6 +18,7 @@ from protomesh.paths import RUN_DIR
 from protomesh.registry import DEFAULT_MESH_FILE, LOCAL, Mesh
 from protomesh.tls.files import TlsFiles, insecure
 from protomesh_toolkit.cluster.components import Component, Postgres, ServiceProcess
+from protomesh_toolkit.cluster.console import ConsoleProcess
 from protomesh_toolkit.cluster.edge import EdgeProcess
 from protomesh_toolkit.cluster.nats import HEALTH_PATH, NatsProcess
 from protomesh_toolkit.cluster.plan import ENVIRONMENT, components
@@ -89,6 +90,8 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
             f"{name}  OTLP/gRPC {component.endpoint}  (traces of the services and the edge)",
             f"  {pad}  spans: {shown(component.layout.traces_file)}; `protomesh traces` shows them",
         ]
+    if isinstance(component, ConsoleProcess):
+        return [f"{name}  {component.url}  (the mesh as a page; `protomesh console` opens it)"]
     if isinstance(component, NatsProcess):
         return [
             f"{name}  {component.url}  (JetStream; store in {shown(component.layout.nats_store)})",

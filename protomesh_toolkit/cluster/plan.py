@@ -18,6 +18,7 @@ from protomesh_toolkit.cluster.components import (
     probe_grpc,
     probe_postgres,
 )
+from protomesh_toolkit.cluster.console import ConsoleProcess, probe_console
 from protomesh_toolkit.cluster.edge import EdgeProcess, probe_edge
 from protomesh_toolkit.cluster.nats import NatsProcess, probe_nats
 from protomesh_toolkit.cluster.ports import HOST
@@ -77,6 +78,9 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
         if receiver is not None:
             edge.otlp_endpoint = receiver.endpoint
         built["edge"] = edge
+    console_port = mesh.telemetry.console_ports.get(ENVIRONMENT)
+    if console_port is not None:  # last: it shows the others
+        built[ConsoleProcess.kind] = ConsoleProcess(console_port, layout)
     return built
 
 
@@ -99,6 +103,8 @@ def probe(record: Record, layout: Layout) -> Health:
         return probe_nats(record.admin_port)
     if record.kind == OtlpReceiverProcess.kind:
         return probe_receiver(record.port)
+    if record.kind == ConsoleProcess.kind:
+        return probe_console(record.port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")

@@ -249,12 +249,14 @@ def test_the_telemetry_section_names_an_endpoint_per_environment() -> None:
         document["telemetry"] = {
             "otlp_endpoint": {"compose": "otel-collector:4317"},
             "receiver_port": {"local": 4317},
+            "console_port": {"local": 8070},
             "sample_rate": 0.25,
         }
 
     telemetry = parse_mesh(mesh_with(change)).telemetry
     assert telemetry.otlp_endpoints == {"compose": "otel-collector:4317"}
     assert telemetry.receiver_ports == {"local": 4317}
+    assert telemetry.console_ports == {"local": 8070}
     assert telemetry.sample_rate == 0.25
     assert parse_mesh(mesh_with(lambda d: None)).telemetry.otlp_endpoints == {}
 
