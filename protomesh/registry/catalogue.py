@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
+from protomesh.registry.events import check_event_types
+
 if TYPE_CHECKING:
     from protomesh.registry.model import Mesh
 
@@ -36,16 +38,19 @@ class Rpc:
 class RpcCatalogue:
     services: Mapping[str, Mapping[str, Rpc]]  # proto service → method name → Rpc
     source: str
+    messages: frozenset[str] = frozenset()  # every top-level message's full name
 
     @classmethod
     def load(cls, path: Path) -> RpcCatalogue:
         files = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
         services: dict[str, dict[str, Rpc]] = {}
+        messages: set[str] = set()
         for file in files.file:
+            prefix = f"{file.package}." if file.package else ""
             for service in file.service:
-                name = f"{file.package}.{service.name}" if file.package else service.name
-                services[name] = {m.name: _rpc(m) for m in service.method}
-        return cls(services, str(path))
+                services[prefix + service.name] = {m.name: _rpc(m) for m in service.method}
+            messages.update(prefix + message.name for message in file.message_type)
+        return cls(services, str(path), frozenset(messages))
 
 
 def _rpc(method: descriptor_pb2.MethodDescriptorProto) -> Rpc:
@@ -62,7 +67,7 @@ def _rpc(method: descriptor_pb2.MethodDescriptorProto) -> Rpc:
 
 def check_against(mesh: Mesh, catalogue: RpcCatalogue) -> list[str]:
     """Problems between the registry and the contracts, each naming its path in the file."""
-    problems: list[str] = []
+    problems = check_event_types(mesh, catalogue.messages, catalogue.source)
     where_from = f"(not in {catalogue.source})"
     for service in mesh.services.values():
         for index, proto_service in enumerate(service.serves):

@@ -17,6 +17,7 @@ from protomesh.paths import ROOT
 from protomesh.registry.callers import check_caller_names, read_callers
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.edge import read_edge
+from protomesh.registry.events import check_event_flow
 from protomesh.registry.model import (
     Component,
     Database,
@@ -123,6 +124,7 @@ class _MeshReader(Reader):
             trust_domain, environments, infrastructure, services, order, edge, identities, telemetry
         )
         check_caller_names(self, services, mesh.known_identities)
+        check_event_flow(self, services)
         return mesh
 
     def service(self, name: str, value: object, environments: tuple[str, ...]) -> Service | None:
@@ -132,6 +134,7 @@ class _MeshReader(Reader):
             *("port", "replicas", "database", "serves", "depends_on"),
             "metrics_port",
             *("callers", "end_user_from"),
+            *("produces", "consumes"),
         )
         fields = self.mapping(value, path, required, optional)
         module = self.string(fields, "module", path)
@@ -147,6 +150,8 @@ class _MeshReader(Reader):
         depends_on = self.strings(fields, "depends_on", path)
         callers = read_callers(self, fields.get("callers", {}), f"{path}.callers", serves)
         end_user_from = self.strings(fields, "end_user_from", path) or ("edge",)
+        produces = self.strings(fields, "produces", path)
+        consumes = self.strings(fields, "consumes", path)
         if module is None or prefix is None:
             return None
         first = {
@@ -165,6 +170,8 @@ class _MeshReader(Reader):
             replicas,
             callers,
             end_user_from,
+            produces,
+            consumes,
         )
 
     def replicas(

@@ -13,8 +13,15 @@ from shop.user.v2 import user_pb2_grpc as v2_grpc
 from protomesh.bus.processed import install_processed_events
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
-from protomesh.outbox import OutboxDatabase, OutboxRelay, RelaySettings, install_outbox
+from protomesh.outbox import (
+    OutboxDatabase,
+    OutboxRelay,
+    RelaySettings,
+    declare_produced,
+    install_outbox,
+)
 from protomesh.readiness import ReadinessCheck
+from protomesh.registry import load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.user.config import UserServiceConfig
 from services.user.handlers import Clock, UserStore
@@ -67,6 +74,8 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
 
 
 async def build(config: UserServiceConfig) -> GrpcService:
+    # The outbox takes only the event types mesh.yaml says this service produces.
+    declare_produced(load_mesh(config.mesh_file).services["user"].produces)
     pool = await open_service_database(
         config,
         env_prefix="USER_SERVICE_",
