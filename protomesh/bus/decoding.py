@@ -55,6 +55,7 @@ class DecodedEvent:
     time: str = ""
     traceparent: str | None = None
     delivery: int = 1
+    stream_sequence: int = 0  # the message's position in its stream (0: not from a stream)
 
 
 def major_version(text: str) -> int:
@@ -88,7 +89,12 @@ class EventTypes:
         return sorted(self._classes)
 
     def decode(
-        self, subject: str, headers: Mapping[str, str] | None, data: bytes, delivery: int = 1
+        self,
+        subject: str,
+        headers: Mapping[str, str] | None,
+        data: bytes,
+        delivery: int = 1,
+        stream_sequence: int = 0,
     ) -> DecodedEvent:
         headers = headers or {}
         event_type = headers.get(CE_TYPE, "")
@@ -120,4 +126,5 @@ class EventTypes:
             time=headers.get(CE_TIME, ""),
             traceparent=headers.get(TRACEPARENT),
             delivery=delivery,
+            stream_sequence=stream_sequence,
         )

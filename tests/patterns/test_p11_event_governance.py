@@ -102,8 +102,9 @@ def problems_in(document: dict[str, Any]) -> list[str]:
     return raised.value.problems
 
 
-def message_classes(image: Path, *names: str) -> dict[str, type[Message]]:
-    """Classes for messages of a descriptor set built from a mutated copy of the contracts."""
+def message_classes(image: Path, *names: str) -> dict[str, Any]:
+    """Classes for messages of a descriptor set built from a mutated copy of the contracts
+    (made at run time, so typed as Any: their fields are not known to mypy)."""
     pool = descriptor_pool.DescriptorPool()
     for file in descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes()).file:
         pool.Add(file)
