@@ -28,8 +28,12 @@ async def apply_event(
     fact: Fact,
     suffix: str = "",
 ) -> bool:
-    """Apply `fact` unless `event_id` is already in the set; True when it was applied now."""
+    """Apply `fact` unless `event_id` is already in the set; True when it was applied now.
+
+    A repeat still moves the stream's position: the model holds its effect.
+    """
     if not await record_once(connection, consumer, event_id, table=table(APPLIED, suffix)):
+        await advance(connection, stream, sequence, event_time, suffix)
         return False
     summary = await _summary(connection, fact.customer_id, suffix)
     order_id = order_id_of(fact)

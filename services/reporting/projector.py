@@ -28,9 +28,18 @@ class Source:
     types: EventTypes
 
 
+# Applying an event takes milliseconds: a short ack_wait bounds how long an event
+# delivered to a projector that died stays missing below the model's position.
+_ACK_WAIT = 5.0
 SOURCES = (
-    Source(ConsumerSpec(ORDER_EVENTS.name, "reporting-orders", "order.events.v1.>"), ORDER_TYPES),
-    Source(ConsumerSpec(USER_EVENTS.name, "reporting-users", "user.events.v1.>"), USER_TYPES),
+    Source(
+        ConsumerSpec(ORDER_EVENTS.name, "reporting-orders", "order.events.v1.>", _ACK_WAIT),
+        ORDER_TYPES,
+    ),
+    Source(
+        ConsumerSpec(USER_EVENTS.name, "reporting-users", "user.events.v1.>", _ACK_WAIT),
+        USER_TYPES,
+    ),
 )
 
 

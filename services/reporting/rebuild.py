@@ -70,7 +70,8 @@ class Fold:
 
     def add(self, source: Source, event: DecodedEvent) -> None:
         ids = self.applied.setdefault(source.spec.durable, set())
-        if event.id in ids:
+        if event.id in ids:  # a repeat: its effect is held, its position still counts
+            self._advance(source, event)
             return
         try:
             fact = fact_of(event.message, event_time(event.time))
@@ -85,10 +86,14 @@ class Fold:
         self.summaries[fact.customer_id] = summary
         if order is not None:
             self.orders[order.order_id] = order
-        stream = source.spec.stream
-        if event.stream_sequence > self.positions.get(stream, (0, event_time("")))[0]:
-            self.positions[stream] = (event.stream_sequence, event_time(event.time))
+        self._advance(source, event)
         self.events += 1
+
+    def _advance(self, source: Source, event: DecodedEvent) -> None:
+        stream = source.spec.stream
+        current = self.positions.get(stream)
+        if current is None or event.stream_sequence > current[0]:
+            self.positions[stream] = (event.stream_sequence, event_time(event.time))
 
 
 @dataclass(frozen=True)
