@@ -47,13 +47,23 @@ async def apply_event(
 
 
 async def _summary(connection: Connection, customer_id: str, suffix: str) -> CustomerSummary:
+    """The customer's summary, locked until the transaction ends.
+
+    The row is made first if missing, so there is always a row to lock: the
+    order and the user consumers may both meet a new customer at once, and
+    without a lock the second write would overwrite the first.
+    """
+    await connection.execute(
+        f"INSERT INTO {table(SUMMARIES, suffix)} (customer_id) VALUES ($1)"
+        " ON CONFLICT (customer_id) DO NOTHING",
+        customer_id,
+    )
     row = await connection.fetchrow(
         f"SELECT display_name, orders_placed, orders_cancelled, spent, last_order_time"
         f" FROM {table(SUMMARIES, suffix)} WHERE customer_id = $1 FOR UPDATE",
         customer_id,
     )
-    if row is None:
-        return CustomerSummary(customer_id)
+    assert row is not None  # made above
     return CustomerSummary(
         customer_id,
         row["display_name"],
