@@ -342,4 +342,5 @@ async def test_two_consumers_meeting_a_new_customer_at_once_lose_no_update(
         row = await pool.fetchrow(
             "SELECT display_name, orders_placed, spent::text FROM customer_summaries"
         )
+    assert row is not None
     assert tuple(row) == ("Grace", 1, '{"EUR": 700}')
