@@ -81,20 +81,27 @@ def apply(
 def _placed(
     summary: CustomerSummary, order: OrderTotal | None, fact: OrderPlaced
 ) -> tuple[CustomerSummary, OrderTotal]:
-    record = OrderTotal(fact.order_id, fact.customer_id, fact.currency_code, fact.amount_minor)
     if order is not None and not order.cancelled:
         return summary, order  # placed once already: nothing new
+    # Cancelled before we saw it placed: it counts, but nothing was spent.
+    early_cancel = order is not None
+    spent = summary.spent
+    if not early_cancel:
+        spent = dict(spent)
+        spent[fact.currency_code] = spent.get(fact.currency_code, 0) + fact.amount_minor
     latest = summary.last_order_time
-    counted = replace(
-        summary,
-        orders_placed=summary.orders_placed + 1,
-        last_order_time=fact.time if latest is None or fact.time > latest else latest,
+    counted = CustomerSummary(
+        summary.customer_id,
+        summary.display_name,
+        summary.orders_placed + 1,
+        summary.orders_cancelled,
+        spent,
+        fact.time if latest is None or fact.time > latest else latest,
     )
-    if order is not None:  # cancelled before we saw it placed: nothing was spent
-        return counted, replace(record, cancelled=True)
-    spent = dict(summary.spent)
-    spent[fact.currency_code] = spent.get(fact.currency_code, 0) + fact.amount_minor
-    return replace(counted, spent=spent), record
+    record = OrderTotal(
+        fact.order_id, fact.customer_id, fact.currency_code, fact.amount_minor, early_cancel
+    )
+    return counted, record
 
 
 def _cancelled(

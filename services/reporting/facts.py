@@ -7,6 +7,7 @@ customer id that is not a UUID) is `Rejected`, and the consumer parks it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 
@@ -22,6 +23,7 @@ ORDER_TYPES = EventTypes([order_events.OrderPlaced, order_events.OrderCancelled]
 USER_TYPES = EventTypes([user_events.UserRegistered, user_events.UserProfileChanged])
 
 
+@functools.lru_cache(maxsize=65536)  # a replay meets each customer many times
 def _customer(text: str) -> str:
     try:
         return str(uuid.UUID(text))

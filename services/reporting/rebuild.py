@@ -19,6 +19,8 @@ USER_EVENTS): a rebuild can only see that far back.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,7 +30,7 @@ from datetime import UTC, datetime
 import asyncpg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from protomesh.bus.consumer import Rejected
 from protomesh.bus.decoding import DecodedEvent, Undecodable
@@ -50,8 +52,7 @@ from services.reporting.tables import (
 
 log = logging.getLogger("services.reporting.rebuild")
 
-_BATCH = 2000
-_FETCH_TIMEOUT = 5.0
+_CHECK_EVERY = 0.5  # seconds between checks of a filtered range's end
 _LOCK = "SELECT pg_advisory_lock(hashtext('services.reporting.rebuild'))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtext('services.reporting.rebuild'))"
 
@@ -70,11 +71,12 @@ class Fold:
 
     def add(self, source: Source, event: DecodedEvent) -> None:
         ids = self.applied.setdefault(source.spec.durable, set())
+        happened = event_time(event.time)
         if event.id in ids:  # a repeat: its effect is held, its position still counts
-            self._advance(source, event)
+            self._advance(source, event, happened)
             return
         try:
-            fact = fact_of(event.message, event_time(event.time))
+            fact = fact_of(event.message, happened)
         except Rejected:
             self.skipped += 1
             return
@@ -86,14 +88,14 @@ class Fold:
         self.summaries[fact.customer_id] = summary
         if order is not None:
             self.orders[order.order_id] = order
-        self._advance(source, event)
+        self._advance(source, event, happened)
         self.events += 1
 
-    def _advance(self, source: Source, event: DecodedEvent) -> None:
+    def _advance(self, source: Source, event: DecodedEvent, happened: datetime) -> None:
         stream = source.spec.stream
         current = self.positions.get(stream)
         if current is None or event.stream_sequence > current[0]:
-            self.positions[stream] = (event.stream_sequence, event_time(event.time))
+            self.positions[stream] = (event.stream_sequence, happened)
 
 
 @dataclass(frozen=True)
@@ -114,30 +116,66 @@ Visit = Callable[[Source, DecodedEvent], Awaitable[None]]
 
 async def read_stream(js: JetStreamContext, source: Source, after: int, visit: Visit) -> int:
     """Hand every decodable event of `source` after sequence `after` to `visit`, up to
-    the last one there now; returns the last sequence read (`after` if none)."""
+    the last one in the stream now; returns the last sequence read (`after` if none).
+
+    An ordered push consumer (no acks, flow-controlled by the server) streams the
+    range: one callback per message, no request per batch.
+    """
     spec = source.spec
+    target = (await js.stream_info(spec.stream)).state.last_seq or 0
+    if target <= after:
+        return after
+    last = after
+    reached = asyncio.Event()
+    failure: list[BaseException] = []
+
+    async def on_message(message: Msg) -> None:
+        nonlocal last
+        sequence = message.metadata.sequence.stream
+        if sequence > target or failure:
+            reached.set()
+            return
+        try:
+            event = _decoded(source, message, sequence)
+            if event is not None:
+                await visit(source, event)
+        except Exception as error:  # handed to the caller, which stops reading
+            failure.append(error)
+            reached.set()
+            return
+        last = sequence
+        if sequence >= target:
+            reached.set()
+
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
         opt_start_seq=after + 1,
-        ack_policy=AckPolicy.NONE,
         filter_subject=spec.filter_subject,
-        inactive_threshold=30.0,
         mem_storage=True,
     )
-    subscription = await js.pull_subscribe(spec.filter_subject, stream=spec.stream, config=config)
-    last = after
+    subscription = await js.subscribe(
+        spec.filter_subject,
+        stream=spec.stream,
+        cb=on_message,
+        ordered_consumer=True,
+        config=config,
+        pending_msgs_limit=-1,
+    )
     try:
-        remaining = (await subscription.consumer_info()).num_pending or 0
-        while remaining > 0:
-            messages = await subscription.fetch(min(_BATCH, remaining), timeout=_FETCH_TIMEOUT)
-            for message in messages:
-                last = message.metadata.sequence.stream
-                event = _decoded(source, message, last)
-                if event is not None:
-                    await visit(source, event)
-            remaining -= len(messages)
+        # The last message of the stream may be one the filter leaves out: then
+        # the consumer's own count of what is left says when the range is done.
+        while not reached.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reached.wait(), _CHECK_EVERY)
+            if reached.is_set():
+                break
+            info = await subscription.consumer_info()
+            if not info.num_pending and subscription.pending_msgs == 0:
+                break
     finally:
         await subscription.unsubscribe()
+    if failure:
+        raise failure[0]
     return last
 
 
