@@ -60,11 +60,12 @@ fmt: $(READY) ## format the code
 contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
 
-bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; telemetry off vs on
+bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; telemetry off vs on; read-model lag and rebuild
 	$(BIN)/python -m protomesh_toolkit.bench.edge
 	$(BIN)/python -m protomesh_toolkit.bench.mtls
 	$(BIN)/python -m protomesh_toolkit.bench.write_path
 	$(BIN)/python -m protomesh_toolkit.bench.telemetry
+	$(BIN)/python -m protomesh_toolkit.bench.read_model
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
 	$(BIN)/python -m protomesh_toolkit.topology
