@@ -40,7 +40,9 @@ from services.reporting.streams import ORDER_EVENTS, USER_EVENTS
 from services.reporting.tables import create_tables
 from tests.support import mesh_tls
 from tests.support.consumers import eventually, publish_event, schema_pool
+from tests.support.envoy import edge_mesh, running_envoy
 from tests.support.nats import MESH_STREAMS, Nats, start_nats
+from tests.support.ports import free_port
 from tests.support.postgres import Postgres
 from tests.support.reporting import (
     EventSource,
@@ -344,3 +346,32 @@ async def test_two_consumers_meeting_a_new_customer_at_once_lose_no_update(
         )
     assert row is not None
     assert tuple(row) == ("Grace", 1, '{"EUR": 700}')
+
+
+async def test_the_edge_serves_the_summary_as_rest_to_its_owner_only(
+    world: World, tmp_path: Path
+) -> None:
+    customer, stranger = str(uuid.uuid4()), str(uuid.uuid4())
+    await world.source.publish([world.source.event(placed("o-9", customer, "EUR", 4200))])
+    await eventually(world.caught_up, within=30)
+    mesh = edge_mesh([free_port()], reporting_ports=[world.service.port])
+    path = f"/v1/customers/{customer}/summary"
+    with running_envoy(mesh, tmp_path / "edge") as edge:
+
+        def as_user(subject: str) -> dict[str, str]:
+            return {"authorization": f"Bearer {edge.token(subject)}"}
+
+        async def served() -> bool:
+            reply = await asyncio.to_thread(edge.request, "GET", path, None, as_user(customer))
+            return reply.status == 200
+
+        await eventually(served, within=30)  # until Envoy's health check admits the upstream
+        body = (await asyncio.to_thread(edge.request, "GET", path, None, as_user(customer))).json()
+        assert body["summary"]["orders_placed"] == "1"
+        assert body["summary"]["total_spent"] == [{"currency_code": "EUR", "amount_minor": "4200"}]
+        assert body["freshness"][0]["stream"] == ORDER_EVENTS.name
+        assert int(body["freshness"][0]["sequence"]) >= 1
+        anonymous = await asyncio.to_thread(edge.request, "GET", path)
+        assert anonymous.status == 401
+        other = await asyncio.to_thread(edge.request, "GET", path, None, as_user(stranger))
+        assert other.status == 403
