@@ -280,15 +280,15 @@ def test_protomesh_events_prints_the_catalogue(capsys: pytest.CaptureFixture[str
     assert protomesh(["events"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["SUBJECT", "TYPE", "VERSIONS", "PRODUCER", "CONSUMERS"]
-    rows = {line.split()[1]: line.split() for line in lines[1:5]}
+    rows = {line.split()[1]: line.split(None, 4) for line in lines[1:5]}
     assert rows["shop.order.events.v1.OrderPlaced"] == [
         "order.events.v1.OrderPlaced",
         "shop.order.events.v1.OrderPlaced",
         "v1*",
         "order",
-        "user",
+        "user, reporting",
     ]
-    assert rows["shop.user.events.v1.UserRegistered"][3:] == ["user", "order"]
+    assert rows["shop.user.events.v1.UserRegistered"][3:] == ["user", "order, reporting"]
     assert not [line for line in lines if line.startswith("problem:")]
 
 
