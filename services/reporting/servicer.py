@@ -18,7 +18,6 @@ from shop.reporting.v1 import reporting_pb2_grpc
 
 from protomesh import request_context
 from protomesh.edge_auth import end_user, require_end_user
-from protomesh.errors import NotFound
 from services.reporting.domain import CustomerSummary
 from services.reporting.queries import StreamPosition, SummaryQueries
 
@@ -67,9 +66,9 @@ class ReportingServiceV1(reporting_pb2_grpc.ReportingServiceServicer):
         if request_context.caller.get() == "edge" or end_user(context) is not None:
             require_end_user(context, owner=customer_id)
         answer = await self._queries.customer_summary(customer_id)
-        if answer.summary is None:
-            raise NotFound("customer summary", customer_id)
+        # Not seen yet is not "does not exist": the events may still be on their way.
+        summary = answer.summary or CustomerSummary(customer_id)
         return v1.GetCustomerSummaryResponse(
-            summary=to_summary(answer.summary),
+            summary=to_summary(summary),
             freshness=[to_position(p) for p in answer.freshness],
         )

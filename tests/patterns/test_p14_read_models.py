@@ -80,14 +80,6 @@ class World:
             )
             return response
 
-    async def summary_or_none(self, customer: str) -> v1.CustomerSummary | None:
-        try:
-            return (await self.summary(customer)).summary
-        except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.NOT_FOUND:
-                return None
-            raise
-
     async def caught_up(self) -> bool:
         """The model has applied everything now in both streams."""
         pool = await model_pool(self.postgres, self.service)
@@ -186,9 +178,10 @@ async def test_the_summary_is_built_from_events_and_says_how_fresh_it_is(world: 
     with pytest.raises(grpc.aio.AioRpcError) as anonymous:
         await world.summary(ada, identity="edge")
     assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    with pytest.raises(grpc.aio.AioRpcError) as unknown:
-        await world.summary(other)
-    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    # A customer the model has not seen: an empty summary, still saying how fresh it is.
+    unseen = await world.summary(other)
+    assert (unseen.summary.customer_id, unseen.summary.orders_placed) == (other, 0)
+    assert {p.stream for p in unseen.freshness} == {ORDER_EVENTS.name, USER_EVENTS.name}
 
 
 async def test_a_projector_killed_mid_stream_resumes_without_counting_twice(
