@@ -416,6 +416,13 @@ def test_the_catalogue_lists_both_majors_during_the_deprecation_window(v2_image:
     assert entries["shop.order.events.v2.OrderPlaced"].consumers == ()
     assert catalogue.problems == ()
     assert "v1, v2*" in render(catalogue)
+    # A v2 in the contracts that no service declares producing is reported, not hidden.
+    undeclared = build_catalogue(
+        parse_mesh(DEFAULT_MESH_FILE.read_text()), event_messages(v2_image)
+    )
+    assert undeclared.problems == (
+        "shop.order.events.v2.OrderPlaced: no service in mesh.yaml produces it",
+    )
 
 
 async def test_an_unknown_major_version_goes_to_the_dead_letters_with_its_reason(
