@@ -246,7 +246,9 @@ class DurableConsumer:
             )
             return
         try:
-            event = self._types.decode(msg.subject, msg.headers, msg.data, delivery)
+            event = self._types.decode(
+                msg.subject, msg.headers, msg.data, delivery, msg.metadata.sequence.stream
+            )
         except Undecodable as undecodable:
             await dead_letters.park(msg, undecodable.reason)
             return

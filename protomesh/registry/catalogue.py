@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
+from protomesh.registry.events import check_event_types
 from protomesh.registry.model import AUTH_FORMS, OWNER
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class Rpc:
 class RpcCatalogue:
     services: Mapping[str, Mapping[str, Rpc]]  # proto service → method name → Rpc
     source: str
+    messages: frozenset[str] = frozenset()  # every top-level message's full name
     # The contracts themselves, for renderers that need the messages too (the
     # edge's strict JSON check); None for a catalogue built by hand.
     contracts: descriptor_pb2.FileDescriptorSet | None = field(
@@ -64,13 +66,16 @@ class RpcCatalogue:
             for message in file.message_type
         }
         services: dict[str, dict[str, Rpc]] = {}
+        messages: set[str] = set()
         for file in files.file:
+            prefix = f"{file.package}." if file.package else ""
             for service in file.service:
-                name = f"{file.package}.{service.name}" if file.package else service.name
+                name = prefix + service.name
                 services[name] = {
                     m.name: _rpc(m, strings.get(m.input_type, frozenset())) for m in service.method
                 }
-        return cls(services, str(path), files)
+            messages.update(prefix + message.name for message in file.message_type)
+        return cls(services, str(path), frozenset(messages), files)
 
 
 def _rpc(method: descriptor_pb2.MethodDescriptorProto, string_fields: frozenset[str]) -> Rpc:
@@ -88,7 +93,7 @@ def _rpc(method: descriptor_pb2.MethodDescriptorProto, string_fields: frozenset[
 
 def check_against(mesh: Mesh, catalogue: RpcCatalogue) -> list[str]:
     """Problems between the registry and the contracts, each naming its path in the file."""
-    problems: list[str] = []
+    problems = check_event_types(mesh, catalogue.messages, catalogue.source)
     where_from = f"(not in {catalogue.source})"
     for service in mesh.services.values():
         for index, proto_service in enumerate(service.serves):

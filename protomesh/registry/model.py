@@ -95,6 +95,10 @@ class Service(Component):
     end_user_from: tuple[str, ...] = ("edge",)
     # Rate limits per caller and per end user, and the bound on calls at once.
     limits: ServiceLimits = field(default_factory=ServiceLimits)
+    # The event types (full proto names) it appends to its outbox, and those it
+    # reads from the bus: `protomesh.registry.events` checks the two agree.
+    produces: tuple[str, ...] = ()
+    consumes: tuple[str, ...] = ()
 
     def replicas_in(self, environment: str) -> tuple[Replica, ...]:
         return tuple(r for r in self.replicas if environment in r.ports)
@@ -266,6 +270,13 @@ class Mesh:
 
     def component(self, name: str) -> Component:
         return self.infrastructure.get(name) or self.services[name]
+
+    def producer_of(self, event_type: str) -> Service | None:
+        """The service that publishes an event type, if any does."""
+        return next((s for s in self.services.values() if event_type in s.produces), None)
+
+    def consumers_of(self, event_type: str) -> tuple[Service, ...]:
+        return tuple(s for s in self.services.values() if event_type in s.consumes)
 
     def server_of(self, proto_service: str) -> Service | None:
         """The service that serves a proto service, if any does."""

@@ -17,6 +17,7 @@ from protomesh.paths import ROOT
 from protomesh.registry.callers import check_caller_names, read_callers
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.edge import read_edge
+from protomesh.registry.events import check_event_flow
 from protomesh.registry.limits import read_limits
 from protomesh.registry.model import (
     Component,
@@ -124,6 +125,7 @@ class _MeshReader(Reader):
             trust_domain, environments, infrastructure, services, order, edge, identities, telemetry
         )
         check_caller_names(self, services, mesh.known_identities)
+        check_event_flow(self, services)
         return mesh
 
     def service(self, name: str, value: object, environments: tuple[str, ...]) -> Service | None:
@@ -134,6 +136,7 @@ class _MeshReader(Reader):
             "metrics_port",
             *("callers", "end_user_from"),
             "limits",
+            *("produces", "consumes"),
         )
         fields = self.mapping(value, path, required, optional)
         module = self.string(fields, "module", path)
@@ -150,6 +153,8 @@ class _MeshReader(Reader):
         callers = read_callers(self, fields.get("callers", {}), f"{path}.callers", serves)
         end_user_from = self.strings(fields, "end_user_from", path) or ("edge",)
         limits = read_limits(self, fields.get("limits", {}), f"{path}.limits", serves)
+        produces = self.strings(fields, "produces", path)
+        consumes = self.strings(fields, "consumes", path)
         if module is None or prefix is None:
             return None
         first = {
@@ -169,6 +174,8 @@ class _MeshReader(Reader):
             callers,
             end_user_from,
             limits,
+            produces,
+            consumes,
         )
 
     def replicas(

@@ -32,6 +32,7 @@ import nats
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
+from protomesh.bus.cloudevents import CE_ID, CE_TYPE, MSG_ID
 from protomesh.bus.dead_letters import (
     CONSUMER,
     DELIVERIES,
@@ -41,7 +42,6 @@ from protomesh.bus.dead_letters import (
     STREAM_SEQUENCE,
     SUBJECT_PREFIX,
 )
-from protomesh.bus.decoding import CE_ID, CE_TYPE, MSG_ID
 from protomesh.bus.streams import DEAD_LETTERS
 
 TIMEOUT = 3.0

@@ -30,7 +30,7 @@ from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
 from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
 from protomesh.nats_probe import NatsProbe
-from protomesh.outbox import OutboxDatabase, OutboxRelay, install_outbox
+from protomesh.outbox import OutboxDatabase, OutboxRelay, declare_produced, install_outbox
 from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck
 from protomesh.registry import Mesh, load_mesh
@@ -89,6 +89,8 @@ def registrations(
 async def build(config: OrderServiceConfig) -> GrpcService:
     environment = current_environment(os.environ)
     mesh = load_mesh(config.mesh_file)  # where the user service runs, and who may call us
+    # The outbox takes only the event types mesh.yaml says this service produces.
+    declare_produced(mesh.services["order"].produces)
     pool = await open_service_database(
         config,
         env_prefix="ORDER_SERVICE_",

@@ -26,7 +26,7 @@ from protomesh.bus.decoding import DecodedEvent, EventTypes
 from services.order.streams import USER_EVENTS
 
 CONSUMER = "order-customer-directory"
-SPEC = ConsumerSpec(stream=USER_EVENTS.name, durable=CONSUMER, filter_subject="user.events.>")
+SPEC = ConsumerSpec(stream=USER_EVENTS.name, durable=CONSUMER, filter_subject="user.events.v1.>")
 EVENT_TYPES = EventTypes([events_pb2.UserRegistered, events_pb2.UserProfileChanged])
 
 

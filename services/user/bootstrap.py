@@ -21,7 +21,13 @@ from protomesh.bus.processed import install_processed_events
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
 from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
-from protomesh.outbox import OutboxDatabase, OutboxRelay, RelaySettings, install_outbox
+from protomesh.outbox import (
+    OutboxDatabase,
+    OutboxRelay,
+    RelaySettings,
+    declare_produced,
+    install_outbox,
+)
 from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck
 from protomesh.registry import load_mesh
@@ -77,6 +83,8 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
 
 
 async def build(config: UserServiceConfig) -> GrpcService:
+    # The outbox takes only the event types mesh.yaml says this service produces.
+    declare_produced(load_mesh(config.mesh_file).services["user"].produces)
     pool = await open_service_database(
         config,
         env_prefix="USER_SERVICE_",

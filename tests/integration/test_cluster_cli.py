@@ -119,6 +119,11 @@ def mesh_document(ports: list[int]) -> dict[str, Any]:
                 "database": {"schema": "users", "role": "user_svc"},
                 "serves": ["shop.user.v1.UserService", "shop.user.v2.UserService"],
                 "depends_on": ["postgres"],
+                # Its outbox takes only the event types declared here.
+                "produces": [
+                    "shop.user.events.v1.UserRegistered",
+                    "shop.user.events.v1.UserProfileChanged",
+                ],
                 # The printed grpcurl commands call as the operator; anyone else is denied.
                 "callers": {
                     "shop.user.v1.UserService/*": ["operator"],

@@ -35,8 +35,10 @@ from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import Access, RpcCatalogue
 from protomesh.registry.model import OWNER, PUBLIC, ROLE, SIGNED_IN
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.nats import Nats
 from tests.support.order_service import running_user_and_order
 from tests.support.postgres import Postgres
+from tests.support.reporting import reporting_service
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +100,9 @@ SAMPLES: dict[str, Sample] = {
     f"{ORDERS}/CancelOrder": Sample(
         lambda w: {"order_id": w.order, "reason": "matrix"}, own_resource=True
     ),
+    "shop.reporting.v1.ReportingService/GetCustomerSummary": Sample(
+        lambda w: {"customer_id": w.owner}
+    ),
 }
 
 CATALOGUE = RpcCatalogue.load(DESCRIPTOR_SET)
@@ -111,13 +116,23 @@ class Route:
 
 
 @pytest.fixture(scope="module")
-def edge(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
+def edge(
+    postgres: Postgres, nats: Nats, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Envoy]:
+    """Every service the edge routes to, so that every route of mesh.yaml is exposed."""
     directory = tmp_path_factory.mktemp("route-policies")
     with running_user_and_order(postgres, directory) as (users, orders):
-        mesh = edge_mesh([users.port], order_ports=[orders.port])
-        with running_envoy(mesh, Path(tmp_path_factory.mktemp("edge"))) as envoy:
-            envoy.wait_upstreams_healthy()
-            yield envoy
+        reporting = reporting_service(postgres, directory, nats.url)
+        reporting.start()
+        try:
+            mesh = edge_mesh(
+                [users.port], order_ports=[orders.port], reporting_ports=[reporting.port]
+            )
+            with running_envoy(mesh, Path(tmp_path_factory.mktemp("edge"))) as envoy:
+                envoy.wait_upstreams_healthy()
+                yield envoy
+        finally:
+            reporting.kill()
 
 
 def exposed_routes(envoy: Envoy) -> list[Route]:

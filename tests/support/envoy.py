@@ -41,20 +41,23 @@ def edge_mesh(
     change: Callable[[dict[str, Any]], None] | None = None,
     *,
     order_ports: list[int] | None = None,
+    reporting_ports: list[int] | None = None,
 ) -> Mesh:
     """The project's registry with the user service on `user_ports` and the edge on free ports.
 
-    The order service (on `order_ports`) is left out, routes and all, unless
-    ports are given: the edge would wait for its health otherwise.
+    The order and reporting services (on `order_ports`, `reporting_ports`) are
+    left out, routes and all, unless ports are given: the edge would wait for
+    their health otherwise.
     `change` edits the YAML document first (a route policy, a CORS origin...).
     """
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [ENVIRONMENT]
     relocate_infrastructure(document, ENVIRONMENT)
     document.pop("telemetry", None)  # its endpoints name other environments; tests add their own
-    if order_ports is None:
-        _leave_out(document, "order")
-    given = {"user": user_ports, "order": order_ports}
+    given = {"user": user_ports, "order": order_ports, "reporting": reporting_ports}
+    for name, ports in given.items():
+        if ports is None:
+            _leave_out(document, name)
     for name, service in document["services"].items():
         ports = given.get(name) or [free_port()]
         service.pop("port", None)
@@ -71,8 +74,11 @@ def _leave_out(document: dict[str, Any], name: str) -> None:
     """Drop a service, its edge routes and what depends on it being listed.
 
     It keeps its certificate identity: other services' `callers` may name it.
+    Nobody here consumes its events any more (the registry refuses a consumer
+    of a type no service produces).
     """
-    served = document["services"].pop(name).get("serves", [])
+    dropped = document["services"].pop(name)
+    served, produced = dropped.get("serves", []), dropped.get("produces", [])
     document["identities"] = [*document.get("identities", []), name]
     routes = document["edge"]["routes"]
     for key in [k for k in routes if k.split("/", 1)[0] in served]:
@@ -80,6 +86,8 @@ def _leave_out(document: dict[str, Any], name: str) -> None:
     for service in document["services"].values():
         if name in service.get("depends_on", []):
             service["depends_on"].remove(name)
+        if "consumes" in service:
+            service["consumes"] = [t for t in service["consumes"] if t not in produced]
 
 
 @dataclass

@@ -54,7 +54,14 @@ def test_the_edge_waits_for_every_replica_it_routes_to(tmp_path: Path) -> None:
     _, mesh = mesh_with_order(tmp_path)
     edge = compose.render(mesh)["services"]["edge"]
 
-    assert set(edge["depends_on"]) == {"certs", "edge-config", "user", "order-1", "order-2"}
+    assert set(edge["depends_on"]) == {
+        "certs",
+        "edge-config",
+        "user",
+        "order-1",
+        "order-2",
+        "reporting",
+    }
     # The SDS files the edge-config job writes point Envoy at its certificate here.
     assert "certs:/etc/envoy/certs:ro" in edge["volumes"]
     assert edge["ports"] == ["127.0.0.1:8080:8080"]
@@ -91,6 +98,7 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
         "edge.yaml",
         "namespace.yaml",
         "order.yaml",
+        "reporting.yaml",
         "user.yaml",
     ]
     service = next(d for d in files["order.yaml"] if d["kind"] == "Service")
