@@ -1,0 +1,312 @@
+"""ChangeCapture: publish every committed change of the watched tables to JetStream, once.
+
+One loop: peek the slot (whole transactions), decode, publish every change
+with bounded in-flight acks, and only when *all* are acknowledged, advance
+the slot past the last commit. The dedupe id of a change is its WAL position
+(`<slot>:<commit LSN>:<index in the transaction>`), so whatever happens
+between a publish and the advance — a kill -9, PostgreSQL or NATS going away
+— the next pass re-reads the same changes and JetStream drops the copies it
+already holds. Nothing is skipped: the slot never moves past an unacknowledged
+change.
+
+The worker polls the *slot* (the WAL), never the tables: an empty peek costs
+PostgreSQL a few microseconds of decoding, and `poll_interval` bounds the
+added latency. Every `status_interval` it reads the slot's lag and health;
+an invalidated slot (PostgreSQL dropped WAL it needed, past
+`max_slot_wal_keep_size`) is reported loudly, re-made, and the watched
+tables are re-published whole as OPERATION_SNAPSHOT events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import asyncpg
+from nats.aio.client import Client
+
+from protomesh.bus.connection import connect_nats
+from protomesh.bus.publisher import PUBLISH_ERRORS, JetStreamPublisher, OutgoingEvent
+from protomesh.bus.streams import ensure_streams
+from protomesh.cdc import slot
+from protomesh.cdc.events import Position, TableEvents, snapshot_row
+from protomesh.cdc.metrics import instruments
+from protomesh.cdc.naming import CaptureNames
+from protomesh.cdc.pgoutput import Begin, Change, Commit, Decoder
+from protomesh.cdc.settings import CaptureSettings
+from protomesh.config import Secret
+
+log = logging.getLogger("protomesh.cdc")
+
+
+class NotAcknowledged(Exception):
+    """JetStream did not acknowledge every change of a batch: it is read again."""
+
+
+_DEPENDENCY_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    slot.TablesMissing,
+    NotAcknowledged,
+    *PUBLISH_ERRORS,
+)
+
+
+@dataclass(frozen=True)
+class CaptureDatabase:
+    """Where the watched tables are, and how the worker logs in (and, optionally, sets up)."""
+
+    url: str
+    password: Secret | None
+    schema: str
+    admin_url: str | None = None
+    admin_password: Secret | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    events: list[tuple[str, OutgoingEvent]]  # (table, event), in commit order
+    last_commit_end: int | None  # where the slot may go once every event is acknowledged
+
+
+class ChangeCapture:
+    """A Worker (`start`/`stop`) publishing one context's watched tables' changes."""
+
+    def __init__(
+        self,
+        names: CaptureNames,
+        database: CaptureDatabase,
+        tables: Mapping[str, str],
+        nats_servers: str,
+        settings: CaptureSettings | None = None,
+        *,
+        name: str = "cdc",
+    ) -> None:
+        """`tables` maps each watched table to the full name of its change message."""
+        self._names = names
+        self._database = database
+        self._tables = dict(tables)
+        self._servers = nats_servers
+        self._settings = settings or CaptureSettings()
+        self._name = name
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._metrics = instruments()
+        self._next_status = 0.0
+        self.published = 0  # changes acknowledged since start
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run(), name=self._name)
+        log.info("change capture started", extra=self._context())
+
+    async def stop(self) -> None:
+        """Stop at once: an unconfirmed batch is simply read and published again next time."""
+        if self._task is None:
+            return
+        self._stop.set()
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+        log.info("change capture stopped", extra={**self._context(), "published": self.published})
+
+    async def _run(self) -> None:
+        delay = 0.0
+        while not self._stop.is_set():
+            try:
+                await self._session()
+            except _DEPENDENCY_ERRORS as error:
+                delay = min(max(delay * 2, 0.1), self._settings.max_backoff)
+                level = logging.INFO if isinstance(error, slot.TablesMissing) else logging.WARNING
+                log.log(
+                    level,
+                    "change capture waiting for a dependency; retrying in %.1fs",
+                    delay,
+                    extra={**self._context(), "error": repr(error)},
+                )
+                await self._pause(delay)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception:
+                log.exception("change capture failed; retrying", extra=self._context())
+                await self._pause(self._settings.max_backoff)
+            else:
+                delay = 0.0
+
+    async def _session(self) -> None:
+        """Set up, connect, and publish until stopped or a dependency fails."""
+        database = self._database
+        if database.admin_url is not None:
+            if database.password is None:
+                raise ValueError("the worker's role needs a password to be created")
+            await slot.prepare_from_admin(
+                database.admin_url,
+                database.admin_password,
+                self._names,
+                role=_role_of(database.url),
+                password=database.password,
+                schema=database.schema,
+                tables=list(self._tables),
+            )
+        connection = await asyncpg.connect(
+            database.url,
+            password=database.password.reveal() if database.password else None,
+            timeout=5.0,
+            command_timeout=max(30.0, self._settings.ack_timeout * 2),
+            server_settings={"application_name": self._name},
+        )
+        client: Client | None = None
+        try:
+            keys = await slot.primary_keys(connection, database.schema, list(self._tables))
+            builders = {}
+            for table, message in self._tables.items():
+                if table not in keys:
+                    raise ValueError(f"{database.schema}.{table} has no primary key to key changes")
+                builders[table] = TableEvents(self._names, table, message, keys[table])
+            client = await connect_nats(self._servers, name=self._name)
+            await ensure_streams(client.jetstream(), [self._names.stream])
+            publisher = JetStreamPublisher(
+                client,
+                max_in_flight=self._settings.max_in_flight,
+                ack_timeout=self._settings.ack_timeout,
+            )
+            await self._status_when_due(connection, builders, publisher)  # a lost slot first
+            log.info("change capture connected", extra=self._context())
+            while not self._stop.is_set():
+                await self._status_when_due(connection, builders, publisher)
+                batch = await self._read(connection, builders)
+                if batch.events:
+                    await self._publish(publisher, batch.events)
+                if batch.last_commit_end is not None:
+                    await slot.confirm(connection, self._names.slot, batch.last_commit_end)
+                if not batch.events:
+                    await self._pause(self._settings.poll_interval)
+        finally:
+            if client is not None:
+                await client.close()
+            connection.terminate()
+
+    async def _read(
+        self, connection: asyncpg.Connection, builders: Mapping[str, TableEvents]
+    ) -> Batch:
+        messages = await slot.peek(connection, self._names, self._settings.batch_size)
+        decoder = Decoder()
+        events: list[tuple[str, OutgoingEvent]] = []
+        begin: Begin | None = None
+        index = 0
+        last_end = None
+        for data in messages:
+            message = decoder.decode(data)
+            if isinstance(message, Begin):
+                begin, index = message, 0
+            elif isinstance(message, Change):
+                builder = builders.get(message.relation.table)
+                if builder is None or begin is None:
+                    continue  # a table of the publication this worker was not told about
+                position = Position(begin.final_lsn, index, begin.commit_time, begin.xid)
+                events.append(
+                    (
+                        builder.table,
+                        builder.event(message.operation, message.old, message.new, position),
+                    )
+                )
+                index += 1
+            elif isinstance(message, Commit):
+                last_end, begin = message.end_lsn, None
+        return Batch(events, last_end)
+
+    async def _publish(
+        self, publisher: JetStreamPublisher, events: list[tuple[str, OutgoingEvent]]
+    ) -> None:
+        """Publish and wait for every ack; any failure raises (the slot is not advanced)."""
+        results = await publisher.publish_all([event for _, event in events])
+        failed = [error for error in results if error is not None]
+        if failed:
+            raise NotAcknowledged(f"{len(failed)} of {len(events)} changes not acknowledged") from (
+                failed[0]
+            )
+        now = datetime.now(UTC)
+        for table, event in events:
+            self._metrics.published.labels(table).inc()
+            lag = max(0.0, (now - event.occurred_at).total_seconds())
+            self._metrics.commit_lag.labels(table).observe(lag)
+        self.published += len(events)
+
+    async def _status_when_due(
+        self,
+        connection: asyncpg.Connection,
+        builders: Mapping[str, TableEvents],
+        publisher: JetStreamPublisher,
+    ) -> None:
+        if time.monotonic() < self._next_status:
+            return
+        self._next_status = time.monotonic() + self._settings.status_interval
+        status = await slot.slot_status(connection, self._names.slot)
+        self._metrics.lag_bytes.labels(self._names.slot).set(status.lag_bytes)
+        self._metrics.retained_bytes.labels(self._names.slot).set(status.retained_bytes)
+        if status.lost:
+            await self._resnapshot(connection, builders, publisher)
+
+    async def _resnapshot(
+        self,
+        connection: asyncpg.Connection,
+        builders: Mapping[str, TableEvents],
+        publisher: JetStreamPublisher,
+    ) -> None:
+        """The slot lost WAL it needed: say so, re-make it, publish the tables as they are now.
+
+        The new slot is made *before* the tables are read, so a change
+        committed during the read reaches consumers too (after its row's
+        snapshot, or as well as it: consumers apply by key, newest wins).
+        """
+        log.error(
+            "replication slot %s was invalidated (it held more WAL than max_slot_wal_keep_size "
+            "allows): changes committed while it was lost are gone; re-making the slot and "
+            "publishing a snapshot of %s",
+            self._names.slot,
+            ", ".join(builders),
+            extra=self._context(),
+        )
+        self._metrics.invalidations.labels(self._names.slot).inc()
+        start = await slot.recreate_slot(connection, self._names.slot)
+        now = datetime.now(UTC)
+        for table, builder in builders.items():
+            rows = await slot.current_rows(
+                connection, self._database.schema, table, builder.key_columns
+            )
+            events = [
+                (
+                    table,
+                    builder.event("snapshot", None, snapshot_row(text), Position(start, i, now, 0)),
+                )
+                for i, text in enumerate(rows)
+            ]
+            if events:
+                await self._publish(publisher, events)
+            log.warning(
+                "published a snapshot of %s: %d rows", table, len(events), extra=self._context()
+            )
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
+        except TimeoutError:
+            pass
+
+    def _context(self) -> dict[str, str]:
+        return {"worker": self._name, "slot": self._names.slot}
+
+
+def _role_of(url: str) -> str:
+    role = urlsplit(url).username
+    if not role:
+        raise ValueError(f"{url}: the DSN names no role")
+    return role
