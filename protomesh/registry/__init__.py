@@ -10,6 +10,7 @@ from __future__ import annotations
 from protomesh.registry.catalogue import Rpc, RpcCatalogue
 from protomesh.registry.model import (
     LOCAL,
+    ChangeCapture,
     CircuitBreaker,
     Component,
     Database,
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_MESH_FILE",
     "INFRASTRUCTURE_KINDS",
     "LOCAL",
+    "ChangeCapture",
     "CircuitBreaker",
     "Component",
     "Database",

@@ -1,7 +1,8 @@
 """Which processes the local cluster runs for a mesh, and how each one's health is read.
 
 One process per infrastructure component, per replica of each service in the
-`local` environment (`user`, or `user-1`, `user-2`...), and the edge last.
+`local` environment (`user`, or `user-1`, `user-2`...), per change-capture
+worker (`order-cdc`, after the services), and the edge last.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from protomesh.registry import LOCAL, Mesh
 from protomesh.tls.files import insecure
 from protomesh_toolkit.cluster import state
+from protomesh_toolkit.cluster.cdc import CdcProcess, probe_cdc
 from protomesh_toolkit.cluster.components import (
     Component,
     Health,
@@ -72,6 +74,9 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
                 process = ServiceProcess(process_name, service, port, layout, wiring)
                 process.metrics_port = replica.metrics_ports.get(ENVIRONMENT)
                 built[process_name] = process
+    for capture in mesh.cdc.values():
+        worker = CdcProcess(capture, mesh.services[capture.service], layout, wiring)
+        built[capture.name] = worker
     if mesh.edge is not None:
         edge = EdgeProcess(mesh.edge, layout)
         if receiver is not None:
@@ -99,6 +104,8 @@ def probe(record: Record, layout: Layout) -> Health:
         return probe_nats(record.admin_port)
     if record.kind == OtlpReceiverProcess.kind:
         return probe_receiver(record.port)
+    if record.kind == CdcProcess.kind:
+        return probe_cdc(record.port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")
