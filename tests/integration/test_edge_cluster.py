@@ -207,8 +207,11 @@ def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
         "nats": "healthy",
         "user": "healthy",
         "order": "healthy",
+        "order-cdc": "healthy",  # change capture: it has read its slot
         "edge": "healthy",
     }
+    worker = next(c for c in status["components"] if c["name"] == "order-cdc")
+    assert worker["detail"].startswith("capturing; slot lag ")
     assert "transport_socket" not in (cluster.run_dir / "envoy" / "envoy.yaml").read_text()
     for service in ("user", "order"):
         assert "mTLS is OFF" in (cluster.run_dir / "logs" / f"{service}.log").read_text()
