@@ -9,11 +9,11 @@ from shop.order.changes.v1 import changes_pb2
 
 from protomesh.cdc.events import Position, TableEvents, snapshot_row
 from protomesh.cdc.naming import CaptureNames
-from protomesh.cdc.pgoutput import UNCHANGED
+from protomesh.cdc.pgoutput import UNCHANGED, Row
 
 NAMES = CaptureNames("order")
 AT = Position(0x16B3748, 2, datetime(2026, 12, 5, 12, 0, tzinfo=UTC), 731)
-ROW = {
+ROW: Row = {
     "id": "7d3f0c3e-0000-4000-8000-000000000001",
     "customer_id": "c1",
     "items": '[{"sku": "book"}]',
