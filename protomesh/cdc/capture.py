@@ -100,6 +100,8 @@ class ChangeCapture:
         self._task: asyncio.Task[None] | None = None
         self._metrics = instruments()
         self._next_status = 0.0
+        self._log_running = True  # until PostgreSQL lacks (or refuses) pg_log_standby_snapshot
+        self._published_at_status = 0
         self.published = 0  # changes acknowledged since start
 
     async def start(self) -> None:
@@ -248,6 +250,10 @@ class ChangeCapture:
         if time.monotonic() < self._next_status:
             return
         self._next_status = time.monotonic() + self._settings.status_interval
+        # Busy since the last look: let the slot's restart point move (slot.py says why).
+        if self._log_running and self.published != self._published_at_status:
+            self._log_running = await slot.log_running_transactions(connection)
+        self._published_at_status = self.published
         status = await slot.slot_status(connection, self._names.slot)
         self._metrics.lag_bytes.labels(self._names.slot).set(status.lag_bytes)
         self._metrics.retained_bytes.labels(self._names.slot).set(status.retained_bytes)

@@ -85,6 +85,10 @@ async def prepare(
                     admin, "ALTER TABLE %I.%I REPLICA IDENTITY FULL", schema, table
                 )
         await _publication(admin, names.publication, schema, tables)
+        if await admin.fetchval("SELECT to_regprocedure('pg_log_standby_snapshot()') IS NOT NULL"):
+            await _execute_formatted(
+                admin, "GRANT EXECUTE ON FUNCTION pg_log_standby_snapshot() TO %I", role
+            )
     await _create_slot_unless_exists(admin, names.slot)
 
 
@@ -168,6 +172,21 @@ async def confirm(connection: asyncpg.Connection, slot: str, lsn: int) -> None:
     await connection.execute(
         "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)", slot, format_lsn(lsn)
     )
+
+
+async def log_running_transactions(connection: asyncpg.Connection) -> bool:
+    """Write a running-transactions record to the WAL (PostgreSQL 16+; False where missing).
+
+    A slot's restart point moves only past such a record, and every peek
+    decodes from the restart point: PostgreSQL writes one every 15 s or at a
+    checkpoint, so under steady writes each peek would re-read up to 15 s of
+    WAL. One a second keeps that to a second.
+    """
+    try:
+        await connection.execute("SELECT pg_log_standby_snapshot()")
+    except (asyncpg.UndefinedFunctionError, asyncpg.InsufficientPrivilegeError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
