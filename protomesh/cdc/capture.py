@@ -44,6 +44,9 @@ from protomesh.config import Secret
 log = logging.getLogger("protomesh.cdc")
 
 
+RUNNING_LOG_INTERVAL = 0.2  # seconds; each is a ~50-byte WAL record, only while busy
+
+
 class NotAcknowledged(Exception):
     """JetStream did not acknowledge every change of a batch: it is read again."""
 
@@ -101,7 +104,7 @@ class ChangeCapture:
         self._metrics = instruments()
         self._next_status = 0.0
         self._log_running = True  # until PostgreSQL lacks (or refuses) pg_log_standby_snapshot
-        self._published_at_status = 0
+        self._next_running_log = 0.0
         self.published = 0  # changes acknowledged since start
 
     async def start(self) -> None:
@@ -181,6 +184,7 @@ class ChangeCapture:
             )
             await self._status_when_due(connection, builders, publisher)  # a lost slot first
             log.info("change capture connected", extra=self._context())
+            idle = 0.0
             while not self._stop.is_set():
                 await self._status_when_due(connection, builders, publisher)
                 batch = await self._read(connection, builders)
@@ -188,8 +192,12 @@ class ChangeCapture:
                     await self._publish(publisher, batch.events)
                 if batch.last_commit_end is not None:
                     await slot.confirm(connection, self._names.slot, batch.last_commit_end)
-                if not batch.events:
-                    await self._pause(self._settings.poll_interval)
+                    await self._move_restart_point(connection)
+                if batch.events:
+                    idle = 0.0
+                else:  # wait longer the longer nothing happens: an idle peek costs CPU
+                    idle = min(max(idle * 2, self._settings.poll_interval), self._longest_idle)
+                    await self._pause(idle)
         finally:
             if client is not None:
                 await client.close()
@@ -241,6 +249,18 @@ class ChangeCapture:
             self._metrics.commit_lag.labels(table).observe(lag)
         self.published += len(events)
 
+    @property
+    def _longest_idle(self) -> float:
+        return max(self._settings.poll_interval, self._settings.idle_poll_interval)
+
+    async def _move_restart_point(self, connection: asyncpg.Connection) -> None:
+        """While busy, let the slot's restart point follow (slot.py says why), a few times a
+        second: every peek and every advance re-decode from there."""
+        if not self._log_running or time.monotonic() < self._next_running_log:
+            return
+        self._next_running_log = time.monotonic() + RUNNING_LOG_INTERVAL
+        self._log_running = await slot.log_running_transactions(connection)
+
     async def _status_when_due(
         self,
         connection: asyncpg.Connection,
@@ -250,10 +270,6 @@ class ChangeCapture:
         if time.monotonic() < self._next_status:
             return
         self._next_status = time.monotonic() + self._settings.status_interval
-        # Busy since the last look: let the slot's restart point move (slot.py says why).
-        if self._log_running and self.published != self._published_at_status:
-            self._log_running = await slot.log_running_transactions(connection)
-        self._published_at_status = self.published
         status = await slot.slot_status(connection, self._names.slot)
         self._metrics.lag_bytes.labels(self._names.slot).set(status.lag_bytes)
         self._metrics.retained_bytes.labels(self._names.slot).set(status.retained_bytes)

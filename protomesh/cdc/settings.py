@@ -12,9 +12,14 @@ PREFIX = "CDC_"
 @dataclass(frozen=True, kw_only=True)
 class CaptureSettings:
     poll_interval: float = setting(
-        0.02,
+        0.01,
         minimum=0.001,
-        doc="seconds between reads of the slot when the last one found nothing",
+        doc="seconds to wait after a read of the slot that found nothing (doubled while idle)",
+    )
+    idle_poll_interval: float = setting(
+        0.1,
+        minimum=0.001,
+        doc="the longest wait between reads of an idle slot (the first change after a lull)",
     )
     batch_size: int = setting(
         1000,

@@ -177,10 +177,10 @@ async def confirm(connection: asyncpg.Connection, slot: str, lsn: int) -> None:
 async def log_running_transactions(connection: asyncpg.Connection) -> bool:
     """Write a running-transactions record to the WAL (PostgreSQL 16+; False where missing).
 
-    A slot's restart point moves only past such a record, and every peek
-    decodes from the restart point: PostgreSQL writes one every 15 s or at a
-    checkpoint, so under steady writes each peek would re-read up to 15 s of
-    WAL. One a second keeps that to a second.
+    A slot's restart point moves only past such a record, and every peek (and
+    every advance) decodes from the restart point: PostgreSQL writes one every
+    15 s or at a checkpoint, so under steady writes each would re-read up to
+    15 s of WAL. The worker writes one every RUNNING_LOG_INTERVAL while busy.
     """
     try:
         await connection.execute("SELECT pg_log_standby_snapshot()")

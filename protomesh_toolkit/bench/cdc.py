@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per drain, at most")
     parser.add_argument("--rate", type=float, default=500.0, help="changes/s for the lag")
     parser.add_argument("--lag-seconds", type=float, default=10.0)
-    parser.add_argument("--poll-interval", type=float, default=0.02, help="the worker's idle poll")
+    parser.add_argument(
+        "--poll-interval", type=float, default=0.01, help="the worker's shortest idle poll"
+    )
     return parser
 
 
