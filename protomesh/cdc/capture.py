@@ -182,7 +182,8 @@ class ChangeCapture:
                 max_in_flight=self._settings.max_in_flight,
                 ack_timeout=self._settings.ack_timeout,
             )
-            await self._status_when_due(connection, builders, publisher)  # a lost slot first
+            self._next_status = 0.0  # a lost slot is found before the first peek fails on it
+            await self._status_when_due(connection, builders, publisher)
             log.info("change capture connected", extra=self._context())
             idle = 0.0
             while not self._stop.is_set():

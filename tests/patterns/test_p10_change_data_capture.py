@@ -3,8 +3,8 @@
 Proven here: rows written to the order tables by plain SQL (the service's
 own role, no event written by anyone) reach JetStream as typed
 `OrderChanged` events, in commit order, with the old row on UPDATE/DELETE;
-the slot's confirmed position survives a worker restart (changes made while
-it was down arrive, none twice); a worker killed with SIGKILL mid-stream,
+the slot's confirmed position survives a worker restart and a database
+restart (changes made meanwhile arrive, none twice); a worker killed with SIGKILL mid-stream,
 under writes, after publishing changes it had not yet confirmed, is
 restarted and every change is stored exactly once; a slot PostgreSQL
 invalidated (max_slot_wal_keep_size) is reported and re-made with a snapshot.
@@ -138,6 +138,38 @@ async def test_the_slot_position_survives_a_restart_without_loss(
     changes = [r.change for r in await received(js, orders.names)]
     assert [c.key for c in changes] == before + during
     assert_exactly_once_in_commit_order(changes)
+
+
+async def test_the_slot_position_survives_a_database_restart(
+    tmp_path: Path, own_nats: Nats, js: JetStreamContext
+) -> None:
+    (tmp_path / "pg").mkdir()
+    database = start_postgres(tmp_path / "pg")  # a server of its own, to restart
+    try:
+        orders = await scratch_orders(database)
+        worker = cdc_process(database, orders, own_nats.url, tmp_path)
+        await running(worker, js, orders.names)
+        try:
+            before = await orders.place(5)
+            await eventually(lambda: _count_is(js, orders, 5), message="the first five")
+        finally:
+            assert worker.terminate() == 0
+        during = await orders.place(5)
+        await orders.pool.close()
+        database.server.stop()
+        database.server.start()  # the slot and its confirmed position are on disk
+        worker.start()
+        try:
+            await eventually(
+                lambda: _count_is(js, orders, 10), message="the five before the restart"
+            )
+        finally:
+            assert worker.terminate() == 0
+        changes = [r.change for r in await received(js, orders.names)]
+        assert [c.key for c in changes] == before + during
+        assert_exactly_once_in_commit_order(changes)
+    finally:
+        database.server.stop()
 
 
 async def test_a_worker_killed_mid_stream_under_writes_delivers_each_change_exactly_once(
