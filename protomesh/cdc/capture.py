@@ -105,6 +105,7 @@ class ChangeCapture:
         self._next_status = 0.0
         self._log_running = True  # until PostgreSQL lacks (or refuses) pg_log_standby_snapshot
         self._next_running_log = 0.0
+        self._capturing = False  # the current session got as far as reading the slot
         self.published = 0  # changes acknowledged since start
 
     async def start(self) -> None:
@@ -125,9 +126,12 @@ class ChangeCapture:
     async def _run(self) -> None:
         delay = 0.0
         while not self._stop.is_set():
+            self._capturing = False
             try:
                 await self._session()
             except _DEPENDENCY_ERRORS as error:
+                # A session that got going starts its backoff afresh.
+                delay = 0.0 if self._capturing else delay
                 delay = min(max(delay * 2, 0.1), self._settings.max_backoff)
                 level = logging.INFO if isinstance(error, slot.TablesMissing) else logging.WARNING
                 log.log(
@@ -137,13 +141,9 @@ class ChangeCapture:
                     extra={**self._context(), "error": repr(error)},
                 )
                 await self._pause(delay)
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                raise
             except Exception:
                 log.exception("change capture failed; retrying", extra=self._context())
                 await self._pause(self._settings.max_backoff)
-            else:
-                delay = 0.0
 
     async def _session(self) -> None:
         """Set up, connect, and publish until stopped or a dependency fails."""
@@ -185,6 +185,7 @@ class ChangeCapture:
             self._next_status = 0.0  # a lost slot is found before the first peek fails on it
             await self._status_when_due(connection, builders, publisher)
             log.info("change capture connected", extra=self._context())
+            self._capturing = True
             idle = 0.0
             while not self._stop.is_set():
                 await self._status_when_due(connection, builders, publisher)

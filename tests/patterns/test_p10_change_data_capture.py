@@ -6,7 +6,7 @@ own role, no event written by anyone) reach JetStream as typed
 the slot's confirmed position survives a worker restart and a database
 restart (changes made meanwhile arrive, none twice); a worker killed with SIGKILL mid-stream,
 under writes, after publishing changes it had not yet confirmed, is
-restarted and every change is stored exactly once; a slot PostgreSQL
+restarted and every change is stored exactly once, and so is NATS; a slot PostgreSQL
 invalidated (max_slot_wal_keep_size) is reported and re-made with a snapshot.
 """
 
@@ -135,6 +135,25 @@ async def test_the_slot_position_survives_a_restart_without_loss(
         await eventually(lambda: _count_is(js, orders, 20), message="the ten written while down")
     finally:
         assert second.terminate() == 0
+    changes = [r.change for r in await received(js, orders.names)]
+    assert [c.key for c in changes] == before + during
+    assert_exactly_once_in_commit_order(changes)
+
+
+async def test_nats_killed_mid_stream_loses_nothing_and_stores_nothing_twice(
+    postgres: Postgres, orders: ScratchOrders, own_nats: Nats, js: JetStreamContext, tmp_path: Path
+) -> None:
+    worker = cdc_process(postgres, orders, own_nats.url, tmp_path, max_backoff="0.5")
+    await running(worker, js, orders.names)
+    try:
+        before = await orders.place(60, per_transaction=3)
+        await eventually(lambda: _count_at_least(js, orders, 1), message="changes flowing")
+        own_nats.kill()
+        during = await orders.place(60, per_transaction=3)  # the WAL keeps them
+        own_nats.start()
+        await eventually(lambda: _count_is(js, orders, 120), message="all 120 changes")
+    finally:
+        assert worker.terminate() == 0
     changes = [r.change for r in await received(js, orders.names)]
     assert [c.key for c in changes] == before + during
     assert_exactly_once_in_commit_order(changes)
