@@ -67,7 +67,7 @@ def edge_mesh(
 
 
 def _leave_out(document: dict[str, Any], name: str) -> None:
-    """Drop a service, its edge routes and what depends on it being listed.
+    """Drop a service, its edge routes, its change capture and what depends on it being listed.
 
     It keeps its certificate identity: other services' `callers` may name it.
     """
@@ -79,6 +79,7 @@ def _leave_out(document: dict[str, Any], name: str) -> None:
     for service in document["services"].values():
         if name in service.get("depends_on", []):
             service["depends_on"].remove(name)
+    document.get("cdc", {}).pop(name, None)
 
 
 @dataclass
