@@ -1,19 +1,22 @@
 """Pattern 10: change data capture from the WAL, with the real PostgreSQL and NATS.
 
-Proven here: rows written to the order tables by plain SQL (the service's
-own role, no event written by anyone) reach JetStream as typed
-`OrderChanged` events, in commit order, with the old row on UPDATE/DELETE;
-the slot's confirmed position survives a worker restart and a database
-restart (changes made meanwhile arrive, none twice); a worker killed with SIGKILL mid-stream,
-under writes, after publishing changes it had not yet confirmed, is
-restarted and every change is stored exactly once, and so is NATS; a slot PostgreSQL
+Proven here: the real order service's PlaceOrder and CancelOrder, and rows
+written to the order tables by plain SQL (no event written by anyone),
+reach JetStream as typed `OrderChanged` events, in commit order, with the
+old row on UPDATE/DELETE; the slot's confirmed position survives a worker
+restart and a database restart (changes made meanwhile arrive, none twice);
+a worker killed with SIGKILL mid-stream, under writes, after publishing
+changes it had not yet confirmed, is restarted and every change is stored
+exactly once, and so is every change when NATS is killed; a slot PostgreSQL
 invalidated (max_slot_wal_keep_size) is reported and re-made with a snapshot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,7 +24,13 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from shop.order.changes.v1 import changes_pb2
+from shop.order.v1 import order_pb2 as order_v1
+from shop.order.v1 import order_pb2_grpc as order_v1_grpc
+from shop.user.v1 import user_pb2 as user_v1
+from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
+from protomesh.cdc.naming import CaptureNames
+from tests.support import mesh_tls
 from tests.support.cdc import (
     ScratchOrders,
     cdc_process,
@@ -31,11 +40,14 @@ from tests.support.cdc import (
     running,
     scratch_orders,
     stored_count,
+    watching,
 )
 from tests.support.nats import Nats, start_nats
+from tests.support.order_service import role_of, running_user_and_order, schema_of
 from tests.support.outbox import eventually
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres, start_postgres
+from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +116,63 @@ async def test_row_changes_are_captured_from_the_wal_as_typed_events(
     # The dedupe id is the WAL position.
     assert got[0].message_id == orders.names.message_id(changes[0].commit_lsn, 0)
     assert_exactly_once_in_commit_order(changes)
+
+
+async def test_the_order_services_own_writes_are_captured_without_it_publishing_them(
+    postgres: Postgres, own_nats: Nats, js: JetStreamContext, tmp_path: Path
+) -> None:
+    # The real user and order services; the order service's NATS URL leads nowhere,
+    # so nothing it publishes itself can reach the stream.
+    with running_user_and_order(postgres, tmp_path) as (users, service):
+        names = CaptureNames(f"order_{secrets.token_hex(3)}")
+        role, _ = role_of(service, "ORDER_SERVICE_")
+        worker = watching(
+            postgres, names, role, schema_of(service), nats_url=own_nats.url, directory=tmp_path
+        )
+        await running(worker, js, names)
+        try:
+            customer = await _customer(users)
+            async with mesh_tls.aio_channel(service.address, "edge") as channel:
+                orders = order_v1_grpc.OrderServiceStub(channel)
+                placed = await orders.PlaceOrder(
+                    order_v1.PlaceOrderRequest(customer_id=customer, items=[_line()]), timeout=5
+                )
+                order_id = placed.order.order_id
+                await orders.CancelOrder(order_v1.CancelOrderRequest(order_id=order_id), timeout=5)
+            await eventually(lambda: _stored(js, names, 2), message="the insert and the update")
+        finally:
+            assert worker.terminate() == 0
+            await drop_capture(postgres, names)
+    inserted, cancelled = [r.change for r in await received(js, names)]
+    assert (inserted.operation, inserted.key, inserted.after.status) == (
+        Op.OPERATION_INSERT,
+        order_id,
+        "PENDING",
+    )
+    assert inserted.after.customer_id == customer
+    assert (cancelled.operation, cancelled.before.status, cancelled.after.status) == (
+        Op.OPERATION_UPDATE,
+        "PENDING",
+        "CANCELLED",
+    )
+
+
+async def _customer(users: ServiceProcess) -> str:
+    async with mesh_tls.aio_channel(users.address) as channel:
+        created = await user_v1_grpc.UserServiceStub(channel).CreateUser(
+            user_v1.CreateUserRequest(email=f"{uuid.uuid4().hex}@p10.example", display_name="C"),
+            timeout=5,
+        )
+    return created.user.user_id
+
+
+def _line() -> order_v1.LineItem:
+    price = order_v1.Money(currency_code="EUR", amount_minor=1250)
+    return order_v1.LineItem(sku="BOOK-1", quantity=1, unit_price=price)
+
+
+async def _stored(js: JetStreamContext, names: CaptureNames, count: int) -> bool:
+    return await stored_count(js, names) == count
 
 
 async def _count_is(js: JetStreamContext, orders: ScratchOrders, count: int) -> bool:

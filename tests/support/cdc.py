@@ -97,26 +97,47 @@ def cdc_process(
     postgres: Postgres, orders: ScratchOrders, nats_url: str, directory: Path, **settings: str
 ) -> RelayProcess:
     """`python -m protomesh.cdc` for the scratch tables; it sets itself up as the admin would."""
-    role = f"{orders.role}_cdc"
+    return watching(
+        postgres,
+        orders.names,
+        orders.role,
+        orders.schema,
+        nats_url=nats_url,
+        directory=directory,
+        **settings,
+    )
+
+
+def watching(
+    postgres: Postgres,
+    names: CaptureNames,
+    service_role: str,
+    schema: str,
+    *,
+    nats_url: str,
+    directory: Path,
+    **settings: str,
+) -> RelayProcess:
+    """A worker for the `orders` table in `schema`, logging in as `<service_role>_cdc`."""
+    role = f"{service_role}_cdc"
     password_file = directory / f"{role}_password"
     if not password_file.exists():
         password_file.write_text(secrets.token_urlsafe(16))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(PREFIX)},
-        f"{PREFIX}CONTEXT": orders.names.context,
+        f"{PREFIX}CONTEXT": names.context,
         f"{PREFIX}TABLES": ORDERS_MESSAGE,
         f"{PREFIX}DATABASE_URL": postgres.dsn_for(role),
         f"{PREFIX}DATABASE_PASSWORD_FILE": str(password_file),
-        f"{PREFIX}DATABASE_SCHEMA": orders.schema,
+        f"{PREFIX}DATABASE_SCHEMA": schema,
         f"{PREFIX}ADMIN_DATABASE_URL": postgres.admin_dsn,
         f"{PREFIX}ADMIN_DATABASE_PASSWORD_FILE": str(postgres.password_file),
         f"{PREFIX}NATS_URL": nats_url,
-        f"{PREFIX}NAME": f"cdc-{orders.names.context}",
+        f"{PREFIX}NAME": f"cdc-{names.context}",
         f"{PREFIX}LOG_LEVEL": "debug",
         **{f"{PREFIX}{k.upper()}": v for k, v in settings.items()},
     }
-    log_file = directory / f"cdc-{orders.names.context}.log"
-    return RelayProcess(env, log_file, module="protomesh.cdc")
+    return RelayProcess(env, directory / f"cdc-{names.context}.log", module="protomesh.cdc")
 
 
 @dataclass(frozen=True)
