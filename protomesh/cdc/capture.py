@@ -9,9 +9,9 @@ between a publish and the advance — a kill -9, PostgreSQL or NATS going away
 already holds. Nothing is skipped: the slot never moves past an unacknowledged
 change.
 
-The worker polls the *slot* (the WAL), never the tables: an empty peek costs
-PostgreSQL a few microseconds of decoding, and `poll_interval` bounds the
-added latency. Every `status_interval` it reads the slot's lag and health;
+The worker polls the *slot* (the WAL), never the tables: after an empty peek
+it waits `poll_interval`, doubling while idle up to `idle_poll_interval`
+(docs/cdc.md has the costs). Every `status_interval` it reads the slot's lag and health;
 an invalidated slot (PostgreSQL dropped WAL it needed, past
 `max_slot_wal_keep_size`) is reported loudly, re-made, and the watched
 tables are re-published whole as OPERATION_SNAPSHOT events.
@@ -34,10 +34,11 @@ from protomesh.bus.connection import connect_nats
 from protomesh.bus.publisher import PUBLISH_ERRORS, JetStreamPublisher, OutgoingEvent
 from protomesh.bus.streams import ensure_streams
 from protomesh.cdc import slot
-from protomesh.cdc.events import Position, TableEvents, snapshot_row
+from protomesh.cdc.batch import read_batch
+from protomesh.cdc.events import TableEvents
 from protomesh.cdc.metrics import instruments
 from protomesh.cdc.naming import CaptureNames
-from protomesh.cdc.pgoutput import Begin, Change, Commit, Decoder
+from protomesh.cdc.resnapshot import snapshot_events
 from protomesh.cdc.settings import CaptureSettings
 from protomesh.config import Secret
 
@@ -71,12 +72,6 @@ class CaptureDatabase:
     schema: str
     admin_url: str | None = None
     admin_password: Secret | None = None
-
-
-@dataclass(frozen=True)
-class Batch:
-    events: list[tuple[str, OutgoingEvent]]  # (table, event), in commit order
-    last_commit_end: int | None  # where the slot may go once every event is acknowledged
 
 
 class ChangeCapture:
@@ -189,7 +184,9 @@ class ChangeCapture:
             idle = 0.0
             while not self._stop.is_set():
                 await self._status_when_due(connection, builders, publisher)
-                batch = await self._read(connection, builders)
+                batch = await read_batch(
+                    connection, self._names, self._settings.batch_size, builders
+                )
                 if batch.events:
                     await self._publish(publisher, batch.events)
                 if batch.last_commit_end is not None:
@@ -204,35 +201,6 @@ class ChangeCapture:
             if client is not None:
                 await client.close()
             connection.terminate()
-
-    async def _read(
-        self, connection: asyncpg.Connection, builders: Mapping[str, TableEvents]
-    ) -> Batch:
-        messages = await slot.peek(connection, self._names, self._settings.batch_size)
-        decoder = Decoder()
-        events: list[tuple[str, OutgoingEvent]] = []
-        begin: Begin | None = None
-        index = 0
-        last_end = None
-        for data in messages:
-            message = decoder.decode(data)
-            if isinstance(message, Begin):
-                begin, index = message, 0
-            elif isinstance(message, Change):
-                builder = builders.get(message.relation.table)
-                if builder is None or begin is None:
-                    continue  # a table of the publication this worker was not told about
-                position = Position(begin.final_lsn, index, begin.commit_time, begin.xid)
-                events.append(
-                    (
-                        builder.table,
-                        builder.event(message.operation, message.old, message.new, position),
-                    )
-                )
-                index += 1
-            elif isinstance(message, Commit):
-                last_end, begin = message.end_lsn, None
-        return Batch(events, last_end)
 
     async def _publish(
         self, publisher: JetStreamPublisher, events: list[tuple[str, OutgoingEvent]]
@@ -284,12 +252,7 @@ class ChangeCapture:
         builders: Mapping[str, TableEvents],
         publisher: JetStreamPublisher,
     ) -> None:
-        """The slot lost WAL it needed: say so, re-make it, publish the tables as they are now.
-
-        The new slot is made *before* the tables are read, so a change
-        committed during the read reaches consumers too (after its row's
-        snapshot, or as well as it: consumers apply by key, newest wins).
-        """
+        """The slot lost WAL it needed: say so, re-make it, publish the tables as they are now."""
         log.error(
             "replication slot %s was invalidated (it held more WAL than max_slot_wal_keep_size "
             "allows): changes committed while it was lost are gone; re-making the slot and "
@@ -300,18 +263,8 @@ class ChangeCapture:
         )
         self._metrics.invalidations.labels(self._names.slot).inc()
         start = await slot.recreate_slot(connection, self._names.slot)
-        now = datetime.now(UTC)
-        for table, builder in builders.items():
-            rows = await slot.current_rows(
-                connection, self._database.schema, table, builder.key_columns
-            )
-            events = [
-                (
-                    table,
-                    builder.event("snapshot", None, snapshot_row(text), Position(start, i, now, 0)),
-                )
-                for i, text in enumerate(rows)
-            ]
+        snapshot = await snapshot_events(connection, self._database.schema, builders, start)
+        for table, events in snapshot.items():
             if events:
                 await self._publish(publisher, events)
             log.warning(
