@@ -84,10 +84,11 @@ contracts: gen ## record the consumer contracts (contracts/) from the consumers'
 pipelines: gen ## render .github/workflows/ (one pipeline per service, runtime, contracts) from the graph
 	$(BIN)/python -m protomesh_toolkit.pipelines
 
-bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; telemetry off vs on; strict JSON off vs on; read-model lag and rebuild
+bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; CDC vs the outbox relay; telemetry off vs on; strict JSON off vs on; read-model lag and rebuild
 	$(BIN)/python -m protomesh_toolkit.bench.edge
 	$(BIN)/python -m protomesh_toolkit.bench.mtls
 	$(BIN)/python -m protomesh_toolkit.bench.write_path
+	$(BIN)/python -m protomesh_toolkit.bench.cdc
 	$(BIN)/python -m protomesh_toolkit.bench.telemetry
 	$(BIN)/python -m protomesh_toolkit.bench.strict_json
 	$(BIN)/python -m protomesh_toolkit.bench.read_model

@@ -251,6 +251,26 @@ class Observability:
 
 
 @dataclass(frozen=True)
+class ChangeCapture:
+    """A CDC worker for one service's tables (`cdc.<service>`, docs/cdc.md).
+
+    `tables` maps each watched table to the full name of its change message;
+    `role` is the REPLICATION role the worker reads the slot with.
+    """
+
+    section: ClassVar[str] = "cdc"
+    service: str
+    tables: Mapping[str, str]
+    role: str
+    metrics_ports: Ports
+
+    @property
+    def name(self) -> str:
+        """The worker's component name: `order-cdc`."""
+        return f"{self.service}-cdc"
+
+
+@dataclass(frozen=True)
 class Mesh:
     trust_domain: str
     environments: tuple[str, ...]
@@ -260,6 +280,7 @@ class Mesh:
     edge: Edge | None = None
     identities: tuple[str, ...] = ()  # certificate holders that are not services here
     telemetry: Observability = Observability({}, {})
+    cdc: Mapping[str, ChangeCapture] = field(default_factory=dict)  # by service name
 
     @property
     def known_identities(self) -> tuple[str, ...]:

@@ -16,10 +16,12 @@ import yaml
 from protomesh.paths import ROOT
 from protomesh.registry.callers import check_caller_names, read_callers
 from protomesh.registry.catalogue import RpcCatalogue, check_against
+from protomesh.registry.cdc import read_cdc
 from protomesh.registry.edge import read_edge
 from protomesh.registry.events import check_event_flow
 from protomesh.registry.limits import read_limits
 from protomesh.registry.model import (
+    ChangeCapture,
     Component,
     Database,
     Edge,
@@ -79,7 +81,7 @@ class _MeshReader(Reader):
             data,
             "",
             required,
-            optional=("infrastructure", "edge", "identities", "telemetry"),
+            optional=("infrastructure", "edge", "identities", "telemetry", "cdc"),
         )
         trust_domain = self.string(top, "trust_domain", "")
         environments = self.strings(top, "environments", "")
@@ -115,14 +117,23 @@ class _MeshReader(Reader):
         edge = read_edge(self, top["edge"], environments, services) if "edge" in top else None
         identities = self.strings(top, "identities", "")
         telemetry = read_observability(self, top.get("telemetry", {}), environments)
+        cdc = read_cdc(self, top.get("cdc", {}), environments, services)
         components: dict[str, Component] = {**infrastructure, **services}
         self.check_references(components)
-        self.check_unique(components.values(), edge)
+        self.check_unique(components.values(), edge, cdc.values())
         order = self.start_order(components)
         if trust_domain is None:
             return None
         mesh = Mesh(
-            trust_domain, environments, infrastructure, services, order, edge, identities, telemetry
+            trust_domain,
+            environments,
+            infrastructure,
+            services,
+            order,
+            edge,
+            identities,
+            telemetry,
+            cdc,
         )
         check_caller_names(self, services, mesh.known_identities)
         check_event_flow(self, services)
@@ -233,7 +244,12 @@ class _MeshReader(Reader):
             if needs_postgres and "postgres" not in component.depends_on:
                 self.fail(f"{component.path}.database", "needs postgres in depends_on")
 
-    def check_unique(self, components: Collection[Component], edge: Edge | None) -> None:
+    def check_unique(
+        self,
+        components: Collection[Component],
+        edge: Edge | None,
+        captures: Collection[ChangeCapture] = (),
+    ) -> None:
         """A host:port (per environment), a schema and a role each belong to one component.
 
         Locally every process shares 127.0.0.1, so ports must differ; in
@@ -275,6 +291,10 @@ class _MeshReader(Reader):
                 schema, role = component.database.schema, component.database.role
                 claim(("schema", schema), f"{path}.database.schema", path, "owned")
                 claim(("role", role), f"{path}.database.role", path, "used")
+        for capture in captures:
+            where = f"cdc.{capture.service}"
+            claim(("role", capture.role), f"{where}.role", where, "used")
+            claim_ports(capture.metrics_ports, f"{where}.metrics_port", where, capture.name)
         if edge is not None:
             claim_ports(edge.ports, "edge.port", "edge.port", "edge")
             claim_ports(edge.admin_ports, "edge.admin_port", "edge.admin_port", "edge")

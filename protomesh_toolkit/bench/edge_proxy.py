@@ -85,6 +85,7 @@ def bench_mesh(
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [LOCAL]
     document.pop("telemetry", None)  # the edge bench measures without tracing
+    document.pop("cdc", None)  # nor change capture
     for component in document.get("infrastructure", {}).values():
         for key in [key for key in component if key.endswith("port")]:
             component[key] = {LOCAL: free_port()}

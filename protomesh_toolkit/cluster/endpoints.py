@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 
 from gateway.config import FILES
+from protomesh.cdc.naming import CaptureNames
 from protomesh.paths import RUN_DIR
 from protomesh.registry import DEFAULT_MESH_FILE, LOCAL, Mesh
 from protomesh.tls.files import TlsFiles, insecure
+from protomesh_toolkit.cluster.cdc import CdcProcess
 from protomesh_toolkit.cluster.components import Component, Postgres, ServiceProcess
 from protomesh_toolkit.cluster.console import ConsoleProcess
 from protomesh_toolkit.cluster.edge import EdgeProcess
@@ -96,6 +98,15 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
         return [
             f"{name}  {component.url}  (JetStream; store in {shown(component.layout.nats_store)})",
             f"  {pad}  monitor http://{HOST}:{component.admin_port}  (health: {HEALTH_PATH})",
+        ]
+    if isinstance(component, CdcProcess):
+        names = CaptureNames(component.capture.service)
+        tables = ", ".join(component.capture.tables)
+        stream, subjects = names.stream.name, names.subject("<table>")
+        metrics = f"http://{HOST}:{component.port}/metrics"
+        return [
+            f"{name}  change capture of {tables} from the WAL → {stream} ({subjects})",
+            f"  {pad}  metrics {metrics}  (slot lag: cdc_slot_lag_bytes)",
         ]
     if isinstance(component, ServiceProcess):
         transport = "PLAINTEXT (PROTOMESH_INSECURE=1)" if insecure() else "mTLS"

@@ -1,7 +1,8 @@
 """Which processes the local cluster runs for a mesh, and how each one's health is read.
 
 One process per infrastructure component, per replica of each service in the
-`local` environment (`user`, or `user-1`, `user-2`...), and the edge last.
+`local` environment (`user`, or `user-1`, `user-2`...), per change-capture
+worker (`order-cdc`, after the services), and the edge last.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from protomesh.registry import LOCAL, Mesh
 from protomesh.tls.files import insecure
 from protomesh_toolkit.cluster import state
+from protomesh_toolkit.cluster.cdc import CdcProcess, probe_cdc
 from protomesh_toolkit.cluster.components import (
     Component,
     Health,
@@ -60,19 +62,15 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
         certs_dir=None if insecure() else str(layout.certs_dir),
         otlp_endpoint=None if receiver is None else receiver.endpoint,
     )
-    for name in mesh.start_order:
-        if name == "postgres" and postgres is not None:
-            built[name] = postgres
-        elif name == "nats" and nats is not None:
-            built[name] = nats
-        elif name in mesh.services:
-            service = mesh.services[name]
-            for replica in service.replicas_in(ENVIRONMENT):
-                process_name = service.replica_name(replica, ENVIRONMENT)
-                port = replica.ports[ENVIRONMENT]
-                process = ServiceProcess(process_name, service, port, layout, wiring)
-                process.metrics_port = replica.metrics_ports.get(ENVIRONMENT)
-                built[process_name] = process
+    infrastructure: dict[str, Component] = {}
+    if postgres is not None:
+        infrastructure["postgres"] = postgres
+    if nats is not None:
+        infrastructure["nats"] = nats
+    built.update(_in_start_order(mesh, layout, wiring, infrastructure))
+    for capture in mesh.cdc.values():
+        worker = CdcProcess(capture, mesh.services[capture.service], layout, wiring)
+        built[capture.name] = worker
     if mesh.edge is not None:
         edge = EdgeProcess(mesh.edge, layout)
         if receiver is not None:
@@ -82,6 +80,25 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
     if console_port is not None:  # last: it shows the others
         built[ConsoleProcess.kind] = ConsoleProcess(console_port, layout)
     return built
+
+
+def _in_start_order(
+    mesh: Mesh, layout: Layout, wiring: Wiring, infrastructure: dict[str, Component]
+) -> dict[str, Component]:
+    """The infrastructure and every service replica, in the registry's dependency order."""
+    ordered: dict[str, Component] = {}
+    for name in mesh.start_order:
+        if name in infrastructure:
+            ordered[name] = infrastructure[name]
+        elif name in mesh.services:
+            service = mesh.services[name]
+            for replica in service.replicas_in(ENVIRONMENT):
+                process_name = service.replica_name(replica, ENVIRONMENT)
+                port = replica.ports[ENVIRONMENT]
+                process = ServiceProcess(process_name, service, port, layout, wiring)
+                process.metrics_port = replica.metrics_ports.get(ENVIRONMENT)
+                ordered[process_name] = process
+    return ordered
 
 
 def _receiver_port(mesh: Mesh, layout: Layout) -> int:
@@ -105,6 +122,8 @@ def probe(record: Record, layout: Layout) -> Health:
         return probe_receiver(record.port)
     if record.kind == ConsoleProcess.kind:
         return probe_console(record.port)
+    if record.kind == CdcProcess.kind:
+        return probe_cdc(record.port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")

@@ -4,6 +4,7 @@ Every service replica of the `compose` environment becomes a container of
 the one protomesh image with its own command (`python -m <module>`), the
 settings `wiring.py` gives it, its secrets as compose secrets, a gRPC
 healthcheck over mTLS, and `depends_on` conditions on what it depends on.
+Each `cdc` entry adds its change-capture worker (`order-cdc`), one container.
 Two one-shot jobs run first: `certs` issues the mesh's certificates into a
 volume every service mounts at /certs, and `edge-config` (`python -m gateway
 prepare`) renders Envoy's config, descriptor set, JWKS and SDS files into
@@ -15,11 +16,14 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.config import FILES
-from protomesh.registry import Infrastructure, Mesh, Service
+from protomesh.registry import ChangeCapture, Infrastructure, Mesh, Service
 from protomesh_toolkit.topology import images
 from protomesh_toolkit.topology.wiring import (
     ADMIN_PASSWORD,
     Wiring,
+    cdc_health_command,
+    cdc_password,
+    cdc_settings,
     database_password,
     health_command,
     service_settings,
@@ -74,6 +78,8 @@ def render(mesh: Mesh) -> dict[str, Any]:
             services[name] = _infrastructure(mesh.infrastructure[name])
         else:
             services |= _replicas(mesh, mesh.services[name], wiring)
+    for capture in mesh.cdc.values():
+        services[capture.name] = _cdc_worker(mesh, capture, wiring)
     if mesh.edge is not None:
         services["edge-config"] = _edge_config_job()
         services["edge"] = _edge(mesh)
@@ -118,7 +124,13 @@ def _infrastructure(part: Infrastructure) -> dict[str, Any]:
     if part.name == "postgres":
         return {
             "image": images.POSTGRES,
-            "command": ["postgres", "-c", f"port={port}", "-c", "wal_level=logical"],
+            # Logical decoding for change capture, and a bound on the WAL a slot
+            # whose worker is away may hold (docs/cdc.md).
+            "command": [
+                "postgres",
+                *("-c", f"port={port}", "-c", "wal_level=logical"),
+                *("-c", "max_slot_wal_keep_size=1GB"),
+            ],
             "environment": {
                 "POSTGRES_USER": "postgres",
                 "POSTGRES_PASSWORD_FILE": f"{images.SECRETS_DIR}/{ADMIN_PASSWORD}",
@@ -168,6 +180,30 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
             "networks": [BACKEND],
         }
     return containers
+
+
+def _cdc_worker(mesh: Mesh, capture: ChangeCapture, wiring: Wiring) -> dict[str, Any]:
+    """One container: a slot has one reader. It starts once its service is healthy (the
+    service's migrations make the tables it watches)."""
+    port = capture.metrics_ports[ENVIRONMENT]
+    service = mesh.services[capture.service]
+    depends_on = {
+        container: HEALTHY
+        for name in ("postgres", "nats", service.name)
+        for container in _containers_of(mesh, name)
+    }
+    return {
+        **_app(["python", "-m", "protomesh.cdc"]),
+        "environment": {
+            **cdc_settings(capture, service, wiring, metrics_port=port),
+            "PROTOMESH_ENV": ENVIRONMENT,
+            "PYTHONUNBUFFERED": "1",
+        },
+        "secrets": [ADMIN_PASSWORD, cdc_password(capture)],
+        "depends_on": depends_on,
+        "healthcheck": healthcheck(cdc_health_command(port)),
+        "networks": [BACKEND],
+    }
 
 
 def _containers_of(mesh: Mesh, name: str) -> list[str]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from protomesh.registry import Mesh, Service
+from protomesh.registry import ChangeCapture, Mesh, Service
 from protomesh.registry.model import host_of
 
 ADMIN_PASSWORD = "postgres_admin_password"  # the PostgreSQL superuser's password file
@@ -142,3 +142,48 @@ def health_command(service: Service, port: int, wiring: Wiring) -> list[str]:
         command += ["--cert", tls["TLS_CERT_PATH"], "--key", tls["TLS_KEY_PATH"]]
         command += ["--ca", tls["TLS_CA_PATH"], "--server-name", service.name]
     return [*command, f"127.0.0.1:{port}"]
+
+
+def cdc_password(capture: ChangeCapture) -> str:
+    """The name of a CDC worker's role password file."""
+    return f"{capture.service}_cdc_db_password"
+
+
+def cdc_settings(
+    capture: ChangeCapture, service: Service, wiring: Wiring, *, metrics_port: int
+) -> dict[str, str]:
+    """A change-capture worker's settings (`CDC_*`), in any environment.
+
+    It gets the admin DSN like a service does: it makes its own REPLICATION
+    role, the publication and the slot at start (docs/cdc.md).
+    """
+    assert service.database is not None  # the registry checks it
+    settings = {
+        "CONTEXT": capture.service,
+        "TABLES": ",".join(f"{table}={message}" for table, message in capture.tables.items()),
+        "DATABASE_SCHEMA": service.database.schema,
+        "HOST": wiring.listen_host,
+        "METRICS_PORT": str(metrics_port),
+        "NAME": capture.name,
+    }
+    if wiring.postgres is not None:
+        settings |= {
+            "DATABASE_URL": dsn(wiring.postgres, capture.role),
+            "DATABASE_PASSWORD_FILE": wiring.secret_file(cdc_password(capture)),
+            "ADMIN_DATABASE_URL": dsn(wiring.postgres, "postgres"),
+            "ADMIN_DATABASE_PASSWORD_FILE": wiring.secret_file(ADMIN_PASSWORD),
+        }
+    if wiring.nats is not None:
+        settings["NATS_URL"] = f"nats://{wiring.nats}"
+    return {f"CDC_{key}": value for key, value in settings.items()}
+
+
+def cdc_health_command(metrics_port: int) -> list[str]:
+    """The container healthcheck of a CDC worker: it has read its slot (the lag gauge is out)."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    check = (
+        "import sys, urllib.request; "
+        f"body = urllib.request.urlopen('{url}', timeout=3).read(); "
+        "sys.exit(0 if b'cdc_slot_lag_bytes{' in body else 1)"
+    )
+    return ["python", "-c", check]

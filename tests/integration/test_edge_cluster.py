@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import urllib.request
@@ -214,8 +215,12 @@ def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
         "user": "healthy",
         "order": "healthy",
         "reporting": "healthy",
+        "order-cdc": "healthy",  # change capture: it has read its slot
         "edge": "healthy",
     }
+    worker = next(c for c in status["components"] if c["name"] == "order-cdc")
+    assert worker["detail"].startswith("capturing; slot lag ")
+    assert re.search(r"order-cdc +change capture of orders from the WAL → ORDER_CHANGES", up.stdout)
     assert "transport_socket" not in (cluster.run_dir / "envoy" / "envoy.yaml").read_text()
     for service in ("user", "order", "reporting"):
         assert "mTLS is OFF" in (cluster.run_dir / "logs" / f"{service}.log").read_text()

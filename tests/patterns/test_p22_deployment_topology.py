@@ -292,7 +292,8 @@ def test_the_local_cluster_runs_the_compose_topology_without_containers(
     long_running = set(compose_services) - ONE_SHOT_JOBS - OBSERVABILITY
     components = {c["name"]: c for c in local_cluster["components"]}
     mesh = load_mesh(DEFAULT_MESH_FILE)
-    containers_of = {name: {name} for name in [*mesh.infrastructure, "edge"]}
+    workers = [capture.name for capture in mesh.cdc.values()]  # change capture
+    containers_of = {name: {name} for name in [*mesh.infrastructure, *workers, "edge"]}
     processes_of = dict(containers_of)
     for service in mesh.services.values():
         containers_of[service.name] = set(service_replicas(service, "compose"))
@@ -312,6 +313,13 @@ def test_the_local_cluster_runs_the_compose_topology_without_containers(
         }
         compose_keys = {k for k in container["environment"] if k.startswith(service.env_prefix)}
         assert local_keys == compose_keys, service.name
+    for worker in workers:
+        environ = Path(f"/proc/{components[worker]['pid']}/environ").read_bytes()
+        local_keys = {e.split(b"=", 1)[0].decode() for e in environ.split(b"\0")}
+        compose_keys = set(compose_services[worker]["environment"])
+        assert {k for k in local_keys if k.startswith("CDC_")} == {
+            k for k in compose_keys if k.startswith("CDC_")
+        }, worker
 
 
 def service_replicas(service: Service, environment: str) -> list[str]:

@@ -71,7 +71,7 @@ def edge_mesh(
 
 
 def _leave_out(document: dict[str, Any], name: str) -> None:
-    """Drop a service, its edge routes and what depends on it being listed.
+    """Drop a service, its edge routes, its change capture and what depends on it being listed.
 
     It keeps its certificate identity: other services' `callers` may name it.
     Nobody here consumes its events any more (the registry refuses a consumer
@@ -88,6 +88,7 @@ def _leave_out(document: dict[str, Any], name: str) -> None:
             service["depends_on"].remove(name)
         if "consumes" in service:
             service["consumes"] = [t for t in service["consumes"] if t not in produced]
+    document.get("cdc", {}).pop(name, None)
 
 
 @dataclass

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 ENVIRONMENT = "compose"
 NAMESPACE = "protomesh"
-DATABASE_SECRET = "protomesh-database"  # keys: postgres_admin_password, <service>_db_password
+# keys: postgres_admin_password, <service>_db_password, <service>_cdc_db_password (CDC)
+DATABASE_SECRET = "protomesh-database"
 CERTS_SECRET = "protomesh-certs"  # keys: ca.crt, <identity>.crt, <identity>.key (mTLS)
 ISSUER_SECRET = "protomesh-jwt-issuer"  # key: jwt_issuer.pem, the edge's (dev) token issuer
 EDGE_REPLICAS = 2

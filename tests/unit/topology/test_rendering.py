@@ -97,6 +97,7 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
     assert files["kustomization.yaml"][0]["resources"] == [
         "edge.yaml",
         "namespace.yaml",
+        "order-cdc.yaml",
         "order.yaml",
         "reporting.yaml",
         "user.yaml",
@@ -121,7 +122,30 @@ def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
     assert drift(tmp_path, expected) == [
         "docker-compose.yml: service order-2 is missing",
         "docker-compose.yml: service order-3 is not in mesh.yaml",
+        "docker-compose.yml: service order-cdc differs",
         "docker-compose.yml: service edge differs",
         "deploy/k8s/order.yaml: missing",
         "deploy/k8s/bff.yaml: not rendered from mesh.yaml",
     ]
+
+
+def test_a_cdc_worker_is_one_container_and_one_recreated_pod_with_its_own_role(
+    tmp_path: Path,
+) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    worker = compose.render(mesh)["services"]["order-cdc"]
+    assert worker["command"] == ["python", "-m", "protomesh.cdc"]
+    settings = worker["environment"]
+    assert settings["CDC_DATABASE_URL"] == "postgresql://order_cdc@postgres:5432/postgres"
+    assert settings["CDC_TABLES"] == "orders=shop.order.changes.v1.OrderChanged"
+    assert settings["CDC_DATABASE_SCHEMA"] == "orders"
+    assert worker["secrets"] == ["postgres_admin_password", "order_cdc_db_password"]
+    assert set(worker["depends_on"]) == {"postgres", "nats", "order-1", "order-2"}
+    postgres = compose.render(mesh)["services"]["postgres"]["command"]
+    assert "wal_level=logical" in postgres
+    assert "max_slot_wal_keep_size=1GB" in postgres
+
+    [config, deployment] = kubernetes.render(mesh)["order-cdc.yaml"]
+    assert config["data"]["CDC_NATS_URL"] == "nats://nats:4222"
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # one reader per slot

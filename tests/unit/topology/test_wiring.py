@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from protomesh.registry import load_mesh
+from protomesh_toolkit.cluster.cdc import CdcProcess
 from protomesh_toolkit.cluster.components import ServiceProcess
 from protomesh_toolkit.cluster.plan import components
 from protomesh_toolkit.layout import Layout
@@ -26,13 +27,30 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     mesh_file, mesh = mesh_with_order(tmp_path)
     planned = components(mesh, prepared(tmp_path, mesh_file))
 
-    assert list(planned) == ["postgres", "nats", "user", "reporting", "order", "edge", "console"]
+    assert list(planned) == [
+        "postgres",
+        "nats",
+        "user",
+        "reporting",
+        "order",
+        "order-cdc",
+        "edge",
+        "console",
+    ]
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
     assert isinstance(user, ServiceProcess)
     assert order.environment()["ORDER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
     # The user service relays its outbox and counts orders: it depends on nats too.
     assert user.environment()["USER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
+    worker = planned["order-cdc"]
+    assert isinstance(worker, CdcProcess)
+    assert worker.port == 9467
+    assert worker.environment()["CDC_NATS_URL"] == "nats://127.0.0.1:54222"
+    assert (
+        worker.environment()["CDC_DATABASE_URL"]
+        == "postgresql://order_cdc@127.0.0.1:55432/postgres"
+    )
 
 
 def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> None:
