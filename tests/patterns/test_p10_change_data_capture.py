@@ -132,7 +132,7 @@ async def test_the_order_services_own_writes_are_captured_without_it_publishing_
         await running(worker, js, names)
         try:
             customer = await _customer(users)
-            async with mesh_tls.aio_channel(service.address, "edge") as channel:
+            async with mesh_tls.aio_channel(service.address, "operator") as channel:
                 orders = order_v1_grpc.OrderServiceStub(channel)
                 placed = await orders.PlaceOrder(
                     order_v1.PlaceOrderRequest(customer_id=customer, items=[_line()]), timeout=5

@@ -23,7 +23,7 @@ from protomesh_toolkit.pipelines.affected import affected
 from protomesh_toolkit.pipelines.plan import Pipeline, current_plan
 from protomesh_toolkit.pipelines.workflows import drift, rendered
 
-ALL = {"runtime", "contracts", "user", "order"}
+ALL = {"runtime", "contracts", *load_mesh().services}  # a pipeline per service of mesh.yaml
 
 
 @pytest.fixture(scope="module")

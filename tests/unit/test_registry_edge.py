@@ -291,7 +291,7 @@ def test_a_streaming_rpc_cannot_be_exposed() -> None:
     """End-user policies are enforced on unary RPCs; a stream would go unchecked."""
     methods = dict(CATALOGUE.services[V1])
     methods["GetUser"] = replace(methods["GetUser"], streaming=True)
-    catalogue = RpcCatalogue({**CATALOGUE.services, V1: methods}, "test")
+    catalogue = replace(CATALOGUE, services={**CATALOGUE.services, V1: methods})
     assert problems_in(mesh_with(lambda d: None), catalogue) == [
         f"edge.routes.{V1}: GetUser streams, and end-user policies are enforced on unary RPCs "
         "only (protomesh/interceptors/end_user_policy.py)"
