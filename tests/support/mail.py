@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from protomesh_toolkit.mail import inbox, sink
-from tests.support.ports import free_port
 
 CODE = re.compile(r"\b(\d{6})\b")
 
