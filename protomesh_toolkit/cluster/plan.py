@@ -19,6 +19,7 @@ from protomesh_toolkit.cluster.components import (
     probe_postgres,
 )
 from protomesh_toolkit.cluster.edge import EdgeProcess, probe_edge
+from protomesh_toolkit.cluster.mail import MailSinkProcess, probe_mail_sink
 from protomesh_toolkit.cluster.nats import NatsProcess, probe_nats
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.cluster.receiver import NAME as RECEIVER
@@ -44,11 +45,7 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
     if otlp or RECEIVER in state.load(layout):
         receiver = OtlpReceiverProcess(_receiver_port(mesh, layout), layout)
         built[RECEIVER] = receiver
-    postgres = nats = None
-    if "postgres" in mesh.infrastructure:
-        postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
-    if "nats" in mesh.infrastructure:
-        nats = NatsProcess(mesh.infrastructure["nats"], layout)
+    infrastructure = _infrastructure(mesh, layout)
     # Secret files are made on first use, when a service is launched; certificates by `up`.
     wiring = Wiring.of(
         mesh,
@@ -60,10 +57,8 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
         otlp_endpoint=None if receiver is None else receiver.endpoint,
     )
     for name in mesh.start_order:
-        if name == "postgres" and postgres is not None:
-            built[name] = postgres
-        elif name == "nats" and nats is not None:
-            built[name] = nats
+        if name in infrastructure:
+            built[name] = infrastructure[name]
         elif name in mesh.services:
             service = mesh.services[name]
             for replica in service.replicas_in(ENVIRONMENT):
@@ -78,6 +73,19 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
             edge.otlp_endpoint = receiver.endpoint
         built["edge"] = edge
     return built
+
+
+def _infrastructure(mesh: Mesh, layout: Layout) -> dict[str, Component]:
+    """A process for each infrastructure part mesh.yaml names."""
+    parts: dict[str, Component] = {}
+    for name, part in mesh.infrastructure.items():
+        if name == "postgres":
+            parts[name] = Postgres(part.ports[ENVIRONMENT], layout)
+        elif name == "nats":
+            parts[name] = NatsProcess(part, layout)
+        elif name == "smtp":
+            parts[name] = MailSinkProcess(part.ports[ENVIRONMENT], layout)
+    return parts
 
 
 def _receiver_port(mesh: Mesh, layout: Layout) -> int:
@@ -99,6 +107,8 @@ def probe(record: Record, layout: Layout) -> Health:
         return probe_nats(record.admin_port)
     if record.kind == OtlpReceiverProcess.kind:
         return probe_receiver(record.port)
+    if record.kind == MailSinkProcess.kind:
+        return probe_mail_sink(record.port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")

@@ -2,8 +2,9 @@
 
 For the local cluster (`protomesh up` runs it on infrastructure.smtp's port) and
 the tests: the user service sends its verification mail to it exactly as it
-would to a relay, and `protomesh mail` shows what arrived. Local use only: it
-listens on loopback, accepts any sender and recipient, and keeps no index.
+would to a relay, and `protomesh mail` shows what arrived. Not a relay: it
+accepts any sender and recipient, keeps no index, and listens on loopback
+unless told otherwise (compose, inside its private network).
 
     python -m protomesh_toolkit.mail.sink --port 58025 --out .run/mail
 """
@@ -57,23 +58,24 @@ class StoringHandler:
         return "250 Message accepted for delivery"
 
 
-def start(directory: Path, port: int) -> Controller:
+def start(directory: Path, port: int, host: str = HOST) -> Controller:
     """The sink serving in a thread of this process (the tests use it this way)."""
-    controller = Controller(StoringHandler(directory), hostname=HOST, port=port)
+    controller = Controller(StoringHandler(directory), hostname=host, port=port)
     controller.start()
     return controller
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--host", default=HOST, help="0.0.0.0 inside a container only")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True, help="directory for the messages")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    controller = start(args.out, args.port)
-    print(f"mail sink on {HOST}:{args.port}, storing in {args.out}", flush=True)
+    controller = start(args.out, args.port, args.host)
+    print(f"mail sink on {args.host}:{args.port}, storing in {args.out}", flush=True)
     try:
         while not stop.wait(1.0):  # a timed wait, so the signal handlers get to run
             continue

@@ -26,13 +26,16 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     mesh_file, mesh = mesh_with_order(tmp_path)
     planned = components(mesh, prepared(tmp_path, mesh_file))
 
-    assert list(planned) == ["postgres", "nats", "user", "order", "edge"]
+    assert list(planned) == ["postgres", "nats", "smtp", "user", "order", "edge"]
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
     assert isinstance(user, ServiceProcess)
     assert order.environment()["ORDER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
     # The user service relays its outbox and counts orders: it depends on nats too.
     assert user.environment()["USER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
+    # It sends verification mail: to the cluster's mail sink.
+    smtp = {k: v for k, v in user.environment().items() if "_SMTP_" in k}
+    assert smtp == {"USER_SERVICE_SMTP_HOST": "127.0.0.1", "USER_SERVICE_SMTP_PORT": "58025"}
 
 
 def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> None:
