@@ -1,4 +1,4 @@
-"""`protomesh mail [--to ADDRESS] [--last]`: what the local mail sink received.
+"""`protomesh mail [--to ADDRESS] [--last] [--code]`: what the local mail sink received.
 
 So a developer can read the verification code the user service sent, without
 a real mailbox. Newest last, as a terminal scrolls.
@@ -40,6 +40,12 @@ def _mail(args: argparse.Namespace, layout: Layout) -> int:
     if not found:
         print(f"no mail{f' to {args.to}' if args.to else ''} in {shown(directory)}")
         return 0
+    if args.code:
+        code = inbox.verification_code(found[-1])
+        if code is None:
+            raise ClusterError("the latest message carries no verification code")
+        print(code)
+        return 0
     shown_mail = found[-1:] if args.last else found[-args.limit :]
     print("\n".join(render(mail) for mail in shown_mail))
     return 0
@@ -53,6 +59,9 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
     )
     mail.add_argument("--to", metavar="ADDRESS", help="only mail to this address")
     mail.add_argument("--last", action="store_true", help="only the latest message")
+    mail.add_argument(
+        "--code", action="store_true", help="print only the code in the latest message"
+    )
     mail.add_argument("-n", "--limit", type=int, default=20, help="messages to show (default 20)")
     mail.add_argument("--dir", type=Path, help="the sink's directory (default: <run dir>/mail)")
     mail.set_defaults(run=_mail)

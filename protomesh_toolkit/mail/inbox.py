@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+# The user service's verification mail: "... this email address is 123456."
+_CODE = re.compile(r"\bis (\d{6})\b")
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,8 @@ def received(directory: Path, *, to: str | None = None) -> list[ReceivedMail]:
         if to is None or mail.is_for(to):
             found.append(mail)
     return found
+
+
+def verification_code(mail: ReceivedMail) -> str | None:
+    found = _CODE.search(mail.body)
+    return None if found is None else found.group(1)
