@@ -75,6 +75,11 @@ class Layout:
         return self.run_dir / "certs"
 
     @property
+    def mail_dir(self) -> Path:
+        """Messages the local mail sink received, one JSON file each (`protomesh mail`)."""
+        return self.run_dir / "mail"
+
+    @property
     def traces_file(self) -> Path:
         """Spans the local OTLP receiver stored (`protomesh up --otlp`), one JSON line each."""
         return self.run_dir / "traces" / "spans.jsonl"

@@ -36,9 +36,15 @@ from protomesh.registry.reading import RULES, Reader, StrictLoader, join, sugges
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
 # What the local cluster knows how to run; a new kind needs a cluster component too.
-INFRASTRUCTURE_KINDS = ("postgres", "nats")
+# smtp: where services that send mail (`depends_on: [smtp]`) hand it over; locally
+# and in compose a mail sink that keeps every message (`protomesh mail`).
+INFRASTRUCTURE_KINDS = ("postgres", "nats", "smtp")
 # Keys each kind needs beside `port`: NATS serves its health on an HTTP monitor port.
-INFRASTRUCTURE_PORTS = {"postgres": (), "nats": ("monitor_port",)}
+INFRASTRUCTURE_PORTS: dict[str, tuple[str, ...]] = {
+    "postgres": (),
+    "nats": ("monitor_port",),
+    "smtp": (),
+}
 
 
 class RegistryError(Exception):

@@ -22,6 +22,7 @@ from protomesh_toolkit.cluster.cdc import CdcProcess
 from protomesh_toolkit.cluster.components import Component, Postgres, ServiceProcess
 from protomesh_toolkit.cluster.console import ConsoleProcess
 from protomesh_toolkit.cluster.edge import EdgeProcess
+from protomesh_toolkit.cluster.mail import MailSinkProcess
 from protomesh_toolkit.cluster.nats import HEALTH_PATH, NatsProcess
 from protomesh_toolkit.cluster.plan import ENVIRONMENT, components
 from protomesh_toolkit.cluster.ports import HOST
@@ -31,6 +32,7 @@ from protomesh_toolkit.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layou
 
 USER_CONTRACT = "shop.user.v1.UserService"
 ORDER_CONTRACT = "shop.order.v1.OrderService"
+VERIFYING_CONTRACT = "shop.user.v2.UserService"
 # One line of an example order; REST and gRPC take the proto's field names.
 ORDER_LINE = {
     "sku": "BOOK-1",
@@ -56,7 +58,10 @@ def describe(mesh: Mesh, layout: Layout) -> str:
     edge = next((c for c in parts.values() if isinstance(c, EdgeProcess)), None)
     if edge is not None and mesh.edge is not None:
         exposed = mesh.edge.exposed
+        mail = any(isinstance(c, MailSinkProcess) for c in parts.values())
         lines += _edge_examples(edge, USER_CONTRACT in exposed, ORDER_CONTRACT in exposed)
+        if mail and VERIFYING_CONTRACT in exposed:
+            lines += _verification_examples(edge)
     nats = next((c for c in parts.values() if isinstance(c, NatsProcess)), None)
     if nats is not None:
         lines += [
@@ -94,6 +99,11 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
         ]
     if isinstance(component, ConsoleProcess):
         return [f"{name}  {component.url}  (the mesh as a page; `protomesh console` opens it)"]
+    if isinstance(component, MailSinkProcess):
+        return [
+            f"{name}  SMTP {HOST}:{component.port}  (a sink: keeps mail, delivers none)",
+            f"  {pad}  messages: {shown(component.layout.mail_dir)}; `protomesh mail` shows them",
+        ]
     if isinstance(component, NatsProcess):
         return [
             f"{name}  {component.url}  (JetStream; store in {shown(component.layout.nats_store)})",
@@ -178,6 +188,24 @@ def _grpc_examples(service: ServiceProcess) -> list[str]:
             f"  {grpcurl} -d {mine} {address} {ORDER_CONTRACT}/ListOrders",
         ]
     return examples
+
+
+def _verification_examples(edge: EdgeProcess) -> list[str]:
+    """The email check: a code goes to the mail sink, `protomesh mail` reads it back.
+
+    Needs $USER_ID and $TOKEN from the edge examples before it; `mail --last
+    --code` reads the code from the newest message.
+    """
+    base = f"http://{HOST}:{edge.port}/v2/users/$USER_ID"
+    bearer = '-H "authorization: Bearer $TOKEN"'
+    json_header = "-H 'content-type: application/json'"
+    code = r'"{\"code\": \"$CODE\"}"'
+    return [
+        "  # verify the email: a one-time code is mailed to the local sink, then sent back",
+        f"  curl -s -X POST {base}:sendEmailVerification {bearer} {json_header} -d '{{}}'",
+        f"  CODE=$({_protomesh(edge.layout)} mail --last --code)",
+        f"  curl -s -X POST {base}:verifyEmail {bearer} {json_header} -d {code}",
+    ]
 
 
 def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[str]:

@@ -22,6 +22,7 @@ from protomesh_toolkit.cluster.components import (
 )
 from protomesh_toolkit.cluster.console import ConsoleProcess, probe_console
 from protomesh_toolkit.cluster.edge import EdgeProcess, probe_edge
+from protomesh_toolkit.cluster.mail import MailSinkProcess, probe_mail_sink
 from protomesh_toolkit.cluster.nats import NatsProcess, probe_nats
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.cluster.receiver import NAME as RECEIVER
@@ -47,11 +48,7 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
     if otlp or RECEIVER in state.load(layout):
         receiver = OtlpReceiverProcess(_receiver_port(mesh, layout), layout)
         built[RECEIVER] = receiver
-    postgres = nats = None
-    if "postgres" in mesh.infrastructure:
-        postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
-    if "nats" in mesh.infrastructure:
-        nats = NatsProcess(mesh.infrastructure["nats"], layout)
+    infrastructure = _infrastructure(mesh, layout)
     # Secret files are made on first use, when a service is launched; certificates by `up`.
     wiring = Wiring.of(
         mesh,
@@ -62,11 +59,6 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
         certs_dir=None if insecure() else str(layout.certs_dir),
         otlp_endpoint=None if receiver is None else receiver.endpoint,
     )
-    infrastructure: dict[str, Component] = {}
-    if postgres is not None:
-        infrastructure["postgres"] = postgres
-    if nats is not None:
-        infrastructure["nats"] = nats
     built.update(_in_start_order(mesh, layout, wiring, infrastructure))
     for capture in mesh.cdc.values():
         worker = CdcProcess(capture, mesh.services[capture.service], layout, wiring)
@@ -101,6 +93,19 @@ def _in_start_order(
     return ordered
 
 
+def _infrastructure(mesh: Mesh, layout: Layout) -> dict[str, Component]:
+    """A process for each infrastructure part mesh.yaml names."""
+    parts: dict[str, Component] = {}
+    for name, part in mesh.infrastructure.items():
+        if name == "postgres":
+            parts[name] = Postgres(part.ports[ENVIRONMENT], layout)
+        elif name == "nats":
+            parts[name] = NatsProcess(part, layout)
+        elif name == "smtp":
+            parts[name] = MailSinkProcess(part.ports[ENVIRONMENT], layout)
+    return parts
+
+
 def _receiver_port(mesh: Mesh, layout: Layout) -> int:
     port = mesh.telemetry.receiver_ports.get(ENVIRONMENT)
     if port is None:
@@ -124,6 +129,8 @@ def probe(record: Record, layout: Layout) -> Health:
         return probe_console(record.port)
     if record.kind == CdcProcess.kind:
         return probe_cdc(record.port)
+    if record.kind == MailSinkProcess.kind:
+        return probe_mail_sink(record.port)
     if record.kind == EdgeProcess.kind:
         if record.admin_port is None:
             return Health(False, "no admin port recorded")

@@ -95,7 +95,14 @@ def render(mesh: Mesh) -> dict[str, Any]:
         },
         "volumes": {
             volume: {}
-            for volume in ("postgres-data", "nats-data", "certs", "edge-config", "edge-issuer")
+            for volume in (
+                "postgres-data",
+                "nats-data",
+                "mail",
+                "certs",
+                "edge-config",
+                "edge-issuer",
+            )
         },
         "secrets": {secret: {"file": f"{SECRETS_SOURCE}/{secret}"} for secret in secrets},
     }
@@ -142,6 +149,8 @@ def _infrastructure(part: Infrastructure) -> dict[str, Any]:
             ),
             "networks": [BACKEND],
         }
+    if part.name == "smtp":
+        return _mail_sink(port)
     monitor = part.monitor_ports[ENVIRONMENT]
     health_url = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
     return {
@@ -204,6 +213,27 @@ def _cdc_worker(mesh: Mesh, capture: ChangeCapture, wiring: Wiring) -> dict[str,
         "healthcheck": healthcheck(cdc_health_command(port)),
         "networks": [BACKEND],
     }
+
+
+def _mail_sink(port: int) -> dict[str, Any]:
+    """The toolkit's mail sink: compose is a local stack, so mail stays inside it
+    (`docker compose exec smtp protomesh mail --dir /mail`). Kubernetes gets no sink: there
+    USER_SERVICE_SMTP_HOST names a real relay (docs/deployment.md)."""
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2).close()"
+    return {
+        **_app(
+            ["python", "-m", "protomesh_toolkit.mail.sink", *_sink_arguments(port)],
+            images.TOOLKIT,
+        ),
+        "volumes": ["mail:/mail"],
+        "healthcheck": healthcheck(["python", "-c", probe]),
+        "networks": [BACKEND],
+    }
+
+
+def _sink_arguments(port: int) -> list[str]:
+    """All interfaces, inside the backend network only; messages on the `mail` volume."""
+    return ["--host", "0.0.0.0", "--port", str(port), "--out", "/mail"]
 
 
 def _containers_of(mesh: Mesh, name: str) -> list[str]:

@@ -45,6 +45,7 @@ class Wiring:
     listen_host: str
     postgres: str | None  # host:port
     nats: str | None  # host:port
+    smtp: str | None  # host:port
     secret_file: Callable[[str], str]
     mesh_file: str
     certs_dir: str | None
@@ -76,6 +77,7 @@ class Wiring:
             listen_host,
             address("postgres"),
             address("nats"),
+            address("smtp"),
             secret_file,
             mesh_file,
             certs_dir,
@@ -121,6 +123,9 @@ def service_settings(
         }
     if "nats" in service.depends_on and wiring.nats is not None:
         settings["NATS_URL"] = f"nats://{wiring.nats}"
+    if "smtp" in service.depends_on and wiring.smtp is not None:
+        smtp_host, smtp_port = wiring.smtp.rsplit(":", 1)
+        settings |= {"SMTP_HOST": smtp_host, "SMTP_PORT": smtp_port}
     if wiring.otlp_endpoint is not None:
         settings["OTLP_ENDPOINT"] = wiring.otlp_endpoint
         settings["TRACE_SAMPLE_RATE"] = str(wiring.sample_rate)

@@ -34,9 +34,11 @@ from protomesh.registry import load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.user.config import UserServiceConfig
 from services.user.handlers import Clock, UnitsOfWork, UserReader
+from services.user.mail import Mailer
 from services.user.order_counts import order_counts_consumer
 from services.user.servicer_v1 import UserServiceV1
 from services.user.servicer_v2 import UserServiceV2
+from services.user.smtp_mailer import SmtpMailer
 from services.user.store import PostgresUserReader, PostgresUserUnitOfWork
 from services.user.streams import USER_EVENTS
 from services.user.validation import VALIDATORS
@@ -49,7 +51,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def registrations(users: UserReader, units: UnitsOfWork, clock: Clock) -> list[Registration]:
+def registrations(
+    users: UserReader, units: UnitsOfWork, clock: Clock, mailer: Mailer
+) -> list[Registration]:
     """Both API versions over the same users: v1 and v2 are served side by side."""
     return [
         Registration(
@@ -59,7 +63,7 @@ def registrations(users: UserReader, units: UnitsOfWork, clock: Clock) -> list[R
         ),
         Registration(
             "shop.user.v2.UserService",
-            UserServiceV2(users, units, clock),
+            UserServiceV2(users, units, clock, mailer),
             v2_grpc.add_UserServiceServicer_to_server,
         ),
     ]
@@ -79,6 +83,12 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
         RelaySettings(poll_interval=config.outbox_poll_interval),
         streams=[USER_EVENTS],
         name="user-outbox-relay",
+    )
+
+
+def mailer(config: UserServiceConfig) -> Mailer:
+    return SmtpMailer(
+        config.smtp_host, config.smtp_port, config.smtp_from, timeout=config.smtp_timeout
     )
 
 
@@ -104,7 +114,7 @@ async def build(config: UserServiceConfig) -> GrpcService:
 
     definition = ServiceDefinition(
         name="user",
-        registrations=registrations(users, units, utc_now),
+        registrations=registrations(users, units, utc_now, mailer(config)),
         policies=ServicePolicies.of(load_mesh(config.mesh_file), "user"),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("postgres", postgres_ready)],

@@ -24,3 +24,10 @@ class UserServiceConfig(ServerSettings, DatabaseSettings, IdempotencySettings):
     outbox_poll_interval: float = setting(
         1.0, minimum=0.01, doc="seconds between outbox polls when no NOTIFY arrives"
     )
+    smtp_host: str = setting(
+        "127.0.0.1",
+        doc="where verification emails go: locally the cluster's mail sink (`protomesh mail`)",
+    )
+    smtp_port: int = setting(58025, minimum=1, maximum=65535, doc="the SMTP server's port")
+    smtp_from: str = setting("no-reply@protomesh.local", doc="the From of the emails sent")
+    smtp_timeout: float = setting(5.0, minimum=0.1, doc="seconds for one SMTP conversation")

@@ -10,11 +10,14 @@ change bumps `version`, which is also the per-user sequence of those events
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
+import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from protomesh.errors import AlreadyExists, FailedPrecondition, NotFound
+from protomesh.errors import AlreadyExists, FailedPrecondition, NotFound, ResourceExhausted
 
 
 class UserNotFound(NotFound):
@@ -33,6 +36,64 @@ class EmailChangedSinceVerification(FailedPrecondition):
             "the user's email changed after this verification was sent; verify the new address",
             subject="email",
             kind="EMAIL_CHANGED",
+        )
+
+
+class EmailAlreadyVerified(FailedPrecondition):
+    def __init__(self) -> None:
+        super().__init__("the user's email is already verified", subject="email", kind="VERIFIED")
+
+
+class VerificationCodeMissing(FailedPrecondition):
+    def __init__(self) -> None:
+        super().__init__(
+            "no verification code was sent to this user; request one first",
+            subject="code",
+            kind="NO_CODE",
+        )
+
+
+class VerificationCodeExpired(FailedPrecondition):
+    def __init__(self) -> None:
+        super().__init__(
+            "the verification code has expired; request a new one", subject="code", kind="EXPIRED"
+        )
+
+
+class VerificationCodeUsed(FailedPrecondition):
+    def __init__(self) -> None:
+        super().__init__(
+            "the verification code was already used; request a new one",
+            subject="code",
+            kind="USED",
+        )
+
+
+class VerificationCodeBurned(FailedPrecondition):
+    def __init__(self) -> None:
+        super().__init__(
+            f"the verification code was entered wrong {MAX_CODE_ATTEMPTS} times and no longer"
+            " works; request a new one",
+            subject="code",
+            kind="TOO_MANY_ATTEMPTS",
+        )
+
+
+class VerificationCodeWrong(FailedPrecondition):
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__(
+            f"the verification code is wrong; {attempts_left} attempt(s) left",
+            subject="code",
+            kind="WRONG_CODE",
+        )
+        self.attempts_left = attempts_left
+
+
+class VerificationSendsExhausted(ResourceExhausted):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(
+            f"at most {MAX_SENDS_PER_WINDOW} verification emails per user per hour",
+            retry_after=retry_after,
         )
 
 
@@ -168,3 +229,105 @@ class User:
         if self.email_verified:
             return self
         return dataclasses.replace(self, email_verified=True, updated_at=now)
+
+
+# How a verification code is made, kept and spent. A code proves control of the
+# address only while it is short-lived, single-use and hard to guess online
+# (5 tries at 1 in 10^6) and stored where a reader of the database cannot use it.
+CODE_DIGITS = 6
+CODE_LIFETIME = timedelta(minutes=10)
+MAX_CODE_ATTEMPTS = 5
+MAX_SENDS_PER_WINDOW = 5
+SEND_WINDOW = timedelta(hours=1)
+# scrypt, not one SHA-256: a million candidate codes then cost hours of CPU, far
+# longer than a code lives, so a leaked table does not yield live codes.
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+def new_code() -> str:
+    return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def hash_code(code: str, salt: bytes) -> bytes:
+    """CPU-bound (tens of milliseconds): callers on an event loop run it in a thread."""
+    return hashlib.scrypt(code.encode(), salt=salt, **_SCRYPT)
+
+
+@dataclass(frozen=True)
+class EmailVerification:
+    """The one code a user may currently verify with, and the user's send budget.
+
+    Only the code's salted hash is kept. A new code replaces the previous one;
+    the code is bound to the address (its key) it was sent to.
+    """
+
+    user_id: uuid.UUID
+    email_key: str
+    code_hash: bytes
+    salt: bytes
+    expires_at: datetime
+    failed_attempts: int
+    used: bool
+    window_started_at: datetime
+    sends_in_window: int
+
+    @classmethod
+    def issue(
+        cls,
+        user: User,
+        previous: EmailVerification | None,
+        code_hash: bytes,
+        salt: bytes,
+        now: datetime,
+    ) -> EmailVerification:
+        """A fresh code for the user's current address, within the send budget."""
+        if user.email_verified:
+            raise EmailAlreadyVerified()
+        window_start, sends = now, 0
+        if previous is not None and now - previous.window_started_at < SEND_WINDOW:
+            window_start, sends = previous.window_started_at, previous.sends_in_window
+        if sends >= MAX_SENDS_PER_WINDOW:
+            raise VerificationSendsExhausted((window_start + SEND_WINDOW - now).total_seconds())
+        return cls(
+            user_id=user.id,
+            email_key=email_key(user.email),
+            code_hash=code_hash,
+            salt=salt,
+            expires_at=now + CODE_LIFETIME,
+            failed_attempts=0,
+            used=False,
+            window_started_at=window_start,
+            sends_in_window=sends + 1,
+        )
+
+    def check(self, user: User, code_hash: bytes, now: datetime) -> EmailVerification:
+        """The code, spent, when `code_hash` is this code's for this address.
+
+        Raises VerificationCodeWrong for another code: the caller records the
+        failed attempt (`failed_attempt`) even though the call fails.
+        """
+        if self.used:
+            raise VerificationCodeUsed()
+        if email_key(user.email) != self.email_key:
+            raise EmailChangedSinceVerification()
+        if now >= self.expires_at:
+            raise VerificationCodeExpired()
+        if self.failed_attempts >= MAX_CODE_ATTEMPTS:
+            raise VerificationCodeBurned()
+        if not hmac.compare_digest(code_hash, self.code_hash):
+            raise VerificationCodeWrong(MAX_CODE_ATTEMPTS - self.failed_attempts - 1)
+        return dataclasses.replace(self, used=True)
+
+    def failed_attempt(self) -> EmailVerification:
+        return dataclasses.replace(self, failed_attempts=self.failed_attempts + 1)
+
+
+def verify_with_code(
+    user: User, verification: EmailVerification | None, code_hash: bytes, now: datetime
+) -> tuple[User, UserProfileChanged | None, EmailVerification]:
+    """Verify the user's address with the code sent to it; the code is spent."""
+    if verification is None:
+        raise VerificationCodeMissing()
+    spent = verification.check(user, code_hash, now)
+    verified, changed = user.verify(user.email, now)
+    return verified, changed, spent

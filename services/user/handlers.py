@@ -9,6 +9,8 @@ idempotent and how its reply is serialized. Nothing here knows about gRPC or SQL
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +21,20 @@ from protomesh.errors import FieldViolation, InvalidArgument
 from protomesh.idempotency.calls import IdempotentReply
 from protomesh.pagination import decode_page_token, encode_page_token
 from protomesh.unit_of_work import UnitOfWork
-from services.user.domain import Event, User, UserNotFound
+from services.user.domain import (
+    CODE_LIFETIME,
+    EmailChangedSinceVerification,
+    EmailVerification,
+    Event,
+    User,
+    UserNotFound,
+    VerificationCodeWrong,
+    email_key,
+    hash_code,
+    new_code,
+    verify_with_code,
+)
+from services.user.mail import Mailer, verification_mail
 
 Clock = Callable[[], datetime]
 DEFAULT_PAGE_SIZE = 20
@@ -57,9 +72,21 @@ class UserRepository(Protocol):
         """Write a changed user loaded by `get_for_update`; raises EmailAlreadyTaken."""
 
 
+class EmailVerificationRepository(Protocol):
+    """Each user's current verification code, inside a unit of work."""
+
+    async def get_for_update(self, user_id: uuid.UUID) -> EmailVerification | None: ...
+
+    async def save(self, verification: EmailVerification) -> None:
+        """Insert or replace the user's one verification."""
+
+
 class UserUnitOfWork(UnitOfWork[Event, User], Protocol):
     @property
     def users(self) -> UserRepository: ...
+
+    @property
+    def verifications(self) -> EmailVerificationRepository: ...
 
 
 # Builds the unit of work for one call: idempotent when the transport gives a reply.
@@ -147,15 +174,83 @@ async def update_user(command: UpdateUser, uow: UserUnitOfWork, clock: Clock) ->
     return updated
 
 
-async def verify_email(user_id: uuid.UUID, email: str, uow: UserUnitOfWork, clock: Clock) -> User:
+@dataclass(frozen=True)
+class VerifyEmail:
+    user_id: uuid.UUID
+    code: str
+    email: str | None = None  # when given, must still be the user's address
+
+
+async def send_email_verification(
+    user_id: uuid.UUID,
+    uow: UserUnitOfWork,
+    clock: Clock,
+    mailer: Mailer,
+    code_source: Callable[[], str] = new_code,
+) -> User:
+    """Store a new code's hash and mail the code, in that transaction.
+
+    The mail is handed over before the commit: a send that fails rolls the code,
+    the send count and any idempotent reply back, so the user (or a retry with
+    the same key) simply asks again. The opposite order could record success
+    for a mail never sent. What remains is a commit failing after the hand-over:
+    the user then holds a code that was never stored, which fails to verify
+    until they request another; nothing stored is lost or sent twice.
+    """
+    code, salt = code_source(), secrets.token_bytes(16)
+    code_hash = await asyncio.to_thread(hash_code, code, salt)  # scrypt: off the loop
     async with uow:
         user = await _locked(uow, user_id)
-        verified, changed = user.verify(email, clock())
-        if changed is not None:
-            await uow.users.save(verified)
-            uow.publish(changed)
-        await uow.commit(verified)
-    return verified
+        previous = await uow.verifications.get_for_update(user_id)
+        issued = EmailVerification.issue(user, previous, code_hash, salt, clock())
+        await uow.verifications.save(issued)
+        minutes = int(CODE_LIFETIME.total_seconds() // 60)
+        await mailer.send(verification_mail(user.email, code, minutes))
+        await uow.commit(user)
+    return user
+
+
+async def verify_email(
+    command: VerifyEmail, uow: UserUnitOfWork, attempts: UserUnitOfWork, clock: Clock
+) -> User:
+    """Verify with the mailed code; a wrong code is counted in `attempts`.
+
+    `uow` carries the call's idempotent reply, so a refused code must not commit
+    there: the failed attempt is recorded in its own unit (`attempts`, never
+    idempotent) after `uow` rolled back.
+    """
+    async with uow:
+        user = await _locked(uow, command.user_id)
+        if command.email is not None and email_key(command.email) != email_key(user.email):
+            raise EmailChangedSinceVerification()
+        pending = await uow.verifications.get_for_update(user.id)
+        code_hash = b""
+        if pending is not None:
+            code_hash = await asyncio.to_thread(hash_code, command.code, pending.salt)
+        try:
+            verified, changed, spent = verify_with_code(user, pending, code_hash, clock())
+        except VerificationCodeWrong as wrong:
+            refused = wrong
+        else:
+            await uow.verifications.save(spent)
+            if changed is not None:
+                await uow.users.save(verified)
+                uow.publish(changed)
+            await uow.commit(verified)
+            return verified
+    assert pending is not None  # a wrong code implies one was pending
+    await _count_failed_attempt(attempts, pending)
+    raise refused
+
+
+async def _count_failed_attempt(uow: UserUnitOfWork, tried: EmailVerification) -> None:
+    async with uow:
+        user = await _locked(uow, tried.user_id)  # the user first, as every unit locks
+        current = await uow.verifications.get_for_update(tried.user_id)
+        # A code sent meanwhile replaced the one tried: its attempts start afresh.
+        if current is not None and current.code_hash == tried.code_hash:
+            await uow.verifications.save(current.failed_attempt())
+        await uow.commit(user)
 
 
 async def _locked(uow: UserUnitOfWork, user_id: uuid.UUID) -> User:

@@ -15,8 +15,9 @@ from shop.user.v2 import user_pb2_grpc
 from protomesh import edge_auth
 from protomesh.idempotency import answer_once
 from services.user import handlers, mapping
-from services.user.domain import User
+from services.user.domain import CODE_LIFETIME, User
 from services.user.handlers import Clock, UnitsOfWork, UserReader
+from services.user.mail import Mailer
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -29,15 +30,22 @@ def _updated(user: User) -> v2.UpdateUserResponse:
     return v2.UpdateUserResponse(user=mapping.to_v2(user))
 
 
+def _sent(user: User) -> v2.SendEmailVerificationResponse:
+    response = v2.SendEmailVerificationResponse(email=user.email)
+    response.expires_in.FromTimedelta(CODE_LIFETIME)
+    return response
+
+
 def _verified(user: User) -> v2.VerifyEmailResponse:
     return v2.VerifyEmailResponse(user=mapping.to_v2(user))
 
 
 class UserServiceV2(user_pb2_grpc.UserServiceServicer):
-    def __init__(self, users: UserReader, units: UnitsOfWork, clock: Clock) -> None:
+    def __init__(self, users: UserReader, units: UnitsOfWork, clock: Clock, mailer: Mailer) -> None:
         self._users = users
         self._units = units
         self._clock = clock
+        self._mailer = mailer
 
     async def CreateUser(
         self, request: v2.CreateUserRequest, context: Context
@@ -91,16 +99,34 @@ class UserServiceV2(user_pb2_grpc.UserServiceServicer):
             lambda reply: handlers.update_user(command, self._units(reply), self._clock),
         )
 
+    async def SendEmailVerification(
+        self, request: v2.SendEmailVerificationRequest, context: Context
+    ) -> v2.SendEmailVerificationResponse:
+        user_id = mapping.user_id(request.user_id)
+        return await answer_once(
+            context,
+            request,
+            _sent,
+            v2.SendEmailVerificationResponse,
+            lambda reply: handlers.send_email_verification(
+                user_id, self._units(reply), self._clock, self._mailer
+            ),
+        )
+
     async def VerifyEmail(
         self, request: v2.VerifyEmailRequest, context: Context
     ) -> v2.VerifyEmailResponse:
-        user_id = mapping.user_id(request.user_id)
+        command = handlers.VerifyEmail(
+            user_id=mapping.user_id(request.user_id),
+            code=request.code,
+            email=request.email or None,
+        )
         return await answer_once(
             context,
             request,
             _verified,
             v2.VerifyEmailResponse,
             lambda reply: handlers.verify_email(
-                user_id, request.email, self._units(reply), self._clock
+                command, self._units(reply), self._units(None), self._clock
             ),
         )

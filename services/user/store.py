@@ -4,7 +4,8 @@
 `PostgresUserUnitOfWork`: one transaction (protomesh.db.unit_of_work) holding
 the user row, written by `PostgresUserRepository` on the unit's connection,
 its event in the outbox (UserRegistered, UserProfileChanged) and, for an
-idempotent call, the key and its reply.
+idempotent call, the key and its reply. `PostgresEmailVerificationRepository`
+keeps each user's current verification code (hashed) on the same connection.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncpg
 
 from protomesh.db.unit_of_work import OutboxRecord, PostgresUnitOfWork
 from protomesh.idempotency.calls import IdempotentReply
-from services.user.domain import EmailAlreadyTaken, Event, User, email_key
+from services.user.domain import EmailAlreadyTaken, EmailVerification, Event, User, email_key
 from services.user.events import AGGREGATE_TYPE, to_event
 from services.user.handlers import PagePosition
 
@@ -120,6 +121,46 @@ class PostgresUserRepository:
             raise
 
 
+_VERIFICATION_COLUMNS = (
+    "user_id, email_key, code_hash, salt, expires_at, failed_attempts, used,"
+    " window_started_at, sends_in_window"
+)
+
+
+class PostgresEmailVerificationRepository:
+    """Verification codes on a unit of work's connection, inside its transaction."""
+
+    def __init__(self, connection: asyncpg.pool.PoolConnectionProxy) -> None:
+        self._connection = connection
+
+    async def get_for_update(self, user_id: uuid.UUID) -> EmailVerification | None:
+        row = await self._connection.fetchrow(
+            f"SELECT {_VERIFICATION_COLUMNS} FROM email_verifications"
+            " WHERE user_id = $1 FOR UPDATE",
+            user_id,
+        )
+        return None if row is None else EmailVerification(**dict(row))
+
+    async def save(self, verification: EmailVerification) -> None:
+        """Insert or replace the user's one verification."""
+        await self._connection.execute(
+            f"INSERT INTO email_verifications ({_VERIFICATION_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (user_id) DO UPDATE SET email_key = $2, code_hash = $3, salt = $4,"
+            " expires_at = $5, failed_attempts = $6, used = $7, window_started_at = $8,"
+            " sends_in_window = $9",
+            verification.user_id,
+            verification.email_key,
+            verification.code_hash,
+            verification.salt,
+            verification.expires_at,
+            verification.failed_attempts,
+            verification.used,
+            verification.window_started_at,
+            verification.sends_in_window,
+        )
+
+
 class PostgresUserUnitOfWork(PostgresUnitOfWork[Event, User]):
     def __init__(
         self, pool: asyncpg.Pool, reply: IdempotentReply[User] | None, *, retention: float
@@ -129,3 +170,7 @@ class PostgresUserUnitOfWork(PostgresUnitOfWork[Event, User]):
     @property
     def users(self) -> PostgresUserRepository:
         return PostgresUserRepository(self.connection)
+
+    @property
+    def verifications(self) -> PostgresEmailVerificationRepository:
+        return PostgresEmailVerificationRepository(self.connection)

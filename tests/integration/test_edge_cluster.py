@@ -123,7 +123,7 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     )
     assert tried.returncode == 0, tried.stdout + tried.stderr
     outputs = json_documents(tried.stdout)
-    got_v1, listed_v2, updated_v2, placed, listed_orders, listed_grpc = outputs
+    got_v1, listed_v2, updated_v2, placed, listed_orders, listed_grpc, sent, verified = outputs
     user_id = got_v1["user"]["user_id"]
     assert user_id in [u["user_id"] for u in listed_v2["users"]]
     assert updated_v2["user"]["name"] == {"given_name": "Grace", "family_name": "Hopper"}
@@ -132,6 +132,9 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     assert placed["order"]["status"] == "ORDER_STATUS_PENDING"
     assert [o["order_id"] for o in listed_orders["orders"]] == [placed["order"]["order_id"]]
     assert listed_grpc["users"]
+    # the email verified with the code `protomesh mail` read from the cluster's mail sink
+    assert sent == {"email": got_v1["user"]["email"], "expires_in": "600s"}
+    assert verified["user"]["email_verification"] == "EMAIL_VERIFICATION_VERIFIED"
 
 
 def test_the_issuer_key_stays_secret_and_token_needs_it(cluster: Cluster) -> None:
@@ -213,6 +216,7 @@ def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
         "postgres": "healthy",
         "nats": "healthy",
         "user": "healthy",
+        "smtp": "healthy",
         "order": "healthy",
         "reporting": "healthy",
         "order-cdc": "healthy",  # change capture: it has read its slot

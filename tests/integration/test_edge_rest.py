@@ -23,6 +23,7 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 from protomesh_toolkit.codegen import tool
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 from tests.support.grpc_calls import field_violations
+from tests.support.mail import MailSink
 from tests.support.openapi import check_reply
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
@@ -31,8 +32,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def user(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    service = user_service(postgres, tmp_path_factory.mktemp("user"))
+def user(
+    postgres: Postgres, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    service = user_service(postgres, tmp_path_factory.mktemp("user"), **mail_sink.service_settings)
     service.start()
     try:
         yield service
@@ -75,6 +78,40 @@ def test_v1_create_get_and_list_over_rest(edge: Envoy) -> None:
     assert (got.status, got.json()) == (200, {"user": created})
     listed = edge.request("GET", "/v1/users?page_size=100", headers=as_admin(edge))
     assert created in listed.json()["users"]
+
+
+def reason(reply: Any) -> str:
+    """The ErrorInfo reason among a REST error's details."""
+    details = reply.json()["details"]
+    return str(next(d["reason"] for d in details if d["@type"].endswith("rpc.ErrorInfo")))
+
+
+def test_email_verification_with_the_code_from_the_mail(edge: Envoy, mail_sink: MailSink) -> None:
+    """The flow in the README: the owner asks for a code, reads the mail, sends the code."""
+    email = unique_email("grace")
+    created = edge.request(
+        "POST", "/v2/users", {"email": email, "name": {"given_name": "Grace"}}
+    ).json()["user"]
+    user_id, owner = created["user_id"], as_user(edge, created["user_id"])
+    send, verify = f"/v2/users/{user_id}:sendEmailVerification", f"/v2/users/{user_id}:verifyEmail"
+
+    assert edge.request("POST", send, {}, as_user(edge, str(uuid.uuid4()))).status == 403
+    sent = edge.request("POST", send, {}, owner)
+    assert (sent.status, sent.json()) == (200, {"email": email, "expires_in": "600s"})
+    code = mail_sink.code_for(email)
+    (mail,) = mail_sink.mail_for(email)
+    assert (mail.subject, mail.sender) == ("Your verification code", "no-reply@protomesh.local")
+
+    wrong = edge.request("POST", verify, {"code": f"{(int(code) + 1) % 10**6:06d}"}, owner)
+    assert (wrong.status, reason(wrong)) == (400, "VERIFICATION_CODE_WRONG")
+    assert edge.request("POST", verify, {"code": "12ab"}, owner).status == 400
+    verified = edge.request("POST", verify, {"code": code}, owner)
+    assert verified.status == 200, verified.body
+    assert verified.json()["user"]["email_verification"] == "EMAIL_VERIFICATION_VERIFIED"
+    again = edge.request("POST", verify, {"code": code}, owner)
+    assert (again.status, reason(again)) == (400, "VERIFICATION_CODE_USED")
+    done = edge.request("POST", send, {}, owner)
+    assert (done.status, reason(done)) == (400, "EMAIL_ALREADY_VERIFIED")
 
 
 def test_an_idempotency_key_header_makes_a_rest_create_retry_safe(edge: Envoy) -> None:

@@ -33,6 +33,7 @@ from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry.catalogue import RpcCatalogue
 from tests.support import mesh_tls
 from tests.support.grpc_calls import status_of
+from tests.support.mail import MailSink
 from tests.support.order_service import running_user_and_order, schema_of
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess
@@ -44,10 +45,11 @@ CONCURRENT_CALLS = 10
 
 @pytest.fixture(scope="module")
 def services(
-    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+    postgres: Postgres, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     directory = tmp_path_factory.mktemp("p07")
-    with running_user_and_order(postgres, directory) as services:
+    mail = mail_sink.service_settings
+    with running_user_and_order(postgres, directory, user_overrides=mail) as services:
         yield services
 
 
@@ -202,34 +204,47 @@ async def test_a_malformed_key_is_invalid_argument(
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-# Each mutating user RPC, as a keyed call on a fresh user (user id, its email) → the reply.
+# Each mutating user RPC, as a keyed call on a fresh user (its id, its email, the
+# verification code mailed to it) → the reply.
 UserCall = Callable[
-    ["user_v1_grpc.UserServiceAsyncStub", "user_v2_grpc.UserServiceAsyncStub", str, str, str],
+    [
+        "user_v1_grpc.UserServiceAsyncStub",
+        "user_v2_grpc.UserServiceAsyncStub",
+        str,
+        str,
+        str,
+        str,
+    ],
     Awaitable[Message],
 ]
 USER_MUTATIONS: dict[str, UserCall] = {
-    "shop.user.v1.UserService/CreateUser": lambda v1s, _, __, email, key: v1s.CreateUser(
+    "shop.user.v1.UserService/CreateUser": lambda v1s, _, __, email, ___, key: v1s.CreateUser(
         user_v1.CreateUserRequest(email=f"new-{email}", display_name="N"),
         metadata=keyed(key),
         timeout=5,
     ),
-    "shop.user.v1.UserService/UpdateUser": lambda v1s, _, user_id, __, key: v1s.UpdateUser(
+    "shop.user.v1.UserService/UpdateUser": lambda v1s, _, user_id, __, ___, key: v1s.UpdateUser(
         user_v1.UpdateUserRequest(user_id=user_id, display_name="Renamed"),
         metadata=keyed(key),
         timeout=5,
     ),
-    "shop.user.v2.UserService/CreateUser": lambda _, v2s, __, email, key: v2s.CreateUser(
+    "shop.user.v2.UserService/CreateUser": lambda _, v2s, __, email, ___, key: v2s.CreateUser(
         user_v2.CreateUserRequest(email=f"new2-{email}", name=user_v2.PersonName(given_name="N")),
         metadata=keyed(key),
         timeout=5,
     ),
-    "shop.user.v2.UserService/UpdateUser": lambda _, v2s, user_id, __, key: v2s.UpdateUser(
+    "shop.user.v2.UserService/UpdateUser": lambda _, v2s, user_id, __, ___, key: v2s.UpdateUser(
         user_v2.UpdateUserRequest(user_id=user_id, name=user_v2.PersonName(given_name="R")),
         metadata=keyed(key),
         timeout=5,
     ),
-    "shop.user.v2.UserService/VerifyEmail": lambda _, v2s, user_id, email, key: v2s.VerifyEmail(
-        user_v2.VerifyEmailRequest(user_id=user_id, email=email), metadata=keyed(key), timeout=5
+    "shop.user.v2.UserService/SendEmailVerification": (
+        lambda _, v2s, user_id, __, ___, key: v2s.SendEmailVerification(
+            user_v2.SendEmailVerificationRequest(user_id=user_id), metadata=keyed(key), timeout=10
+        )
+    ),
+    "shop.user.v2.UserService/VerifyEmail": lambda _, v2s, user_id, __, code, key: v2s.VerifyEmail(
+        user_v2.VerifyEmailRequest(user_id=user_id, code=code), metadata=keyed(key), timeout=5
     ),
 }
 ORDER_MUTATIONS = {
@@ -253,7 +268,10 @@ def test_every_mutating_public_rpc_is_proven_idempotent_here() -> None:
 
 @pytest.mark.parametrize("method", sorted(USER_MUTATIONS))
 async def test_every_mutating_user_rpc_replays_a_keyed_repeat_with_one_effect(
-    method: str, services: tuple[ServiceProcess, ServiceProcess], postgres: Postgres
+    method: str,
+    services: tuple[ServiceProcess, ServiceProcess],
+    postgres: Postgres,
+    mail_sink: MailSink,
 ) -> None:
     email = f"{uuid.uuid4().hex}@example.com"
     async with mesh_tls.aio_channel(services[0].address) as channel:
@@ -262,12 +280,18 @@ async def test_every_mutating_user_rpc_replays_a_keyed_repeat_with_one_effect(
             user_v1.CreateUserRequest(email=email, display_name="U"), timeout=5
         )
         user_id, key = created.user.user_id, str(uuid.uuid4())
+        await v2s.SendEmailVerification(
+            user_v2.SendEmailVerificationRequest(user_id=user_id), timeout=10
+        )
+        code = mail_sink.code_for(email)
         call = USER_MUTATIONS[method]
-        first = await call(v1s, v2s, user_id, email, key)
+        first = await call(v1s, v2s, user_id, email, code, key)
         events_after_first = await user_outbox_rows(postgres, services[0])
-        again = await call(v1s, v2s, user_id, email, key)
+        mails_after_first = len(mail_sink.mail_for(email))
+        again = await call(v1s, v2s, user_id, email, code, key)
     assert again.SerializeToString() == first.SerializeToString()
     assert await user_outbox_rows(postgres, services[0]) == events_after_first
+    assert len(mail_sink.mail_for(email)) == mails_after_first  # a repeat sends no mail
 
 
 async def user_outbox_rows(postgres: Postgres, user_service: ServiceProcess) -> int:

@@ -35,6 +35,7 @@ from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import Access, RpcCatalogue
 from protomesh.registry.model import OWNER, PUBLIC, ROLE, SIGNED_IN
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.mail import MailSink
 from tests.support.nats import Nats
 from tests.support.order_service import running_user_and_order
 from tests.support.postgres import Postgres
@@ -50,13 +51,15 @@ _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 @dataclass(frozen=True)
 class World:
-    """What the samples refer to: the three signed-up users, and one order of the owner's."""
+    """What the samples refer to: the three signed-up users, one order of the owner's,
+    and the mail sink the owner's verification codes arrive in."""
 
     owner: str
     owner_email: str
     other: str
     admin: str
     order: str
+    mail: MailSink
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,11 @@ SAMPLES: dict[str, Sample] = {
     f"{USERS_V2}/GetUser": Sample(lambda w: {"user_id": w.owner}),
     f"{USERS_V2}/ListUsers": Sample(lambda w: {"page_size": 2}),
     f"{USERS_V2}/UpdateUser": Sample(lambda w: {"user_id": w.owner, "name": {"given_name": "A"}}),
-    f"{USERS_V2}/VerifyEmail": Sample(lambda w: {"user_id": w.owner, "email": w.owner_email}),
+    f"{USERS_V2}/SendEmailVerification": Sample(lambda w: {"user_id": w.owner}),
+    # The latest code mailed to the owner (by `world`, or by the owner's send above).
+    f"{USERS_V2}/VerifyEmail": Sample(
+        lambda w: {"user_id": w.owner, "code": w.mail.code_for(w.owner_email)}
+    ),
     f"{ORDERS}/PlaceOrder": Sample(lambda w: {"customer_id": w.owner, "items": _items()}),
     f"{ORDERS}/GetOrder": Sample(lambda w: {"order_id": w.order}, own_resource=True),
     f"{ORDERS}/ListOrders": Sample(lambda w: {"customer_id": w.owner, "page_size": 2}),
@@ -117,11 +124,15 @@ class Route:
 
 @pytest.fixture(scope="module")
 def edge(
-    postgres: Postgres, nats: Nats, tmp_path_factory: pytest.TempPathFactory
+    postgres: Postgres,
+    nats: Nats,
+    mail_sink: MailSink,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Envoy]:
     """Every service the edge routes to, so that every route of mesh.yaml is exposed."""
     directory = tmp_path_factory.mktemp("route-policies")
-    with running_user_and_order(postgres, directory) as (users, orders):
+    mail = mail_sink.service_settings
+    with running_user_and_order(postgres, directory, user_overrides=mail) as (users, orders):
         reporting = reporting_service(postgres, directory, nats.url)
         reporting.start()
         try:
@@ -183,16 +194,15 @@ def sign_up(envoy: Envoy) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def world(edge: Envoy) -> World:
+def world(edge: Envoy, mail_sink: MailSink) -> World:
     (owner, email), (other, _), (admin, _) = sign_up(edge), sign_up(edge), sign_up(edge)
-    placed = edge.request(
-        "POST",
-        "/v1/orders",
-        {"customer_id": owner, "items": _items()},
-        {"authorization": f"Bearer {edge.token(owner)}"},
-    )
+    as_owner = {"authorization": f"Bearer {edge.token(owner)}"}
+    placed = edge.request("POST", "/v1/orders", {"customer_id": owner, "items": _items()}, as_owner)
     assert placed.status == 200, placed.body
-    return World(owner, email, other, admin, placed.json()["order"]["order_id"])
+    # A code is waiting whichever of the send and verify routes the matrix tries first.
+    sent = edge.request("POST", f"/v2/users/{owner}:sendEmailVerification", {}, as_owner)
+    assert sent.status == 200, sent.body
+    return World(owner, email, other, admin, placed.json()["order"]["order_id"], mail_sink)
 
 
 def tokens(edge: Envoy, world: World) -> dict[str, str | None]:

@@ -82,13 +82,17 @@ def role_of(service: ServiceProcess, prefix: str) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def running_user_and_order(
-    postgres: Postgres, directory: Path, **order_overrides: str
+    postgres: Postgres,
+    directory: Path,
+    *,
+    user_overrides: dict[str, str] | None = None,
+    **order_overrides: str,
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     """A user service and an order service that finds it through the registry.
 
     Both are killed on the way out, failures included.
     """
-    users = user_service(postgres, directory)
+    users = user_service(postgres, directory, **(user_overrides or {}))
     users.start()
     try:
         orders = order_service(postgres, directory, users.port, **order_overrides)

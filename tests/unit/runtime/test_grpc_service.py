@@ -27,7 +27,7 @@ from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health_async
 from tests.support.policies import project_policies
 from tests.support.ports import free_port
-from tests.unit.user.fakes import InMemoryUsers
+from tests.unit.user.fakes import FakeMailer, InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")
@@ -80,7 +80,7 @@ async def start(settings: ServerSettings) -> Running:
     definition = ServiceDefinition(
         name="user",
         policies=project_policies("user"),
-        registrations=registrations(store, store.unit_of_work, utc_now),
+        registrations=registrations(store, store.unit_of_work, utc_now, FakeMailer()),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", probe)],
     )
@@ -243,7 +243,7 @@ async def test_the_insecure_switch_serves_plaintext_and_says_so_loudly(
     definition = ServiceDefinition(
         name="user",
         policies=project_policies("user"),
-        registrations=registrations(store, store.unit_of_work, utc_now),
+        registrations=registrations(store, store.unit_of_work, utc_now, FakeMailer()),
     )
     service = GrpcService(definition, ServerSettings(port=0))
     with caplog.at_level(logging.WARNING, logger="protomesh.server"):
@@ -269,7 +269,7 @@ async def test_health_never_says_serving_before_the_first_readiness_check() -> N
     definition = ServiceDefinition(
         name="user",
         policies=project_policies("user"),
-        registrations=registrations(store, store.unit_of_work, utc_now),
+        registrations=registrations(store, store.unit_of_work, utc_now, FakeMailer()),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", database_down, timeout=10)],
     )

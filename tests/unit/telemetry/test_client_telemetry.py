@@ -32,7 +32,7 @@ from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
 from tests.support.policies import project_policies
-from tests.unit.user.fakes import InMemoryUsers
+from tests.unit.user.fakes import FakeMailer, InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")
@@ -66,7 +66,7 @@ async def test_an_outgoing_call_joins_the_callers_trace_and_is_counted(
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
     monkeypatch.setattr(rotating_channel, "CHECK_INTERVAL", 0.0)
     users = InMemoryUsers()
-    served = registrations(users, users.unit_of_work, utc_now)
+    served = registrations(users, users.unit_of_work, utc_now, FakeMailer())
     definition = ServiceDefinition(
         name="user", policies=project_policies("user"), registrations=served, validators=VALIDATORS
     )

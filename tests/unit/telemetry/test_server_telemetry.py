@@ -28,7 +28,7 @@ from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
 from tests.support.policies import project_policies
-from tests.unit.user.fakes import InMemoryUsers
+from tests.unit.user.fakes import FakeMailer, InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")
@@ -68,7 +68,7 @@ async def serve(rate: float, caller: str = "operator") -> Served:
     definition = ServiceDefinition(
         name="user",
         policies=project_policies("user"),
-        registrations=registrations(users, users.unit_of_work, utc_now),
+        registrations=registrations(users, users.unit_of_work, utc_now, FakeMailer()),
         validators=VALIDATORS,
     )
     settings = mesh_tls.with_identity(ServerSettings(port=0, grace_period=1))

@@ -28,14 +28,7 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     planned = components(mesh, prepared(tmp_path, mesh_file))
 
     assert list(planned) == [
-        "postgres",
-        "nats",
-        "user",
-        "reporting",
-        "order",
-        "order-cdc",
-        "edge",
-        "console",
+        *("postgres", "nats", "smtp", "user", "reporting", "order", "order-cdc", "edge", "console")
     ]
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
@@ -51,6 +44,9 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
         worker.environment()["CDC_DATABASE_URL"]
         == "postgresql://order_cdc@127.0.0.1:55432/postgres"
     )
+    # It sends verification mail: to the cluster's mail sink.
+    smtp = {k: v for k, v in user.environment().items() if "_SMTP_" in k}
+    assert smtp == {"USER_SERVICE_SMTP_HOST": "127.0.0.1", "USER_SERVICE_SMTP_PORT": "58025"}
 
 
 def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> None:
