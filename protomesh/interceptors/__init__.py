@@ -9,7 +9,9 @@
 4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
 5. authorization: the caller's certificate identity against the service's allow-list,
    before any work is done for it;
-6. validation: rejects requests that break the contract before any handler runs.
+6. decoding: a request whose bytes cannot be decoded is INVALID_ARGUMENT naming the field
+   (its deserializer is swapped here for every handler, streams included);
+7. validation: rejects requests that break the contract before any handler runs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from protomesh.authz import CallerPolicy
 from protomesh.interceptors.access_log import AccessLogInterceptor
 from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.interceptors.deadline import DeadlineInterceptor
+from protomesh.interceptors.decoding import DecodingInterceptor
 from protomesh.interceptors.errors import ErrorInterceptor
 from protomesh.interceptors.request_id import RequestIdInterceptor
 from protomesh.interceptors.validation import ValidationInterceptor, Validator
@@ -43,5 +46,6 @@ def server_chain(
         DeadlineInterceptor(default_timeout),
         ErrorInterceptor(domain),
         AuthorizationInterceptor(callers, enforce=enforce_callers),
+        DecodingInterceptor(domain),
         ValidationInterceptor(validators),
     ]
