@@ -3,10 +3,14 @@
 HTTP/1.1 and HTTP/2 (h2c) arrive on the same port. The filters run in this
 order, and the order matters:
 
+0. status_header: first, so it sees every reply last: REST replies get the
+   `grpc-status` their body says (gateway/status_header.py);
 1. cors: answers preflights before anything asks for a token;
 2. buffer: refuses bodies over the registry's limit with 413;
 3. grpc_json_transcoder: REST → gRPC from the `google.api.http` annotations;
    gRPC calls pass through; it rewrites `:path` to the RPC and re-routes;
+3a. transport_headers: checks, caps or drops the gRPC transport headers a
+   client sent (gateway/transport_headers.py), on the RPC's route;
 4. jwt_authn: checks the token the RPC's route asks for, and forwards the
    verified subject as `x-jwt-sub` (stripping any copy the client sent);
 5. local_ratelimit: the RPC's route's token buckets, per route and per client;
@@ -29,6 +33,8 @@ from gateway.routes import (
     SIGNED_IN_IF_ANY,
     SUBJECT_HEADER,
 )
+from gateway.status_header import status_header_filter
+from gateway.transport_headers import transport_header_filter
 from protomesh.registry import Edge
 
 HCM = (
@@ -102,6 +108,8 @@ def connection_manager(
 
 def _filters(edge: Edge, exposed: list[str], descriptor: str, jwks: str) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = [
+        # First, so that it sees every reply last: it tells REST callers their gRPC status.
+        status_header_filter(),
         {"name": "envoy.filters.http.cors", "typed_config": {"@type": CORS}},
         {
             "name": "envoy.filters.http.buffer",
@@ -126,6 +134,8 @@ def _filters(edge: Edge, exposed: list[str], descriptor: str, jwks: str) -> list
             },
         },
     ]
+    # Checks the transport headers a client sent before anything acts on them.
+    filters.append(transport_header_filter())
     if edge.jwt is not None:
         provider = {
             "issuer": edge.jwt.issuer,

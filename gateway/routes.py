@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.transport_headers import route_metadata
 from protomesh.registry import Edge, Mesh, Policy, Rpc, RpcCatalogue, TokenBucket
 
 JWT_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
@@ -97,6 +98,8 @@ def _route(
         }
     name = f"{proto_service}/{rpc.name}"
     route: dict[str, Any] = {"name": name, "match": {"path": f"/{name}"}, "route": action}
+    if metadata := route_metadata(policy):
+        route["metadata"] = metadata
     per_filter: dict[str, Any] = {}
     if edge.jwt is not None:
         requirement = SIGNED_IN if policy.protected else SIGNED_IN_IF_ANY
