@@ -55,7 +55,7 @@ def _walk(descriptor: Descriptor, data: bytes, prefix: str) -> FieldViolation | 
                 chunk.decode("utf-8")
             except UnicodeDecodeError:
                 return FieldViolation(path, "is not valid UTF-8")
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
             inner = _walk(field.message_type, chunk, path + ".")
             if inner is not None:
                 return inner

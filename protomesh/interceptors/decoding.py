@@ -77,6 +77,7 @@ class DecodingInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap(self, handler: Handler) -> Handler:
         deserialize = handler.request_deserializer
+        assert deserialize is not None  # intercept_service passes those without one through
         options = {
             "request_deserializer": None,
             "response_serializer": handler.response_serializer,

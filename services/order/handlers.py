@@ -139,10 +139,14 @@ async def place_order(
 
 async def get_order(order_id: uuid.UUID, *, store: OrderStore, viewer: str | None) -> Order:
     order = await store.get(order_id)
-    if order is None:
+    if order is None or _hidden_from(viewer, order):
         raise OrderNotFound(order_id)
-    authorize(viewer, order.customer_id)
     return order
+
+
+def _hidden_from(viewer: str | None, order: Order) -> bool:
+    """Another customer's order is not found either: order ids cannot be probed."""
+    return viewer is not None and viewer != str(order.customer_id)
 
 
 async def list_orders(query: ListOrders, *, store: OrderStore, viewer: str | None) -> OrderPage:
@@ -168,7 +172,8 @@ async def cancel_order(
     once: Once | None,
 ) -> Order | Replayed:
     def apply(order: Order) -> tuple[Order, Event]:
-        authorize(viewer, order.customer_id)
+        if _hidden_from(viewer, order):
+            raise OrderNotFound(order.id)
         return order.cancel(command.reason, clock())
 
     return await store.change(command.order_id, apply, once)

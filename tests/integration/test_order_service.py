@@ -241,18 +241,37 @@ async def test_an_end_user_sees_and_cancels_only_their_own_orders(
     )
     assert mine.order.order_id == order_id
     stranger = (("x-jwt-sub", str(uuid.uuid4())),)
-    calls: list[Awaitable[object]] = [
-        orders.GetOrder(v1.GetOrderRequest(order_id=order_id), metadata=stranger, timeout=5),
-        orders.ListOrders(v1.ListOrdersRequest(customer_id=customer), metadata=stranger, timeout=5),
-        orders.CancelOrder(v1.CancelOrderRequest(order_id=order_id), metadata=stranger, timeout=5),
-        orders.PlaceOrder(
-            v1.PlaceOrderRequest(customer_id=customer, items=[line()]), metadata=stranger, timeout=5
+    calls: list[tuple[Awaitable[object], grpc.StatusCode]] = [
+        # Another customer's order is not found, like a missing one: ids cannot be probed.
+        (
+            orders.GetOrder(v1.GetOrderRequest(order_id=order_id), metadata=stranger, timeout=5),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            orders.CancelOrder(
+                v1.CancelOrderRequest(order_id=order_id), metadata=stranger, timeout=5
+            ),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            orders.ListOrders(
+                v1.ListOrdersRequest(customer_id=customer), metadata=stranger, timeout=5
+            ),
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
+        (
+            orders.PlaceOrder(
+                v1.PlaceOrderRequest(customer_id=customer, items=[line()]),
+                metadata=stranger,
+                timeout=5,
+            ),
+            grpc.StatusCode.PERMISSION_DENIED,
         ),
     ]
-    for call in calls:
+    for call, code in calls:
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call
-        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert raised.value.code() == code
     still = await orders.GetOrder(v1.GetOrderRequest(order_id=order_id), timeout=5)
     assert still.order.status == v1.ORDER_STATUS_PENDING
 

@@ -134,13 +134,27 @@ async def test_an_end_user_places_and_sees_only_their_own_orders(
     assert await handlers.get_order(order.id, store=store, viewer=str(CUSTOMER)) == order
     assert await handlers.get_order(order.id, store=store, viewer=None) == order
     with pytest.raises(PermissionDenied):
-        await handlers.get_order(order.id, store=store, viewer=stranger)
-    with pytest.raises(PermissionDenied):
         await handlers.list_orders(ListOrders(CUSTOMER), store=store, viewer=stranger)
-    with pytest.raises(PermissionDenied):
-        await handlers.cancel_order(
-            CancelOrder(order.id), store=store, clock=Ticking(), viewer=stranger, once=None
-        )
+    assert store.orders[order.id].status == Status.PENDING
+
+
+async def test_another_customers_order_is_as_not_found_as_a_missing_one(
+    store: InMemoryOrderStore, customers: FakeCustomers
+) -> None:
+    order = await place(store, customers, viewer=str(CUSTOMER))
+    assert isinstance(order, Order)
+    stranger = str(uuid.uuid4())
+    messages = []
+    for order_id in (order.id, uuid.uuid4()):
+        with pytest.raises(OrderNotFound) as hidden:
+            await handlers.get_order(order_id, store=store, viewer=stranger)
+        with pytest.raises(OrderNotFound) as not_cancelled:
+            await handlers.cancel_order(
+                CancelOrder(order_id), store=store, clock=Ticking(), viewer=stranger, once=None
+            )
+        assert hidden.value.message == not_cancelled.value.message
+        messages.append(hidden.value.message.replace(str(order_id), "<id>"))
+    assert messages[0] == messages[1]
     assert store.orders[order.id].status == Status.PENDING
 
 
