@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.early_headers import early_header_mutations
 from gateway.local_replies import local_replies
 from gateway.routes import (
     JWT_FILTER,
@@ -100,6 +101,7 @@ def connection_manager(
                 }
             ],
             "local_reply_config": local_replies(),
+            "early_header_mutation_extensions": early_header_mutations(),
             "route_config": routes,
             "http_filters": _filters(edge, exposed, descriptor, jwks),
         },

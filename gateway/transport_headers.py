@@ -20,6 +20,9 @@ both look like the gRPC call they become and the route is the RPC's:
   (identity, gzip, deflate), and dropped from REST calls (the transcoder
   writes uncompressed frames);
 - `te` becomes `trailers`, what gRPC requires;
+- a gRPC caller's body must be one well-framed message (every RPC the edge
+  exposes is unary): grpc-core answers a compressed flag without an encoding
+  with INTERNAL, and waits for a message cut short until the deadline;
 - every other `grpc-*` header and the load-balancer ones are the server's or
   the mesh's, never a client's: dropped;
 - header names and values gRPC metadata cannot carry (names outside
@@ -49,13 +52,13 @@ local OWNED = {["lb-token"] = true, ["lb-cost-bin"] = true,
                ["endpoint-load-metrics-bin"] = true, ["x-endpoint-load-metrics-bin"] = true}
 local GRPC_CONTENT_TYPES = {["application/grpc"] = true, ["application/grpc+proto"] = true}
 
-local function refuse(handle, transcoded, message)
+local function refuse(handle, transcoded, message, ours)
   local headers
   if transcoded then
-    headers = {[":status"] = "400"}
+    headers = {[":status"] = ours and "500" or "400"}
   else
     headers = {[":status"] = "200", ["content-type"] = "application/grpc",
-               ["grpc-status"] = "3", ["grpc-message"] = message}
+               ["grpc-status"] = ours and "13" or "3", ["grpc-message"] = message}
   end
   handle:respond(headers, message)
 end
@@ -82,19 +85,39 @@ local function check(name, value)
   return nil
 end
 
+-- Every RPC the edge exposes is unary: its body is one length-prefixed message,
+-- flagged compressed only when grpc-encoding names a compression. grpc-core
+-- answers anything else with INTERNAL, or waits for the rest until the deadline.
+local FRAMING = "the body must be one gRPC message: a 5-byte prefix (flag 0, or 1 with "
+  .. "grpc-encoding) and exactly the length it announces"
+
+local function one_message(body, encoding)
+  local size = 0
+  if body ~= nil then size = body:length() end
+  if size < 5 then return FRAMING end
+  local flag, b1, b2, b3, b4 = string.byte(body:getBytes(0, 5), 1, 5)
+  local length = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  local compressed = encoding ~= nil and encoding ~= "identity"
+  if flag > 1 or (flag == 1 and not compressed) or length ~= size - 5 then return FRAMING end
+  return nil
+end
+
 local function timeout_ms(value)
   local digits, unit = string.match(value, "^(%d+)([HMSmun])$")
   if digits == nil or #digits > 8 then return nil end
   return tonumber(digits) * UNIT_MS[unit]
 end
 
-function envoy_on_request(handle)
+-- The request's problem, or nil; it may remove and rewrite headers on the way.
+local function inspect(handle, transcoded)
+  local body = nil
+  -- First: body() yields, and a headers object taken before it cannot be used after.
+  if not transcoded then body = handle:body() end
   local headers = handle:headers()
-  local transcoded = headers:get("x-envoy-original-method") ~= nil
   local drop = {}
   for name, value in pairs(headers) do
     local problem = check(name, value)
-    if problem ~= nil then return refuse(handle, transcoded, problem) end
+    if problem ~= nil then return problem end
     local grpc = string.sub(name, 1, 5) == "grpc-"
     if OWNED[name] or (grpc and name ~= "grpc-timeout" and name ~= "grpc-encoding") then
       drop[#drop + 1] = name
@@ -102,23 +125,20 @@ function envoy_on_request(handle)
   end
   for _, name in ipairs(drop) do headers:remove(name) end
 
-  if not transcoded then
-    local content_type = headers:get("content-type") or ""
-    local media_type = string.match(content_type, "^([^;]*)")
-    if not GRPC_CONTENT_TYPES[media_type] then
-      return refuse(handle, transcoded,
-        "content-type must be application/grpc or application/grpc+proto")
-    end
-  end
-
   local encoding = headers:get("grpc-encoding")
-  if encoding ~= nil then
-    if transcoded then
-      headers:remove("grpc-encoding")
-    elseif headers:getNumValues("grpc-encoding") > 1 or not ENCODINGS[encoding] then
-      return refuse(handle, transcoded,
-        "grpc-encoding must be one of identity, gzip, deflate")
+  if transcoded then
+    headers:remove("grpc-encoding")
+  else
+    local media_type = string.match(headers:get("content-type") or "", "^([^;]*)")
+    if not GRPC_CONTENT_TYPES[media_type] then
+      return "content-type must be application/grpc or application/grpc+proto"
     end
+    local encodings = headers:getNumValues("grpc-encoding")
+    if encoding ~= nil and (encodings > 1 or not ENCODINGS[encoding]) then
+      return "grpc-encoding must be one of identity, gzip, deflate"
+    end
+    local problem = one_message(body, encoding)
+    if problem ~= nil then return problem end
   end
   headers:replace("te", "trailers")
 
@@ -127,14 +147,25 @@ function envoy_on_request(handle)
     local asked = nil
     if headers:getNumValues("grpc-timeout") == 1 then asked = timeout_ms(timeout) end
     if asked == nil then
-      return refuse(handle, transcoded,
-        "grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u, n), e.g. 500m")
+      return "grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u, n), e.g. 500m"
     end
     local limit = handle:metadata():get("TIMEOUT_KEY")
     if limit ~= nil and asked > limit then
       headers:replace("grpc-timeout", string.format("%dm", limit))
     end
   end
+  return nil
+end
+
+function envoy_on_request(handle)
+  local transcoded = handle:headers():get("x-envoy-original-method") ~= nil
+  local ok, problem = pcall(inspect, handle, transcoded)
+  if not ok then
+    -- Fail closed: a request the edge could not check never reaches a service.
+    handle:logErr("transport header check failed: " .. tostring(problem))
+    return refuse(handle, transcoded, "the edge could not check this request", true)
+  end
+  if problem ~= nil then return refuse(handle, transcoded, problem) end
 end
 
 -- The upstream's status, before the transcoder turns it into an HTTP one (which

@@ -201,3 +201,12 @@ def test_the_access_log_and_the_reply_say_the_same_status(edge: Envoy) -> None:
     for request_id, logged in logged_as.items():
         entry = edge.wait_for_access_log(request_id, timeout=20)[0]
         assert entry["grpc_status"] == logged, entry
+
+
+def test_a_grpc_caller_cannot_pass_itself_off_as_a_transcoded_rest_call(edge: Envoy) -> None:
+    """Found by the fuzzer: a forged x-envoy-original-method got a REST reply over gRPC."""
+    forged = [("x-envoy-original-method", "GET"), ("grpc-timeout", "")]
+    with RawConnection.open("127.0.0.1", edge.port) as connection:
+        reply = connection.call(GET_USER, GOOD_BODY, forged)
+    assert reply.grpc_status == grpc.StatusCode.INVALID_ARGUMENT.value[0], reply.grpc_message
+    assert "grpc-timeout" in reply.grpc_message

@@ -122,8 +122,9 @@ class RawConnection:
     def _read(self, stream: int, timeout: float) -> RawReply:
         reply = RawReply()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            data = self._sock.recv(READ_SIZE)
+        while (left := deadline - time.monotonic()) > 0:
+            self._sock.settimeout(left)
+            data = self._sock.recv(READ_SIZE)  # TimeoutError when nothing comes in time
             if not data:
                 reply.reset = True
                 return reply
