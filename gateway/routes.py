@@ -80,8 +80,10 @@ def _route(
 ) -> dict[str, Any]:
     # The whole call, retries included. (Not max_stream_duration's
     # grpc_timeout_header_max: with it a gRPC call without grpc-timeout, which
-    # every transcoded REST call is, gets no timeout at all.) A gRPC caller's
-    # shorter deadline still holds: its grpc-timeout travels to the service.
+    # every transcoded REST call is, gets no timeout at all.) A caller's shorter
+    # deadline still holds: its grpc-timeout travels to the service, capped at
+    # this timeout by gateway/transport_headers.py, which reads it from the
+    # route's metadata.
     action: dict[str, Any] = {"cluster": cluster, "timeout": _seconds(policy.timeout or 0)}
     if policy.retries and rpc.idempotent:
         action["retry_policy"] = {
