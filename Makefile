@@ -63,7 +63,7 @@ bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs b
 	$(BIN)/python -m protomesh.bench.telemetry
 
 fuzz: gen ## malformed headers, paths, bodies and protobuf at the edge and over mTLS (N=2000 cases, SEED=...)
-	$(BIN)/python -m tests.fuzz --cases $(or $(N),2000) $(if $(SEED),--seed $(SEED),)
+	$(BIN)/python -m tests.mesh_fuzz --cases $(or $(N),2000) $(if $(SEED),--seed $(SEED),)
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
 	$(BIN)/python -m protomesh.topology

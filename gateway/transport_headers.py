@@ -20,9 +20,10 @@ both look like the gRPC call they become and the route is the RPC's:
   (identity, gzip, deflate), and dropped from REST calls (the transcoder
   writes uncompressed frames);
 - `te` becomes `trailers`, what gRPC requires;
-- a gRPC caller's body must be one well-framed message (every RPC the edge
-  exposes is unary): grpc-core answers a compressed flag without an encoding
-  with INTERNAL, and waits for a message cut short until the deadline;
+- a gRPC caller's body must be one uncompressed, well-framed message (every
+  RPC the edge exposes is unary): grpc-core answers a compressed flag without
+  an encoding, or bytes that do not inflate, with INTERNAL, and waits for a
+  message cut short until the deadline;
 - every other `grpc-*` header and the load-balancer ones are the server's or
   the mesh's, never a client's: dropped;
 - header names and values gRPC metadata cannot carry (names outside
@@ -85,20 +86,21 @@ local function check(name, value)
   return nil
 end
 
--- Every RPC the edge exposes is unary: its body is one length-prefixed message,
--- flagged compressed only when grpc-encoding names a compression. grpc-core
--- answers anything else with INTERNAL, or waits for the rest until the deadline.
-local FRAMING = "the body must be one gRPC message: a 5-byte prefix (flag 0, or 1 with "
-  .. "grpc-encoding) and exactly the length it announces"
+-- Every RPC the edge exposes is unary: its body is one length-prefixed message.
+-- It must be uncompressed: grpc-core answers a compressed flag without an
+-- encoding, or bytes that do not inflate, with INTERNAL, and waits for a message
+-- cut short until the deadline. (The request's grpc-encoding may still name
+-- what the client accepts back.)
+local FRAMING = "the body must be one uncompressed gRPC message: a 5-byte prefix "
+  .. "(flag 0, then the length) and exactly that many bytes"
 
-local function one_message(body, encoding)
+local function one_message(body)
   local size = 0
   if body ~= nil then size = body:length() end
   if size < 5 then return FRAMING end
   local flag, b1, b2, b3, b4 = string.byte(body:getBytes(0, 5), 1, 5)
   local length = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-  local compressed = encoding ~= nil and encoding ~= "identity"
-  if flag > 1 or (flag == 1 and not compressed) or length ~= size - 5 then return FRAMING end
+  if flag ~= 0 or length ~= size - 5 then return FRAMING end
   return nil
 end
 
@@ -137,7 +139,7 @@ local function inspect(handle, transcoded)
     if encoding ~= nil and (encodings > 1 or not ENCODINGS[encoding]) then
       return "grpc-encoding must be one of identity, gzip, deflate"
     end
-    local problem = one_message(body, encoding)
+    local problem = one_message(body)
     if problem ~= nil then return problem end
   end
   headers:replace("te", "trailers")

@@ -210,3 +210,12 @@ def test_a_grpc_caller_cannot_pass_itself_off_as_a_transcoded_rest_call(edge: En
         reply = connection.call(GET_USER, GOOD_BODY, forged)
     assert reply.grpc_status == grpc.StatusCode.INVALID_ARGUMENT.value[0], reply.grpc_message
     assert "grpc-timeout" in reply.grpc_message
+
+
+def test_a_compressed_request_message_is_refused_at_the_edge(edge: Envoy) -> None:
+    """Found by the fuzzer: bytes that do not inflate were INTERNAL from grpc-core."""
+    compressed = b"\x01" + GOOD_BODY[1:]
+    with RawConnection.open("127.0.0.1", edge.port) as connection:
+        reply = connection.call(GET_USER, compressed, [("grpc-encoding", "gzip")])
+    assert reply.grpc_status == grpc.StatusCode.INVALID_ARGUMENT.value[0], reply.grpc_message
+    assert "uncompressed" in reply.grpc_message

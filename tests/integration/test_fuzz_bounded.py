@@ -1,7 +1,7 @@
 """A bounded fuzz run in the suite: a few hundred bad requests at the edge and over mTLS.
 
 The real user and order services, PostgreSQL and Envoy; the cases, the rules
-every reply must keep and the interleaved known-good calls are tests/fuzz's.
+every reply must keep and the interleaved known-good calls are tests/mesh_fuzz's.
 `make fuzz N=...` runs longer ones on a mesh of its own.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.runner import Fuzzer
-from tests.fuzz.stack import existing_customer
+from tests.mesh_fuzz.runner import Fuzzer
+from tests.mesh_fuzz.stack import existing_customer
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 from tests.support.order_service import running_user_and_order
 from tests.support.postgres import Postgres
@@ -51,8 +51,8 @@ def test_no_bad_request_gets_a_5xx_unknown_or_a_leak_nor_hurts_the_next_client(
 
 def test_the_fuzzer_sees_a_finding_when_there_is_one(fuzzer: Fuzzer) -> None:
     """The oracle is not blind: a reply naming an exception class is a finding."""
-    from tests.fuzz.cases import REST, Case
-    from tests.fuzz.oracle import judge_rest
+    from tests.mesh_fuzz.cases import REST, Case
+    from tests.mesh_fuzz.oracle import judge_rest
 
     case = Case(REST, "GET", "/v1/users/x", (), b"", "application/json", "user")
     leaked = judge_rest(case, 400, {}, b"Unexpected <class 'DecodeError'>")
@@ -61,6 +61,7 @@ def test_the_fuzzer_sees_a_finding_when_there_is_one(fuzzer: Fuzzer) -> None:
     assert judge_rest(case, 400, {"grpc-status": "3"}, b'{"code": 3}').finding is None
 
 
-def test_edge_is_still_the_edge(fuzzer: Fuzzer) -> None:
+def test_the_edge_still_answers_after_the_run(fuzzer: Fuzzer) -> None:
     edge: Envoy = fuzzer.edge
-    assert edge.request("GET", "/v2/users?page_size=1").status == 200
+    signed_in = {"authorization": f"Bearer {fuzzer.token}"}
+    assert edge.request("GET", f"/v1/users/{fuzzer.customer}", headers=signed_in).status == 200

@@ -1,4 +1,4 @@
-"""`python -m tests.fuzz --cases N [--seed S]`: fuzz a mesh of its own; exit 1 on any finding."""
+"""`python -m tests.mesh_fuzz --cases N [--seed S]`: fuzz a mesh of its own; 1 on a finding."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.fuzz.runner import Fuzzer
-from tests.fuzz.stack import running_stack
+from tests.mesh_fuzz.runner import Fuzzer
+from tests.mesh_fuzz.stack import running_stack
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.mesh_fuzz", description=__doc__)
     parser.add_argument("--cases", type=int, default=2000, help="how many bad requests")
     parser.add_argument("--seed", type=int, help="repeat a run (default: a random seed)")
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="stop sooner")

@@ -7,7 +7,7 @@ INTERNAL, no exception class or file path in any reply, every service still
 SERVING at the end, and no bad request ever changing the next client's answer.
 
     make fuzz N=10000                   # its own PostgreSQL, services and Envoy
-    python -m tests.fuzz --cases 2000 --seed 7
+    python -m tests.mesh_fuzz --cases 2000 --seed 7
 
 tests/integration/test_fuzz_bounded.py runs a few hundred cases in the suite.
 """

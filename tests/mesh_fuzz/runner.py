@@ -18,11 +18,12 @@ from typing import Any
 
 import grpc
 from shop.order.v1 import order_pb2, order_pb2_grpc
-from shop.user.v2 import user_pb2, user_pb2_grpc
+from shop.user.v1 import user_pb2 as user_v1
+from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
 from gateway import admin
-from tests.fuzz.cases import DIRECT_GRPC, REST, Case, CaseMaker
-from tests.fuzz.oracle import Verdict, judge_grpc, judge_rest, judge_silence
+from tests.mesh_fuzz.cases import DIRECT_GRPC, REST, Case, CaseMaker
+from tests.mesh_fuzz.oracle import Verdict, judge_grpc, judge_rest, judge_silence
 from tests.support import mesh_tls
 from tests.support.envoy import Envoy
 from tests.support.grpc_calls import health
@@ -126,16 +127,26 @@ class Fuzzer:
         return judge_rest(case, response.status, received, body)
 
     def next_client_problem(self, case: Case) -> str | None:
-        """Another client's ordinary calls, right after `case`; None when all succeeded."""
+        """Another client's ordinary calls, right after `case`; None when all succeeded.
+
+        It reads the fuzz customer's own record, signed in as that customer: a
+        call every access policy allows.
+        """
+        signed_in = (("authorization", f"Bearer {self.token}"),)
         try:
-            stub = user_pb2_grpc.UserServiceStub(self._edge_channel)
-            stub.ListUsers(user_pb2.ListUsersRequest(page_size=1), timeout=5)
+            stub = user_v1_grpc.UserServiceStub(self._edge_channel)
+            request = user_v1.GetUserRequest(user_id=self.customer)
+            stub.GetUser(request, metadata=signed_in, timeout=5)
             if case.door == DIRECT_GRPC:
                 self._direct_call(case.service)
         except grpc.RpcError as error:
             failed: Any = error
             return f"{failed.code().name}: {failed.details()}"
-        reply = self.edge.request("GET", "/v2/users?page_size=1", headers={"grpc-timeout": "5S"})
+        reply = self.edge.request(
+            "GET",
+            f"/v1/users/{self.customer}",
+            headers={"grpc-timeout": "5S", "authorization": f"Bearer {self.token}"},
+        )
         if reply.status != 200:
             return f"REST {reply.status}: {reply.body[:200]!r}"
         return None
@@ -146,8 +157,8 @@ class Fuzzer:
             request = order_pb2.ListOrdersRequest(customer_id=self.customer, page_size=1)
             order_pb2_grpc.OrderServiceStub(channel).ListOrders(request, timeout=5)
         else:
-            request_v2 = user_pb2.ListUsersRequest(page_size=1)
-            user_pb2_grpc.UserServiceStub(channel).ListUsers(request_v2, timeout=5)
+            get = user_v1.GetUserRequest(user_id=self.customer)
+            user_v1_grpc.UserServiceStub(channel).GetUser(get, timeout=5)
 
     def still_standing(self) -> list[str]:
         problems = []

@@ -10,10 +10,11 @@ A verdict is an outcome (counted: "rest 400", "grpc INVALID_ARGUMENT",
 
 Two exceptions are grpc-core's own, straight to a service (the edge refuses
 both before they reach one; docs/edge.md): a transport header its HPACK
-parser cannot read, or a message flagged compressed without an encoding,
-fails the call with INTERNAL ("Error parsing '<header>' metadata",
-"Compression bit set..."); a body that is not a whole message (empty, cut
-short) gets no answer until the caller gives up. They are counted apart; the
+parser cannot read, or a message flagged compressed without an encoding or
+that does not inflate, fails the call with INTERNAL ("Error parsing
+'<header>' metadata", "Compression bit set...", "Decompression failed...");
+a body that is not a whole message (empty, cut short) gets no answer until
+the caller gives up. They are counted apart; the
 next client must still be unaffected.
 """
 
@@ -24,13 +25,17 @@ from dataclasses import dataclass
 
 import grpc
 
-from tests.fuzz.cases import DIRECT_GRPC, Case
+from tests.mesh_fuzz.cases import DIRECT_GRPC, Case
 from tests.support.raw_h2 import RawReply
 
 LEAK = re.compile(
     r"Traceback|File \"|\.py\b|<class |site-packages|\b[A-Za-z_]+(?:Error|Exception)\b"
 )
-GRPC_CORE_REFUSALS = ("Error parsing '", "Compression bit set but no encoding")
+GRPC_CORE_REFUSALS = (
+    "Error parsing '",
+    "Compression bit set but no encoding",
+    "Decompression failed",
+)
 _NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 FORBIDDEN = {grpc.StatusCode.UNKNOWN.value[0], grpc.StatusCode.INTERNAL.value[0]}
 
