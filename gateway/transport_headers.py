@@ -89,8 +89,8 @@ end
 -- Every RPC the edge exposes is unary: its body is one length-prefixed message.
 -- It must be uncompressed: grpc-core answers a compressed flag without an
 -- encoding, or bytes that do not inflate, with INTERNAL, and waits for a message
--- cut short until the deadline. (The request's grpc-encoding may still name
--- what the client accepts back.)
+-- cut short until the deadline. (A valid grpc-encoding header with an
+-- uncompressed message is harmless: the flag, not the header, says compressed.)
 local FRAMING = "the body must be one uncompressed gRPC message: a 5-byte prefix "
   .. "(flag 0, then the length) and exactly that many bytes"
 
