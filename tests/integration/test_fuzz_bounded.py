@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.mesh_fuzz.cases import REST, Case
+from tests.mesh_fuzz.oracle import judge_rest
 from tests.mesh_fuzz.runner import Fuzzer
 from tests.mesh_fuzz.stack import existing_customer
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
@@ -51,9 +53,6 @@ def test_no_bad_request_gets_a_5xx_unknown_or_a_leak_nor_hurts_the_next_client(
 
 def test_the_fuzzer_sees_a_finding_when_there_is_one(fuzzer: Fuzzer) -> None:
     """The oracle is not blind: a reply naming an exception class is a finding."""
-    from tests.mesh_fuzz.cases import REST, Case
-    from tests.mesh_fuzz.oracle import judge_rest
-
     case = Case(REST, "GET", "/v1/users/x", (), b"", "application/json", "user")
     leaked = judge_rest(case, 400, {}, b"Unexpected <class 'DecodeError'>")
     assert leaked.finding is not None
