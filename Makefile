@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen up down status logs console browser test test-fast test-affected lint fmt contract-check contracts pipelines bench topology compose-secrets clean
+.PHONY: help venv gen up down status logs console browser test test-fast test-affected lint fmt contract-check contracts pipelines bench fuzz topology compose-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -92,6 +92,9 @@ bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs b
 	$(BIN)/python -m protomesh_toolkit.bench.telemetry
 	$(BIN)/python -m protomesh_toolkit.bench.strict_json
 	$(BIN)/python -m protomesh_toolkit.bench.read_model
+
+fuzz: gen ## malformed headers, paths, bodies and protobuf at the edge and over mTLS (N=2000 cases, SEED=...)
+	$(BIN)/python -m tests.mesh_fuzz --cases $(or $(N),2000) $(if $(SEED),--seed $(SEED),)
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
 	$(BIN)/python -m protomesh_toolkit.topology

@@ -3,12 +3,16 @@
 HTTP/1.1 and HTTP/2 (h2c) arrive on the same port. The filters run in this
 order, and the order matters:
 
+0. status_header: first, so it sees every reply last: REST replies get the
+   `grpc-status` their body says (gateway/status_header.py);
 1. cors: answers preflights before anything asks for a token;
 2. buffer: refuses bodies over the registry's limit with 413;
    (strict JSON: refuses bodies with fields the request message lacks, which
    the transcoder would drop; gateway/strict_json.py)
 3. grpc_json_transcoder: REST → gRPC from the `google.api.http` annotations;
    gRPC calls pass through; it rewrites `:path` to the RPC and re-routes;
+3a. transport_headers: checks, caps or drops the gRPC transport headers a
+   client sent (gateway/transport_headers.py), on the RPC's route;
 4. jwt_authn: checks the token the RPC's route asks for, and forwards the
    verified subject as `x-jwt-sub` and its `roles` claim as `x-jwt-roles`
    (stripping any copy the client sent);
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.early_headers import early_header_mutations
 from gateway.local_replies import local_replies
 from gateway.routes import (
     JWT_FILTER,
@@ -33,6 +38,8 @@ from gateway.routes import (
     SIGNED_IN_IF_ANY,
     SUBJECT_HEADER,
 )
+from gateway.status_header import status_header_filter
+from gateway.transport_headers import transport_header_filter
 from protomesh.edge_auth import ROLES_CLAIM
 from protomesh.registry import Edge
 
@@ -105,6 +112,7 @@ def connection_manager(
                 }
             ],
             "local_reply_config": local_replies(),
+            "early_header_mutation_extensions": early_header_mutations(),
             "route_config": routes,
             "http_filters": _filters(edge, exposed, descriptor, jwks, strict_json),
         },
@@ -115,6 +123,8 @@ def _filters(
     edge: Edge, exposed: list[str], descriptor: str, jwks: str, strict_json: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = [
+        # First, so that it sees every reply last: it tells REST callers their gRPC status.
+        status_header_filter(),
         {"name": "envoy.filters.http.cors", "typed_config": {"@type": CORS}},
         {
             "name": "envoy.filters.http.buffer",
@@ -140,6 +150,8 @@ def _filters(
             },
         },
     ]
+    # Checks the transport headers a client sent before anything acts on them.
+    filters.append(transport_header_filter())
     if edge.jwt is not None:
         provider = {
             "issuer": edge.jwt.issuer,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.transport_headers import route_metadata
 from protomesh.edge_auth import ROLES_METADATA, SUBJECT_METADATA
 from protomesh.registry import Edge, Mesh, Policy, Rpc, RpcCatalogue, TokenBucket
 
@@ -84,8 +85,10 @@ def _route(
 ) -> dict[str, Any]:
     # The whole call, retries included. (Not max_stream_duration's
     # grpc_timeout_header_max: with it a gRPC call without grpc-timeout, which
-    # every transcoded REST call is, gets no timeout at all.) A gRPC caller's
-    # shorter deadline still holds: its grpc-timeout travels to the service.
+    # every transcoded REST call is, gets no timeout at all.) A caller's shorter
+    # deadline still holds: its grpc-timeout travels to the service, capped at
+    # this timeout by gateway/transport_headers.py, which reads it from the
+    # route's metadata.
     action: dict[str, Any] = {"cluster": cluster, "timeout": _seconds(policy.timeout or 0)}
     if policy.retries and rpc.idempotent:
         action["retry_policy"] = {
@@ -102,6 +105,8 @@ def _route(
         }
     name = f"{proto_service}/{rpc.name}"
     route: dict[str, Any] = {"name": name, "match": {"path": f"/{name}"}, "route": action}
+    if metadata := route_metadata(policy):
+        route["metadata"] = metadata
     per_filter: dict[str, Any] = {}
     if edge.jwt is not None:
         requirement = SIGNED_IN if policy.requires_token else SIGNED_IN_IF_ANY

@@ -11,11 +11,13 @@
 4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
 5. authorization: the caller's certificate identity against the service's allow-list,
    before any work is done for it; it also says whether the call acts for an end user;
-6. end-user policy: for calls from the edge, the route's `auth` (public, signed_in,
+6. decoding: a request whose bytes cannot be decoded is INVALID_ARGUMENT naming the field
+   (its deserializer is swapped here for every handler, streams included);
+7. end-user policy: for calls from the edge, the route's `auth` (public, signed_in,
    owner, role), on the decoded request;
-7. rate limits (`limits.per_caller`/`per_end_user`): after both authorizations, so the
+8. rate limits (`limits.per_caller`/`per_end_user`): after both authorizations, so the
    caller is known and a refused caller spends no one's budget; before validation;
-8. validation: rejects requests that break the contract before any handler runs.
+9. validation: rejects requests that break the contract before any handler runs.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from protomesh.authz import CallerPolicy
 from protomesh.interceptors.access_log import AccessLogInterceptor
 from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.interceptors.deadline import DeadlineInterceptor
+from protomesh.interceptors.decoding import DecodingInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.errors import ErrorInterceptor
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
@@ -61,6 +64,7 @@ def server_chain(
         DeadlineInterceptor(default_timeout),
         ErrorInterceptor(domain),
         AuthorizationInterceptor(callers, enforce=enforce_callers),
+        DecodingInterceptor(domain),
         EndUserPolicyInterceptor(routes, enforce=enforce_callers),
         *([rate_limits] if rate_limits.limits_anything else []),
         ValidationInterceptor(validators),

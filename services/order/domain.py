@@ -31,8 +31,13 @@ class IllegalTransition(FailedPrecondition):
     """The order's status does not allow the change asked for."""
 
     def __init__(self, order_id: uuid.UUID, current: Status, wanted: Status) -> None:
+        message = (
+            f"order {order_id} is already {current.name}"
+            if current == wanted
+            else f"order {order_id} is {current.name} and cannot be {_DONE[wanted]}"
+        )
         super().__init__(
-            f"order {order_id} is {current.name} and cannot become {wanted.name}",
+            message,
             subject=f"order/{order_id}",
             kind="ORDER_STATUS",
         )
@@ -55,6 +60,14 @@ class Status(enum.Enum):
     SHIPPED = "SHIPPED"
     CANCELLED = "CANCELLED"
 
+
+# What a change to each status is called, for messages in the domain's words.
+_DONE = {
+    Status.PENDING: "placed again",
+    Status.CONFIRMED: "confirmed",
+    Status.SHIPPED: "shipped",
+    Status.CANCELLED: "cancelled",
+}
 
 # Where each status may go next; SHIPPED and CANCELLED are final.
 TRANSITIONS: dict[Status, frozenset[Status]] = {

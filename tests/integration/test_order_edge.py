@@ -118,3 +118,48 @@ def test_order_replies_match_the_edge_openapi_document(edge: Envoy, customer: st
     anonymous = edge.request("GET", f"/v1/orders/{order_id}")
     assert anonymous.status == 401
     check_reply(document, anonymous.json(), "/v1/orders/{order_id}", "get", 401)
+
+
+def test_another_customers_order_answers_like_a_missing_one(edge: Envoy, customer: str) -> None:
+    mine = {"authorization": f"Bearer {edge.token(customer)}"}
+    placed = edge.request("POST", "/v1/orders", order_body(customer), headers=mine)
+    assert placed.status == 200, placed.body
+    order_id = placed.json()["order"]["order_id"]
+    stranger = {"authorization": f"Bearer {edge.token(str(uuid.uuid4()))}"}
+    foreign = edge.request("GET", f"/v1/orders/{order_id}", headers=stranger)
+    missing_id = str(uuid.uuid4())
+    missing = edge.request("GET", f"/v1/orders/{missing_id}", headers=stranger)
+    assert (foreign.status, missing.status) == (404, 404), (foreign.body, missing.body)
+    assert foreign.json()["message"].replace(order_id, "<id>") == missing.json()["message"].replace(
+        missing_id, "<id>"
+    )
+    cancel_foreign = edge.request("POST", f"/v1/orders/{order_id}:cancel", {}, headers=stranger)
+    assert cancel_foreign.status == 404, cancel_foreign.body
+
+
+def test_cancelling_twice_says_already_cancelled(edge: Envoy, customer: str) -> None:
+    mine = {"authorization": f"Bearer {edge.token(customer)}"}
+    placed = edge.request("POST", "/v1/orders", order_body(customer), headers=mine)
+    order_id = placed.json()["order"]["order_id"]
+    first = edge.request("POST", f"/v1/orders/{order_id}:cancel", {}, headers=mine)
+    assert first.status == 200, first.body
+    second = edge.request("POST", f"/v1/orders/{order_id}:cancel", {}, headers=mine)
+    assert second.status == 400, second.body
+    assert second.json()["message"] == f"order {order_id} is already CANCELLED"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/orders/%ff%fe"),
+        ("POST", "/v1/orders/%ff%fe:cancel"),
+        ("GET", "/v1/customers/%ff%fe/orders"),
+    ],
+)
+def test_a_path_parameter_that_is_not_utf8_is_a_400(edge: Envoy, method: str, path: str) -> None:
+    mine = {"authorization": f"Bearer {edge.token(str(uuid.uuid4()))}"}
+    reply = edge.request(method, path, {} if method == "POST" else None, headers=mine)
+    assert reply.status == 400, reply.body
+    assert reply.json()["code"] == 3
+    assert "UTF-8" in reply.json()["message"]
+    assert "DecodeError" not in reply.body.decode()

@@ -78,6 +78,8 @@ def _seen(context: Context) -> str:
             "idempotency_key": metadata.get("idempotency-key"),
             "caller": request_context.caller.get(),
             "caller_serial": _caller_serial(context),
+            # The deadline the call arrived with (grpc-timeout), in seconds; None without one.
+            "deadline": context.time_remaining(),
         }
     )
 

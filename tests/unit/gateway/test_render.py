@@ -61,10 +61,12 @@ def test_every_rpc_of_an_exposed_service_gets_a_route_and_nothing_else_does() ->
 
 def test_filters_run_in_the_documented_order() -> None:
     assert filter_names(rendered()) == [
+        "status_header",
         "cors",
         "buffer",
         "strict_json",
         "grpc_json_transcoder",
+        "transport_headers",
         "jwt_authn",
         "local_ratelimit",
         "router",

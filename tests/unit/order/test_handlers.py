@@ -146,6 +146,23 @@ async def test_an_end_user_places_and_sees_only_their_own_orders_others_are_not_
     assert store.orders[order.id].status == Status.PENDING
 
 
+async def test_another_customers_order_is_as_not_found_as_a_missing_one(
+    store: InMemoryOrders, customers: FakeCustomers
+) -> None:
+    order = await place(store, customers, viewer=str(CUSTOMER))
+    stranger = str(uuid.uuid4())
+    messages = []
+    for order_id in (order.id, uuid.uuid4()):
+        with pytest.raises(OrderNotFound) as hidden:
+            await handlers.get_order(order_id, orders=store, viewer=stranger)
+        with pytest.raises(OrderNotFound) as not_cancelled:
+            await cancel(store, CancelOrder(order_id), viewer=stranger)
+        assert hidden.value.message == not_cancelled.value.message
+        messages.append(hidden.value.message.replace(str(order_id), "<id>"))
+    assert messages[0] == messages[1]
+    assert store.orders[order.id].status == Status.PENDING
+
+
 async def test_a_missing_order_is_not_found(store: InMemoryOrders) -> None:
     with pytest.raises(OrderNotFound):
         await handlers.get_order(uuid.uuid4(), orders=store, viewer=None)
