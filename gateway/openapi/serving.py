@@ -21,9 +21,13 @@ from typing import Any
 
 from gateway.openapi.pages import MAX_BODY_BYTES, PAGES, Page
 from gateway.routes import UNROUTED
+from gateway.status_header import FILTER_NAME as STATUS_HEADER
+from gateway.transport_headers import FILTER_NAME as TRANSPORT_HEADERS
 
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 FILTER_CONFIG = "type.googleapis.com/envoy.config.route.v3.FilterConfig"
+# A page is neither REST nor gRPC: the filters for those calls stand aside.
+NOT_FOR_PAGES = (TRANSCODER, TRANSPORT_HEADERS, STATUS_HEADER)
 
 
 def serve_pages(route_config: dict[str, Any], manager: dict[str, Any], directory: str) -> None:
@@ -45,7 +49,9 @@ def _route(path: str, page: Page, directory: str) -> dict[str, Any]:
             "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
         },
         "direct_response": {"status": 200, "body": {"filename": f"{directory}/{page.file}"}},
-        "typed_per_filter_config": {TRANSCODER: {"@type": FILTER_CONFIG, "disabled": True}},
+        "typed_per_filter_config": {
+            name: {"@type": FILTER_CONFIG, "disabled": True} for name in NOT_FOR_PAGES
+        },
     }
 
 
