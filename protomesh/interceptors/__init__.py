@@ -11,6 +11,8 @@
 4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
 5. authorization: the caller's certificate identity against the service's allow-list,
    before any work is done for it; it also says whether the call acts for an end user;
+5b. request decoding: request bytes that do not parse are INVALID_ARGUMENT, not UNKNOWN
+   (after the caller check: a stranger learns nothing; before anything reads a field);
 6. end-user policy: for calls from the edge, the route's `auth` (public, signed_in,
    owner, role), on the decoded request;
 7. rate limits (`limits.per_caller`/`per_end_user`): after both authorizations, so the
@@ -28,6 +30,7 @@ from protomesh.authz import CallerPolicy
 from protomesh.interceptors.access_log import AccessLogInterceptor
 from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.interceptors.deadline import DeadlineInterceptor
+from protomesh.interceptors.decoding import RequestDecodingInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.errors import ErrorInterceptor
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
@@ -61,6 +64,7 @@ def server_chain(
         DeadlineInterceptor(default_timeout),
         ErrorInterceptor(domain),
         AuthorizationInterceptor(callers, enforce=enforce_callers),
+        RequestDecodingInterceptor(),
         EndUserPolicyInterceptor(routes, enforce=enforce_callers),
         *([rate_limits] if rate_limits.limits_anything else []),
         ValidationInterceptor(validators),
