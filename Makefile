@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen up down status logs test test-fast lint fmt contract-check bench topology compose-secrets clean
+.PHONY: help venv gen up down status logs test test-fast fuzz lint fmt contract-check bench topology compose-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ test: gen ## run the whole suite: unit, contract and integration tests against t
 
 test-fast: $(READY) ## unit tests only: no real servers, no certificates (code is regenerated if stale)
 	$(BIN)/pytest tests/unit
+
+fuzz: gen ## fuzz the edge from its OpenAPI document and each service from its descriptors (N cases each, default 2000)
+	$(BIN)/python -m tests.fuzz --cases $(or $(N),2000)
 
 lint: gen ## buf lint, ruff, mypy and the import rules (lint-imports)
 	$(BIN)/buf lint

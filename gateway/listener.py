@@ -3,6 +3,7 @@
 HTTP/1.1 and HTTP/2 (h2c) arrive on the same port. The filters run in this
 order, and the order matters:
 
+0. lua (gateway/header_names.py): drops header names gRPC metadata cannot carry;
 1. cors: answers preflights before anything asks for a token;
 2. buffer: refuses bodies over the registry's limit with 413;
 3. grpc_json_transcoder: REST → gRPC from the `google.api.http` annotations;
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.header_names import grpc_header_names_filter
 from gateway.local_replies import local_replies
 from gateway.routes import (
     JWT_FILTER,
@@ -105,6 +107,7 @@ def connection_manager(
 
 def _filters(edge: Edge, exposed: list[str], descriptor: str, jwks: str) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = [
+        grpc_header_names_filter(),
         {"name": "envoy.filters.http.cors", "typed_config": {"@type": CORS}},
         {
             "name": "envoy.filters.http.buffer",

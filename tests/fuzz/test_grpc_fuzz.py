@@ -14,11 +14,11 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import status_pb2
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import load_mesh
-from tests.fuzz.budget import Findings, share, total_cases
+from tests.fuzz.budget import Findings, fuzz_settings, share, total_cases
 from tests.fuzz.leaks import leaks
 from tests.fuzz.messages import Rpc, load_pool, request_bytes, rpcs_of
 from tests.support import mesh_tls
@@ -32,17 +32,6 @@ CALL_TIMEOUT = 10.0
 _POOL = load_pool(DESCRIPTOR_SET)
 _MESH = load_mesh()
 SERVICES = [name for service in _MESH.services.values() for name in service.serves]
-
-
-def fuzz_settings(cases: int) -> settings:
-    """No shrinking, no example database: every case is recorded, none replayed."""
-    return settings(
-        max_examples=cases,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
 
 
 def check_call(channel: grpc.Channel, rpc: Rpc, kind: str, payload: bytes, tally: Findings) -> None:
