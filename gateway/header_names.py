@@ -17,8 +17,7 @@ from typing import Any
 LUA = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
 FILTER_NAME = "envoy.filters.http.lua.grpc_header_names"
 # Envoy lower-cases names; pseudo-headers (`:path`) are the codec's own.
-_SCRIPT = """
-function envoy_on_request(request_handle)
+_SCRIPT = """function envoy_on_request(request_handle)
   local headers = request_handle:headers()
   local illegal = {}
   for name, _ in pairs(headers) do

@@ -61,6 +61,7 @@ def test_every_rpc_of_an_exposed_service_gets_a_route_and_nothing_else_does() ->
 
 def test_filters_run_in_the_documented_order() -> None:
     assert filter_names(rendered()) == [
+        "grpc_header_names",
         "cors",
         "buffer",
         "grpc_json_transcoder",
