@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 from tests.fuzz.budget import CASES_VARIABLE
 
@@ -29,23 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     options, pytest_args = parser.parse_known_args(argv)
     if options.cases < 1:
         parser.error("--cases must be at least 1")
-    os.environ[CASES_VARIABLE] = str(options.cases)
     timeout = max(300, int(options.cases * SECONDS_PER_CASE))
     started = time.monotonic()
-    code = pytest.main(
-        [
-            str(HERE),
-            "-m",
-            "fuzz",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--timeout={timeout}",
-            *pytest_args,
-        ]
-    )
+    # A pytest of its own: this process has imported hypothesis already, which
+    # pytest would warn about (and the suite's settings make warnings errors).
+    command = [sys.executable, "-m", "pytest", str(HERE), "-m", "fuzz", "-q"]
+    command += ["-p", "no:cacheprovider", f"--timeout={timeout}", *pytest_args]
+    environment = {**os.environ, CASES_VARIABLE: str(options.cases)}
+    code = subprocess.run(command, env=environment, check=False).returncode
     print(f"fuzz: {options.cases} cases per fuzzer in {time.monotonic() - started:.0f}s")
-    return int(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -81,15 +81,18 @@ def integers(low: int, high: int) -> st.SearchStrategy[int]:
     return st.sampled_from(sorted(edges)) | st.integers(low, high)
 
 
-def strings() -> st.SearchStrategy[str]:
-    huge = st.sampled_from(HUGE_LENGTHS).flatmap(
+def strings(*, huge: bool = True) -> st.SearchStrategy[str]:
+    odd = st.sampled_from(["", " ", "\x00", "\u202e", "😀" * 3, "../../etc/passwd", "%00", "{{x}}"])
+    if not huge:
+        return TEXT | odd
+    long = st.sampled_from(HUGE_LENGTHS).flatmap(
         lambda n: st.sampled_from("aé\u202e0 ").map(lambda c: c * n)
     )
-    odd = st.sampled_from(["", " ", "\x00", "\u202e", "😀" * 3, "../../etc/passwd", "%00", "{{x}}"])
-    return TEXT | huge | odd
+    return TEXT | long | odd
 
 
-def scalars(field: Field) -> st.SearchStrategy[Any]:
+def scalars(field: Field, *, huge: bool = True) -> st.SearchStrategy[Any]:
+    """Values for a field; `huge` lets strings and bytes be up to a megabyte long."""
     kind = field.type
     if kind in _INTEGER_RANGES:
         return integers(*_INTEGER_RANGES[kind])
@@ -99,9 +102,10 @@ def scalars(field: Field) -> st.SearchStrategy[Any]:
     if kind == FieldDescriptor.TYPE_BOOL:
         return st.booleans()
     if kind == FieldDescriptor.TYPE_STRING:
-        return strings()
+        return strings(huge=huge)
     if kind == FieldDescriptor.TYPE_BYTES:
-        return st.binary(max_size=64) | st.sampled_from(HUGE_LENGTHS).map(lambda n: b"\xff" * n)
+        small = st.binary(max_size=64)
+        return small | st.sampled_from(HUGE_LENGTHS).map(lambda n: b"\xff" * n) if huge else small
     if kind == FieldDescriptor.TYPE_ENUM:
         named = [value.number for value in field.enum_type.values]
         return st.sampled_from(named) | integers(*INT32)
@@ -141,20 +145,27 @@ def _set(
         )
         target = getattr(message, field.name)
         for _ in range(draw(st.integers(0, 3))):
-            entry_key = draw(scalars(key))
+            entry_key = draw(scalars(key, huge=False))
             if value.type == FieldDescriptor.TYPE_MESSAGE:
                 target[entry_key].CopyFrom(draw(messages(value.message_type, depth + 1)))
             else:
-                target[entry_key] = draw(scalars(value))
+                target[entry_key] = draw(scalars(value, huge=False))
         return
-    one = messages(field.message_type, depth + 1) if is_message else scalars(field)
+    # Megabyte values only in top-level singular fields, a thousand items only
+    # in top-level repeated ones: a thousand of a thousand, or a megabyte in
+    # each, make messages of gigabytes (refused by gRPC before any service
+    # sees them, after minutes of generating them).
+    nested = messages(field.message_type, depth + 1) if is_message else None
     if field.is_repeated:
-        many = one.map(lambda value: [value] * 1_000)
-        getattr(message, field.name).extend(draw(st.lists(one, max_size=4) | many))
-    elif is_message:
-        getattr(message, field.name).CopyFrom(draw(one))
+        item = nested if nested is not None else scalars(field, huge=False)
+        lengths = st.lists(item, max_size=4)
+        if depth == 0:
+            lengths |= item.map(lambda value: [value] * 1_000)
+        getattr(message, field.name).extend(draw(lengths))
+    elif nested is not None:
+        getattr(message, field.name).CopyFrom(draw(nested))
     else:
-        setattr(message, field.name, draw(one))
+        setattr(message, field.name, draw(scalars(field, huge=depth == 0)))
 
 
 def varint(value: int) -> bytes:
