@@ -83,12 +83,14 @@ def integers(low: int, high: int) -> st.SearchStrategy[int]:
 
 def strings(*, huge: bool = True) -> st.SearchStrategy[str]:
     odd = st.sampled_from(["", " ", "\x00", "\u202e", "😀" * 3, "../../etc/passwd", "%00", "{{x}}"])
+    # Values that pass a field's validation, so some messages reach the handlers.
+    plausible = st.uuids().map(str) | st.emails() | st.sampled_from(["EUR", "USD", "LAMP"])
     if not huge:
-        return TEXT | odd
+        return TEXT | odd | plausible
     long = st.sampled_from(HUGE_LENGTHS).flatmap(
         lambda n: st.sampled_from("aé\u202e0 ").map(lambda c: c * n)
     )
-    return TEXT | long | odd
+    return TEXT | long | odd | plausible
 
 
 def scalars(field: Field, *, huge: bool = True) -> st.SearchStrategy[Any]:
