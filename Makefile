@@ -93,7 +93,8 @@ bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs b
 	$(BIN)/python -m protomesh_toolkit.bench.strict_json
 	$(BIN)/python -m protomesh_toolkit.bench.read_model
 
-fuzz: gen ## malformed headers, paths, bodies and protobuf at the edge and over mTLS (N=2000 cases, SEED=...)
+fuzz: gen ## the long fuzz runs (N cases each, default 2000; SEED=...): the OpenAPI document and the descriptors' messages (tests/fuzz), malformed headers, paths and bytes (tests/mesh_fuzz)
+	$(BIN)/python -m tests.fuzz --cases $(or $(N),2000)
 	$(BIN)/python -m tests.mesh_fuzz --cases $(or $(N),2000) $(if $(SEED),--seed $(SEED),)
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml

@@ -5,6 +5,7 @@ from __future__ import annotations
 from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
 from protomesh.interceptors.authorization import AuthorizationInterceptor
+from protomesh.interceptors.decoding import DecodingInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
 from protomesh.interceptors.request_id import RequestIdInterceptor
@@ -29,8 +30,10 @@ def test_shedding_comes_first_and_rate_limits_right_after_both_authorizations() 
     chain = kinds(limits)
     assert chain[:2] == [LoadShedder, RequestIdInterceptor]
     authorizations = chain.index(AuthorizationInterceptor)
-    assert chain[authorizations + 1] is EndUserPolicyInterceptor
-    assert chain[authorizations + 2] is RateLimitInterceptor
+    # between the two authorizations only the request's decoding, which spends no budget
+    assert chain[authorizations + 1] is DecodingInterceptor
+    assert chain[authorizations + 2] is EndUserPolicyInterceptor
+    assert chain[authorizations + 3] is RateLimitInterceptor
 
 
 def test_unset_limits_put_nothing_in_the_chain() -> None:
