@@ -33,9 +33,10 @@ from protomesh.registry.reading import RULES, Reader, StrictLoader, join, sugges
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
 # What the local cluster knows how to run; a new kind needs a cluster component too.
-INFRASTRUCTURE_KINDS = ("postgres", "nats")
+# `payments` is the external payment provider (locally, its sandbox).
+INFRASTRUCTURE_KINDS = ("postgres", "nats", "payments")
 # Keys each kind needs beside `port`: NATS serves its health on an HTTP monitor port.
-INFRASTRUCTURE_PORTS = {"postgres": (), "nats": ("monitor_port",)}
+INFRASTRUCTURE_PORTS = {"postgres": (), "nats": ("monitor_port",), "payments": ()}
 
 
 class RegistryError(Exception):

@@ -20,6 +20,7 @@ from protomesh_toolkit.cluster.components import (
 )
 from protomesh_toolkit.cluster.edge import EdgeProcess, probe_edge
 from protomesh_toolkit.cluster.nats import NatsProcess, probe_nats
+from protomesh_toolkit.cluster.payments import PaymentSandboxProcess, probe_payments
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.cluster.receiver import NAME as RECEIVER
 from protomesh_toolkit.cluster.receiver import OtlpReceiverProcess, probe_receiver
@@ -64,6 +65,10 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
             built[name] = postgres
         elif name == "nats" and nats is not None:
             built[name] = nats
+        elif name == "payments":
+            built[name] = PaymentSandboxProcess(
+                mesh.infrastructure[name].ports[ENVIRONMENT], layout
+            )
         elif name in mesh.services:
             service = mesh.services[name]
             for replica in service.replicas_in(ENVIRONMENT):
@@ -97,6 +102,8 @@ def probe(record: Record, layout: Layout) -> Health:
         if record.admin_port is None:
             return Health(False, "no monitor port recorded")
         return probe_nats(record.admin_port)
+    if record.kind == PaymentSandboxProcess.kind:
+        return probe_payments(record.port)
     if record.kind == OtlpReceiverProcess.kind:
         return probe_receiver(record.port)
     if record.kind == EdgeProcess.kind:

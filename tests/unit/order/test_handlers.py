@@ -18,11 +18,17 @@ from services.order.domain import (
     OrderCancelled,
     OrderNotFound,
     OrderPlaced,
+    PaymentDeclined,
     Status,
     UnknownCustomer,
 )
 from services.order.handlers import CancelOrder, ListOrders, PlaceOrder
-from tests.unit.order.fakes import FakeCustomers, InMemoryOrders
+from tests.unit.order.fakes import (
+    FakeCustomers,
+    FakePayments,
+    InMemoryOrderRepository,
+    InMemoryOrders,
+)
 
 CUSTOMER = uuid.uuid4()
 ITEMS = [LineItem("SKU-1", 2, Money("EUR", 250))]
@@ -49,6 +55,11 @@ def customers() -> FakeCustomers:
     return FakeCustomers(CUSTOMER)
 
 
+@pytest.fixture
+def payments() -> FakePayments:
+    return FakePayments()
+
+
 def once(key: str, request: bytes = b"r1", method: str = "/m/Place") -> IdempotentReply[Order]:
     """A keyed call whose transport serializes an order as its id."""
     call = IdempotentCall(key, "internal", method, request)
@@ -63,11 +74,16 @@ async def place(
     viewer: str | None = None,
     key: IdempotentReply[Order] | None = None,
     clock: Ticking | None = None,
+    payments: FakePayments | None = None,
 ) -> Order:
+    # As the servicer does: one reference per keyed request, a fresh one without a key.
+    reference = f"{key.call.key}:{key.call.request_hash.hex()}" if key else str(uuid.uuid4())
     return await handlers.place_order(
-        PlaceOrder(customer, ITEMS),
+        PlaceOrder(customer, ITEMS, reference),
         uow=store.unit_of_work(key),
         customers=customers,
+        payments=payments or FakePayments(),
+        orders=store,
         clock=clock or Ticking(),
         viewer=viewer,
     )
@@ -233,3 +249,56 @@ async def test_a_failed_change_leaves_no_key_and_no_event(
         CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
     )
     assert retried.status == Status.CANCELLED
+
+
+async def test_placing_holds_the_total_and_the_order_knows_its_hold(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    order = await place(store, customers, payments=payments)
+    [hold] = payments.held
+    assert store.orders[order.id].payment == hold
+    assert hold.amount == order.total
+
+
+async def test_a_declined_payment_writes_nothing(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    payments.declining = True
+    with pytest.raises(PaymentDeclined):
+        await place(store, customers, payments=payments)
+    assert (store.orders, store.events) == ({}, [])
+
+
+async def test_a_provider_outage_is_unavailable_and_writes_nothing(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    payments.down = True
+    with pytest.raises(Unavailable):
+        await place(store, customers, payments=payments)
+    assert (store.orders, store.events) == ({}, [])
+
+
+async def test_a_failed_transaction_voids_the_hold(
+    store: InMemoryOrders,
+    customers: FakeCustomers,
+    payments: FakePayments,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(self: object, order: Order) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(InMemoryOrderRepository, "add", broken)
+    with pytest.raises(ConnectionError):
+        await place(store, customers, payments=payments)
+    assert store.orders == {}
+    assert len(payments.holds) == 1
+    assert payments.held == []
+
+
+async def test_a_retry_with_one_key_holds_once_and_a_repeat_is_not_voided(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    first = await place(store, customers, key=once("k1"), payments=payments)
+    with pytest.raises(AlreadyAnswered):
+        await place(store, customers, key=once("k1"), payments=payments)
+    assert payments.held == [first.payment]
