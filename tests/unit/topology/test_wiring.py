@@ -26,7 +26,7 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     mesh_file, mesh = mesh_with_order(tmp_path)
     planned = components(mesh, prepared(tmp_path, mesh_file))
 
-    assert list(planned) == ["postgres", "nats", "user", "order", "edge"]
+    assert list(planned) == ["postgres", "nats", "payments", "user", "order", "edge"]
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
     assert isinstance(user, ServiceProcess)
