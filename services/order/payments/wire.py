@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from protomesh.errors import InvalidArgument
 from services.order.domain import Money
 
 REQUEST_REF_HEADER = "X-Request-Ref"
@@ -64,7 +65,10 @@ def from_amount(body: dict[str, Any]) -> Money:
         raise UnknownAnswer(f"no amount in {body!r}") from error
     if minor != minor.to_integral_value():
         raise UnknownAnswer(f"amount {body['amount']!r} has more decimals than {currency}")
-    return Money(currency, int(minor))
+    try:
+        return Money(currency, int(minor))
+    except InvalidArgument as error:  # a currency or a size we do not take: not the client's fault
+        raise UnknownAnswer(f"amount {body['amount']!r} {currency!r}") from error
 
 
 def parse_time(text: str) -> datetime:

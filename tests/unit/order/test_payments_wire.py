@@ -29,6 +29,8 @@ def test_minor_units_become_major_unit_strings_and_back(money: Money, amount: st
 def test_an_amount_with_more_decimals_than_its_currency_is_not_understood() -> None:
     with pytest.raises(wire.UnknownAnswer):
         wire.from_amount({"amount": "12.505", "ccy": "EUR"})
+    with pytest.raises(wire.UnknownAnswer):
+        wire.from_amount({"amount": "12.50", "ccy": "XXX"})
 
 
 def test_documented_codes_map_and_any_other_is_unknown() -> None:
