@@ -244,8 +244,19 @@ async def list_orders(query: ListOrders, *, orders: OrderReader, viewer: str | N
 
 
 async def cancel_order(
-    command: CancelOrder, *, uow: OrderUnitOfWork, clock: Clock, viewer: str | None
+    command: CancelOrder,
+    *,
+    uow: OrderUnitOfWork,
+    payments: PaymentGateway,
+    clock: Clock,
+    viewer: str | None,
 ) -> Order:
+    """Cancel, then release the order's hold once the cancellation is committed.
+
+    The void comes after the commit, so a cancellation that fails never frees
+    the money of a live order; a void that fails leaves the hold on a
+    cancelled order that still names it (logged, for reconciliation).
+    """
     async with uow:
         order = await uow.orders.get_for_update(command.order_id)
         if order is None:
@@ -255,6 +266,8 @@ async def cancel_order(
         await uow.orders.save(cancelled)
         uow.publish(event)
         await uow.commit(cancelled)
+    if cancelled.payment is not None:
+        await payments.void(cancelled.payment)
     return cancelled
 
 

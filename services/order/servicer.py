@@ -121,6 +121,10 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
             _cancelled,
             v1.CancelOrderResponse,
             lambda reply: handlers.cancel_order(
-                command, uow=self._units(reply), clock=self._clock, viewer=end_user(context)
+                command,
+                uow=self._units(reply),
+                payments=self._payments,
+                clock=self._clock,
+                viewer=end_user(context),
             ),
         )

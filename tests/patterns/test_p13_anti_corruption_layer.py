@@ -335,3 +335,17 @@ async def test_a_failing_provider_opens_the_circuit(
     await asyncio.sleep(RESET_TIMEOUT + 0.2)
     await orders.PlaceOrder(order_for(customer), timeout=5)  # the trial call closes it
     assert scrape_metrics(port)[state] == 0
+
+
+async def test_cancelling_an_order_releases_its_hold(
+    orders: v1_grpc.OrderServiceAsyncStub,
+    customer: str,
+    sandbox: Sandbox,
+    postgres: Postgres,
+    services: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    placed = await orders.PlaceOrder(order_for(customer, 315), timeout=5)
+    await orders.CancelOrder(v1.CancelOrderRequest(order_id=placed.order.order_id), timeout=5)
+    [row] = await stored(postgres, services[1], customer)
+    [hold] = [a for a in sandbox.authorisations() if a["auth_id"] == row["payment_reference"]]
+    assert (row["status"], hold["state"]) == ("CANCELLED", "VOIDED")

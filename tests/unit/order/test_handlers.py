@@ -89,9 +89,19 @@ async def place(
     )
 
 
-async def cancel(store: InMemoryOrders, command: CancelOrder, viewer: str | None = None) -> Order:
+async def cancel(
+    store: InMemoryOrders,
+    command: CancelOrder,
+    viewer: str | None = None,
+    payments: FakePayments | None = None,
+    key: IdempotentReply[Order] | None = None,
+) -> Order:
     return await handlers.cancel_order(
-        command, uow=store.unit_of_work(), clock=Ticking(), viewer=viewer
+        command,
+        uow=store.unit_of_work(key),
+        payments=payments or FakePayments(),
+        clock=Ticking(),
+        viewer=viewer,
     )
 
 
@@ -222,13 +232,9 @@ async def test_a_repeated_cancel_replays_instead_of_failing_on_the_cancelled_ord
 ) -> None:
     order = await place(store, customers)
     key = once("c1", method="/m/Cancel")
-    first = await handlers.cancel_order(
-        CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
-    )
+    first = await cancel(store, CancelOrder(order.id), None, key=key)
     with pytest.raises(AlreadyAnswered) as again:
-        await handlers.cancel_order(
-            CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
-        )
+        await cancel(store, CancelOrder(order.id), None, key=key)
     assert again.value.response == str(first.id).encode()
     assert len(store.events) == 2
 
@@ -240,14 +246,10 @@ async def test_a_failed_change_leaves_no_key_and_no_event(
     order = await place(store, customers)
     key = once("c2", method="/m/Cancel")
     with pytest.raises(OrderNotFound):
-        await handlers.cancel_order(
-            CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=stranger
-        )
+        await cancel(store, CancelOrder(order.id), stranger, key=key)
     assert store.ledger.replies == {}
     assert len(store.events) == 1
-    retried = await handlers.cancel_order(
-        CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
-    )
+    retried = await cancel(store, CancelOrder(order.id), None, key=key)
     assert retried.status == Status.CANCELLED
 
 
@@ -302,3 +304,14 @@ async def test_a_retry_with_one_key_holds_once_and_a_repeat_is_not_voided(
     with pytest.raises(AlreadyAnswered):
         await place(store, customers, key=once("k1"), payments=payments)
     assert payments.held == [first.payment]
+
+
+async def test_cancelling_releases_the_hold_after_the_commit(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    order = await place(store, customers, payments=payments)
+    await cancel(store, CancelOrder(order.id), payments=payments)
+    assert payments.voided == [order.payment]
+    with pytest.raises(IllegalTransition):
+        await cancel(store, CancelOrder(order.id), payments=payments)
+    assert payments.voided == [order.payment]
