@@ -143,6 +143,9 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     sweeper = ExpiredKeySweeper(pool, interval=config.idempotency_sweep_interval)
     workers: list[Worker] = [sweeper]
     checks = [ReadinessCheck("postgres", postgres_ready)]
+    # Reported as health service "payments", never taking the service out of
+    # rotation: reads and cancels work without the provider.
+    checks.append(ReadinessCheck("payments", payments.probe, required=False))
     servers = nats_url(config, mesh, environment)
     if servers is None:
         log.warning("no NATS in the registry or config: events stay in the outbox")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
 from protomesh.paths import ROOT
 from tests.support import mesh_tls
-from tests.support.grpc_calls import status_of
+from tests.support.grpc_calls import health, status_of
 from tests.support.order_service import running_user_and_order, schema_of
 from tests.support.otlp import scrape_metrics
 from tests.support.payment_sandbox import Sandbox, running_sandbox
@@ -349,3 +350,16 @@ async def test_cancelling_an_order_releases_its_hold(
     [row] = await stored(postgres, services[1], customer)
     [hold] = [a for a in sandbox.authorisations() if a["auth_id"] == row["payment_reference"]]
     assert (row["status"], hold["state"]) == ("CANCELLED", "VOIDED")
+
+
+def test_the_provider_s_health_is_reported_without_taking_the_service_out(
+    services: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    services[1].wait_for_health("SERVING")  # the service overall, as before
+    seen = ""
+    for _ in range(50):  # the readiness monitor checks every 0.1 s
+        seen = health(services[1].address, "payments")
+        if seen == "SERVING":
+            break
+        time.sleep(0.1)
+    assert seen == "SERVING"

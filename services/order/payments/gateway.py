@@ -87,6 +87,14 @@ class ProviderPaymentGateway:
         if outcome is not wire.Outcome.VOIDED:
             log.error("void of payment %s answered %s", payment.reference, outcome.value)
 
+    async def probe(self) -> None:
+        """Readiness: raises unless the provider says it is UP (not through the breaker)."""
+        answer = await post_json(
+            self._base_url + wire.HEALTH_PATH, None, headers={}, seconds=self._timeout
+        )
+        if not wire.is_up(answer):
+            raise Unreachable(f"health answered {answer!r}")
+
     async def _call(
         self, operation: str, path: str, body: dict[str, str], headers: dict[str, str]
     ) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""One JSON POST to the provider, with a deadline (stdlib urllib, in a worker thread).
+"""One JSON call to the provider, with a deadline (stdlib urllib, in a worker thread).
 
 urllib rather than an async client: two calls per order do not justify a new
 runtime dependency, and a thread per in-flight call is bounded by the
@@ -18,12 +18,13 @@ class Unreachable(Exception):
     """No usable answer: refused, timed out, an HTTP error status, or not JSON."""
 
 
-def _post(url: str, body: dict[str, Any], headers: dict[str, str], timeout: float) -> Any:
+def _post(url: str, body: dict[str, Any] | None, headers: dict[str, str], timeout: float) -> Any:
+    """POST `body` (GET without one); the parsed JSON answer."""
     request = urllib.request.Request(
         url,
-        data=json.dumps(body).encode(),
+        data=None if body is None else json.dumps(body).encode(),
         headers={"content-type": "application/json", **headers},
-        method="POST",
+        method="GET" if body is None else "POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -35,7 +36,7 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str], timeout: floa
 
 
 async def post_json(
-    url: str, body: dict[str, Any], *, headers: dict[str, str], seconds: float
+    url: str, body: dict[str, Any] | None, *, headers: dict[str, str], seconds: float
 ) -> dict[str, Any]:
     """The provider's JSON answer within `seconds` (urllib's socket timeout, not a task timeout:
     the worker thread cannot be cancelled, so the bound must be in the socket)."""

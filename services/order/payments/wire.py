@@ -19,6 +19,7 @@ from services.order.domain import Money
 
 REQUEST_REF_HEADER = "X-Request-Ref"
 AUTHORISE_PATH = "/v2/authorisations"
+HEALTH_PATH = "/health"
 # The longest request reference the provider takes.
 MAX_REF = 64
 # Decimals per currency where it is not two (ISO 4217 minor units).
@@ -100,3 +101,7 @@ def void_path(auth_id: str) -> str:
 def is_outage(body: dict[str, Any]) -> bool:
     """The provider's own failure, whatever the HTTP status said."""
     return body.get("result_code") == "E500"
+
+
+def is_up(body: dict[str, Any]) -> bool:
+    return body.get("status") == "UP"
