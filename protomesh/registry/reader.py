@@ -38,12 +38,14 @@ DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
 # What the local cluster knows how to run; a new kind needs a cluster component too.
 # smtp: where services that send mail (`depends_on: [smtp]`) hand it over; locally
 # and in compose a mail sink that keeps every message (`protomesh mail`).
-INFRASTRUCTURE_KINDS = ("postgres", "nats", "smtp")
+# payments: the external payment provider (locally, its sandbox).
+INFRASTRUCTURE_KINDS = ("postgres", "nats", "smtp", "payments")
 # Keys each kind needs beside `port`: NATS serves its health on an HTTP monitor port.
 INFRASTRUCTURE_PORTS: dict[str, tuple[str, ...]] = {
     "postgres": (),
     "nats": ("monitor_port",),
     "smtp": (),
+    "payments": (),
 }
 
 

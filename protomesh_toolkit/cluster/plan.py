@@ -24,6 +24,7 @@ from protomesh_toolkit.cluster.console import ConsoleProcess, probe_console
 from protomesh_toolkit.cluster.edge import EdgeProcess, probe_edge
 from protomesh_toolkit.cluster.mail import MailSinkProcess, probe_mail_sink
 from protomesh_toolkit.cluster.nats import NatsProcess, probe_nats
+from protomesh_toolkit.cluster.payments import PaymentSandboxProcess, probe_payments
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.cluster.receiver import NAME as RECEIVER
 from protomesh_toolkit.cluster.receiver import OtlpReceiverProcess, probe_receiver
@@ -103,6 +104,8 @@ def _infrastructure(mesh: Mesh, layout: Layout) -> dict[str, Component]:
             parts[name] = NatsProcess(part, layout)
         elif name == "smtp":
             parts[name] = MailSinkProcess(part.ports[ENVIRONMENT], layout)
+        elif name == "payments":
+            parts[name] = PaymentSandboxProcess(part.ports[ENVIRONMENT], layout)
     return parts
 
 
@@ -123,6 +126,8 @@ def probe(record: Record, layout: Layout) -> Health:
         if record.admin_port is None:
             return Health(False, "no monitor port recorded")
         return probe_nats(record.admin_port)
+    if record.kind == PaymentSandboxProcess.kind:
+        return probe_payments(record.port)
     if record.kind == OtlpReceiverProcess.kind:
         return probe_receiver(record.port)
     if record.kind == ConsoleProcess.kind:

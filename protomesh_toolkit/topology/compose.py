@@ -128,6 +128,8 @@ def _certs_job(mesh: Mesh) -> dict[str, Any]:
 
 def _infrastructure(part: Infrastructure) -> dict[str, Any]:
     port = part.ports[ENVIRONMENT]
+    if part.name == "payments":
+        return _payment_sandbox(port)
     if part.name == "postgres":
         return {
             "image": images.POSTGRES,
@@ -158,6 +160,25 @@ def _infrastructure(part: Infrastructure) -> dict[str, Any]:
         "command": ["-js", "-p", str(port), "-m", str(monitor), "-sd", "/data", "-n", "nats"],
         "volumes": ["nats-data:/data"],
         "healthcheck": healthcheck(["wget", "-q", "-O", "/dev/null", health_url]),
+        "networks": [BACKEND],
+    }
+
+
+def _payment_sandbox(port: int) -> dict[str, Any]:
+    """The external payment provider's stand-in, on the backend network only."""
+    probe = f"import urllib.request as u; u.urlopen('http://127.0.0.1:{port}/health', timeout=2)"
+    return {
+        **_app(
+            [
+                "python",
+                "-m",
+                "protomesh_toolkit.payment_sandbox",
+                "--host=0.0.0.0",
+                f"--port={port}",
+            ],
+            images.TOOLKIT,
+        ),
+        "healthcheck": healthcheck(["python", "-c", probe], start_period="10s"),
         "networks": [BACKEND],
     }
 

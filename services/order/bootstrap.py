@@ -7,7 +7,9 @@ migrations, then install the runtime's own tables in the service's schema
 RPCs, run the workers: the outbox relay (NATS may be down: it waits and
 retries, orders are still taken), the sweeper of expired idempotency keys,
 and, given NATS, the customer-directory consumer (the order context's own
-copy of customers, fed by user events).
+copy of customers, fed by user events). Payments go to the external provider
+through the anti-corruption layer (services/order/payments/), found in the
+registry's `infrastructure.payments` unless configured.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from shop.order.v1 import order_pb2_grpc
 from protomesh.bus.consumer import DurableConsumer
 from protomesh.bus.processed import install_processed_events
 from protomesh.channels import channel_for
+from protomesh.circuit_breaker import CircuitBreaker
 from protomesh.config import current_environment
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
@@ -39,7 +42,14 @@ from protomesh.server import GrpcService, Registration, ServiceDefinition, Worke
 from services.order.config import OrderServiceConfig
 from services.order.customer_directory import EVENT_TYPES, SPEC, CustomerDirectoryHandler
 from services.order.customer_store import PostgresCustomerDirectory
-from services.order.handlers import Clock, CustomerCheck, OrderReader, UnitsOfWork
+from services.order.handlers import (
+    Clock,
+    CustomerCheck,
+    OrderReader,
+    PaymentGateway,
+    UnitsOfWork,
+)
+from services.order.payments.gateway import ProviderPaymentGateway
 from services.order.servicer import OrderServiceV1
 from services.order.store import PostgresOrderReader, PostgresOrderUnitOfWork
 from services.order.streams import ORDER_EVENTS
@@ -64,6 +74,28 @@ def nats_url(config: OrderServiceConfig, mesh: Mesh, environment: str) -> str | 
     return f"nats://{host_of(environment, 'nats')}:{nats.ports[environment]}"
 
 
+def payments_url(config: OrderServiceConfig, mesh: Mesh, environment: str) -> str:
+    """The configured payment provider, else the registry's; there is no running without one."""
+    if config.payments_url:
+        return config.payments_url
+    payments = mesh.infrastructure.get("payments")
+    if payments is None or environment not in payments.ports:
+        raise ValueError(
+            f"no payment provider for {environment!r}: declare infrastructure.payments"
+            " in mesh.yaml or set ORDER_SERVICE_PAYMENTS_URL"
+        )
+    return f"http://{host_of(environment, 'payments')}:{payments.ports[environment]}"
+
+
+def payment_gateway(config: OrderServiceConfig, url: str) -> ProviderPaymentGateway:
+    breaker = CircuitBreaker(
+        "payments",
+        failure_threshold=config.payments_failure_threshold,
+        reset_timeout=config.payments_reset_timeout,
+    )
+    return ProviderPaymentGateway(url, timeout=config.payments_timeout, breaker=breaker)
+
+
 def customer_directory_consumer(nats: NatsClient | str, pool: asyncpg.Pool) -> DurableConsumer:
     """The worker keeping the order context's copy of customers, fed by user events.
 
@@ -75,12 +107,16 @@ def customer_directory_consumer(nats: NatsClient | str, pool: asyncpg.Pool) -> D
 
 
 def registrations(
-    orders: OrderReader, units: UnitsOfWork, customers: CustomerCheck, clock: Clock
+    orders: OrderReader,
+    units: UnitsOfWork,
+    customers: CustomerCheck,
+    payments: PaymentGateway,
+    clock: Clock,
 ) -> list[Registration]:
     return [
         Registration(
             "shop.order.v1.OrderService",
-            OrderServiceV1(orders, units, customers, clock),
+            OrderServiceV1(orders, units, customers, payments, clock),
             order_pb2_grpc.add_OrderServiceServicer_to_server,
         )
     ]
@@ -91,6 +127,7 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     mesh = load_mesh(config.mesh_file)  # where the user service runs, and who may call us
     # The outbox takes only the event types mesh.yaml says this service produces.
     declare_produced(mesh.services["order"].produces)
+    payments = payment_gateway(config, payments_url(config, mesh, environment))
     pool = await open_service_database(
         config,
         env_prefix="ORDER_SERVICE_",
@@ -108,6 +145,9 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     sweeper = ExpiredKeySweeper(pool, interval=config.idempotency_sweep_interval)
     workers: list[Worker] = [sweeper]
     checks = [ReadinessCheck("postgres", postgres_ready)]
+    # Reported as health service "payments", never taking the service out of
+    # rotation: reads and cancels work without the provider.
+    checks.append(ReadinessCheck("payments", payments.probe, required=False))
     servers = nats_url(config, mesh, environment)
     if servers is None:
         log.warning("no NATS in the registry or config: events stay in the outbox")
@@ -128,7 +168,7 @@ async def build(config: OrderServiceConfig) -> GrpcService:
 
     definition = ServiceDefinition(
         name="order",
-        registrations=registrations(orders, units, customers, utc_now),
+        registrations=registrations(orders, units, customers, payments, utc_now),
         policies=ServicePolicies.of(mesh, "order"),
         validators=VALIDATORS,
         readiness_checks=checks,

@@ -1,8 +1,8 @@
 """The order service's settings: `ORDER_SERVICE_<NAME>` variables, `_FILE` for secrets.
 
-The user service and NATS are found in the registry (mesh.yaml) for the
-environment named by PROTOMESH_ENV; only NATS can be overridden, for a
-server the registry does not run.
+The user service, NATS and the payment provider are found in the registry
+(mesh.yaml) for the environment named by PROTOMESH_ENV; NATS and the payment
+provider can be overridden, for a server the registry does not run.
 """
 
 from __future__ import annotations
@@ -26,4 +26,16 @@ class OrderServiceConfig(ServerSettings, DatabaseSettings, IdempotencySettings):
     )
     nats_url: str | None = setting(
         None, doc="nats://HOST:PORT for the outbox relay; default: the registry's nats"
+    )
+    payments_url: str | None = setting(
+        None, doc="http://HOST:PORT of the payment provider; default: the registry's payments"
+    )
+    payments_timeout: float = setting(
+        2.0, minimum=0.01, doc="seconds one call to the payment provider may take"
+    )
+    payments_failure_threshold: int = setting(
+        5, minimum=1, doc="provider failures in a row that open its circuit"
+    )
+    payments_reset_timeout: float = setting(
+        10.0, minimum=0.01, doc="seconds the open circuit refuses calls before one trial"
     )

@@ -15,7 +15,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from protomesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from protomesh.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
 INT64_MAX = 2**63 - 1
 # ISO 4217 codes the shop sells in; anything else is refused at the door.
@@ -52,6 +58,51 @@ class UnknownCustomer(FailedPrecondition):
             subject=f"customer/{customer_id}",
             kind="CUSTOMER_UNKNOWN",
         )
+
+
+class PaymentDeclined(FailedPrecondition):
+    """The customer's payment was refused: placing again as-is will not help."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the payment was declined; use another means of payment",
+            subject="payment",
+            kind="PAYMENT_DECLINED",
+        )
+
+
+class PaymentUnavailable(Unavailable):
+    """No answer about the payment could be had now; the same call may be retried."""
+
+    def __init__(self, retry_after: float = 1.0) -> None:
+        super().__init__("payments cannot be taken right now", retry_after=retry_after)
+
+
+class Unpaid(FailedPrecondition):
+    """An order without a held payment cannot be confirmed."""
+
+    def __init__(self, order_id: uuid.UUID) -> None:
+        super().__init__(
+            f"order {order_id} has no payment authorization",
+            subject=f"order/{order_id}",
+            kind="PAYMENT_MISSING",
+        )
+
+
+@dataclass(frozen=True)
+class PaymentAuthorization:
+    """A hold on the customer's funds for an order's total, as our side knows it.
+
+    `reference` is whatever names the hold to the payment gateway; the domain
+    never reads it, it only requires one.
+    """
+
+    reference: str
+    amount: Money
+
+    def __post_init__(self) -> None:
+        if not self.reference:
+            raise ValueError("a payment authorization needs a reference")
 
 
 class Status(enum.Enum):
@@ -150,21 +201,37 @@ class Order:
     version: int
     created_at: datetime
     updated_at: datetime
+    # The hold on the customer's funds. Every order placed since payments has one;
+    # None only for orders placed before, which therefore can never be confirmed.
+    payment: PaymentAuthorization | None = None
 
     @classmethod
     def place(
-        cls, *, customer_id: uuid.UUID, items: list[LineItem], now: datetime
+        cls,
+        *,
+        customer_id: uuid.UUID,
+        items: list[LineItem],
+        payment: PaymentAuthorization,
+        now: datetime,
     ) -> tuple[Order, OrderPlaced]:
-        """A new PENDING order at version 1, and the fact that it was placed."""
+        """A new PENDING order at version 1, paid by `payment`, and the fact that it was placed.
+
+        The authorization must hold exactly the order's total: an order is never
+        placed on a hold for another amount.
+        """
+        total = total_of(items)
+        if payment.amount != total:
+            raise ValueError(f"the payment holds {payment.amount}, the order costs {total}")
         order = cls(
             id=uuid.uuid4(),
             customer_id=customer_id,
             items=tuple(items),
-            total=total_of(items),
+            total=total,
             status=Status.PENDING,
             version=1,
             created_at=now,
             updated_at=now,
+            payment=payment,
         )
         return order, OrderPlaced(order.id, customer_id, order.items, order.total, now, 1)
 
@@ -174,6 +241,9 @@ class Order:
         return dataclasses.replace(self, status=status, version=self.version + 1, updated_at=now)
 
     def confirm(self, now: datetime) -> Order:
+        """Only a paid order can be confirmed: no CONFIRMED order without an authorization."""
+        if self.payment is None:
+            raise Unpaid(self.id)
         return self._become(Status.CONFIRMED, now)
 
     def ship(self, now: datetime) -> Order:

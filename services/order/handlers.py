@@ -16,6 +16,7 @@ that does not exist, so order ids cannot be probed.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,20 +24,24 @@ from datetime import datetime
 from typing import Protocol
 
 from protomesh.errors import FieldViolation, InvalidArgument, PermissionDenied
-from protomesh.idempotency.calls import IdempotentReply
+from protomesh.idempotency.calls import AlreadyAnswered, IdempotentReply
 from protomesh.pagination import decode_page_token, encode_page_token
 from protomesh.unit_of_work import UnitOfWork
 from services.order.domain import (
     Event,
     LineItem,
+    Money,
     Order,
     OrderNotFound,
+    PaymentAuthorization,
     Status,
     UnknownCustomer,
+    total_of,
 )
 
 Clock = Callable[[], datetime]
 DEFAULT_PAGE_SIZE = 20
+log = logging.getLogger("services.order.handlers")
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,20 @@ class CustomerCheck(Protocol):
 
     async def exists(self, customer_id: uuid.UUID) -> bool:
         """True or False; raises Unavailable when the answer cannot be had in time."""
+
+
+class PaymentGateway(Protocol):
+    """Takes payments, in the order context's words (services/order/payments/ adapts a provider)."""
+
+    async def authorize(self, amount: Money, *, reference: str) -> PaymentAuthorization:
+        """Hold `amount` on the customer's means of payment.
+
+        The same `reference` never holds twice: a repeat gets the first hold.
+        Raises PaymentDeclined (a final no) or PaymentUnavailable (no answer now).
+        """
+
+    async def void(self, payment: PaymentAuthorization) -> None:
+        """Release a hold nobody will capture. Logs and returns when it cannot."""
 
 
 class OrderReader(Protocol):
@@ -95,6 +114,10 @@ UnitsOfWork = Callable[[IdempotentReply[Order] | None], OrderUnitOfWork]
 class PlaceOrder:
     customer_id: uuid.UUID
     items: list[LineItem]
+    # Names this placing to the payment gateway: the same for every retry of one
+    # idempotent call (the transport derives it from the idempotency key and the
+    # request), fresh for a call without a key.
+    payment_reference: str
 
 
 @dataclass(frozen=True)
@@ -134,21 +157,68 @@ async def place_order(
     *,
     uow: OrderUnitOfWork,
     customers: CustomerCheck,
+    payments: PaymentGateway,
+    orders: OrderReader,
     clock: Clock,
     viewer: str | None,
 ) -> Order:
+    """Check the customer, hold the payment, then write the order and its event at once.
+
+    The hold comes first, outside the transaction (a slow provider must not keep
+    a connection and locks), so a transaction that fails afterwards must release
+    it: no held payment without an order that knows it. A repeat of an idempotent
+    call gets the provider's first hold again (same reference), and a concurrent
+    twin that lost the race (`AlreadyAnswered`) leaves the hold to the order the
+    winner committed with it.
+    """
     authorize(viewer, command.customer_id)
-    await uow.raise_if_answered()  # a repeat: the customer was checked the first time
+    await uow.raise_if_answered()  # a repeat: checked and paid the first time
     if not await customers.exists(command.customer_id):
         raise UnknownCustomer(command.customer_id)
-    async with uow:
-        order, placed = Order.place(
-            customer_id=command.customer_id, items=command.items, now=clock()
-        )
-        await uow.orders.add(order)
-        uow.publish(placed)
-        await uow.commit(order)
+    payment = await payments.authorize(total_of(command.items), reference=command.payment_reference)
+    order: Order | None = None
+    committing = False
+    try:
+        async with uow:
+            order, placed = Order.place(
+                customer_id=command.customer_id, items=command.items, payment=payment, now=clock()
+            )
+            await uow.orders.add(order)
+            uow.publish(placed)
+            committing = True
+            await uow.commit(order)
+    except AlreadyAnswered:
+        raise
+    except BaseException:
+        await _release(payment, order if committing else None, orders, payments)
+        raise
     return order
+
+
+async def _release(
+    payment: PaymentAuthorization,
+    in_doubt: Order | None,
+    orders: OrderReader,
+    payments: PaymentGateway,
+) -> None:
+    """Void the hold of an order that was not written.
+
+    A failure during COMMIT leaves its outcome unknown (`in_doubt`): the order is
+    looked up first, and when even that fails the hold is left and logged for
+    reconciliation rather than voided under an order that may exist.
+    """
+    if in_doubt is not None:
+        try:
+            if await orders.get(in_doubt.id) is not None:
+                return
+        except Exception:
+            log.error(
+                "payment %s in doubt: order %s may or may not be stored",
+                payment.reference,
+                in_doubt.id,
+            )
+            return
+    await payments.void(payment)
 
 
 async def get_order(order_id: uuid.UUID, *, orders: OrderReader, viewer: str | None) -> Order:
@@ -174,8 +244,19 @@ async def list_orders(query: ListOrders, *, orders: OrderReader, viewer: str | N
 
 
 async def cancel_order(
-    command: CancelOrder, *, uow: OrderUnitOfWork, clock: Clock, viewer: str | None
+    command: CancelOrder,
+    *,
+    uow: OrderUnitOfWork,
+    payments: PaymentGateway,
+    clock: Clock,
+    viewer: str | None,
 ) -> Order:
+    """Cancel, then release the order's hold once the cancellation is committed.
+
+    The void comes after the commit, so a cancellation that fails never frees
+    the money of a live order; a void that fails leaves the hold on a
+    cancelled order that still names it (logged, for reconciliation).
+    """
     async with uow:
         order = await uow.orders.get_for_update(command.order_id)
         if order is None:
@@ -185,6 +266,8 @@ async def cancel_order(
         await uow.orders.save(cancelled)
         uow.publish(event)
         await uow.commit(cancelled)
+    if cancelled.payment is not None:
+        await payments.void(cancelled.payment)
     return cancelled
 
 

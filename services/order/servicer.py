@@ -9,6 +9,7 @@ serialized then.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import grpc
@@ -16,12 +17,30 @@ from shop.order.v1 import order_pb2 as v1
 from shop.order.v1 import order_pb2_grpc
 
 from protomesh.edge_auth import end_user
-from protomesh.idempotency import answer_once
+from protomesh.idempotency import answer_once, idempotent_call
 from services.order import handlers, mapping
 from services.order.domain import Order
-from services.order.handlers import Clock, CustomerCheck, OrderReader, UnitsOfWork
+from services.order.handlers import (
+    Clock,
+    CustomerCheck,
+    OrderReader,
+    PaymentGateway,
+    UnitsOfWork,
+)
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def payment_reference(context: Context, request: v1.PlaceOrderRequest) -> str:
+    """Stable across retries of one idempotent call (caller, key, method, request), else new.
+
+    A different request under a spent key gets another reference, so its hold
+    can be voided without touching the first call's.
+    """
+    call = idempotent_call(context, request)
+    if call is None:
+        return f"once:{uuid.uuid4()}"
+    return f"key:{call.caller}:{call.method}:{call.key}:{call.request_hash.hex()}"
 
 
 def _placed(order: Order) -> v1.PlaceOrderResponse:
@@ -34,11 +53,17 @@ def _cancelled(order: Order) -> v1.CancelOrderResponse:
 
 class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
     def __init__(
-        self, orders: OrderReader, units: UnitsOfWork, customers: CustomerCheck, clock: Clock
+        self,
+        orders: OrderReader,
+        units: UnitsOfWork,
+        customers: CustomerCheck,
+        payments: PaymentGateway,
+        clock: Clock,
     ) -> None:
         self._orders = orders
         self._units = units
         self._customers = customers
+        self._payments = payments
         self._clock = clock
 
     async def PlaceOrder(
@@ -47,6 +72,7 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
         command = handlers.PlaceOrder(
             customer_id=mapping.parse_id(request.customer_id),
             items=mapping.items_from(list(request.items)),
+            payment_reference=payment_reference(context, request),
         )
         return await answer_once(
             context,
@@ -57,6 +83,8 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
                 command,
                 uow=self._units(reply),
                 customers=self._customers,
+                payments=self._payments,
+                orders=self._orders,
                 clock=self._clock,
                 viewer=end_user(context),
             ),
@@ -93,6 +121,10 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
             _cancelled,
             v1.CancelOrderResponse,
             lambda reply: handlers.cancel_order(
-                command, uow=self._units(reply), clock=self._clock, viewer=end_user(context)
+                command,
+                uow=self._units(reply),
+                payments=self._payments,
+                clock=self._clock,
+                viewer=end_user(context),
             ),
         )

@@ -16,12 +16,15 @@ import asyncpg
 
 from protomesh.db.unit_of_work import OutboxRecord, PostgresUnitOfWork
 from protomesh.idempotency.calls import IdempotentReply
-from services.order.domain import Event, LineItem, Money, Order, Status
+from services.order.domain import Event, LineItem, Money, Order, PaymentAuthorization, Status
 from services.order.handlers import PagePosition
 from services.order.mapping import to_event
 
 AGGREGATE_TYPE = "order"
-_COLUMNS = "id, customer_id, items, currency, total_minor, status, version, created_at, updated_at"
+_COLUMNS = (
+    "id, customer_id, items, currency, total_minor, status, version, created_at, updated_at,"
+    " payment_reference"
+)
 
 
 def _to_order(row: asyncpg.Record) -> Order:
@@ -30,15 +33,18 @@ def _to_order(row: asyncpg.Record) -> Order:
         LineItem(item["sku"], item["quantity"], Money(currency, item["unit_price_minor"]))
         for item in json.loads(row["items"])
     )
+    total = Money(currency, row["total_minor"])
+    reference = row["payment_reference"]
     return Order(
         id=row["id"],
         customer_id=row["customer_id"],
         items=items,
-        total=Money(currency, row["total_minor"]),
+        total=total,
         status=Status(row["status"]),
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        payment=None if reference is None else PaymentAuthorization(reference, total),
     )
 
 
@@ -100,7 +106,8 @@ class PostgresOrderRepository:
 
     async def add(self, order: Order) -> None:
         await self._connection.execute(
-            f"INSERT INTO orders ({_COLUMNS}) VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)",
+            f"INSERT INTO orders ({_COLUMNS})"
+            " VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10)",
             order.id,
             order.customer_id,
             _items_json(order),
@@ -110,6 +117,7 @@ class PostgresOrderRepository:
             order.version,
             order.created_at,
             order.updated_at,
+            None if order.payment is None else order.payment.reference,
         )
 
     async def save(self, order: Order) -> None:

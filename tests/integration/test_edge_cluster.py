@@ -215,6 +215,7 @@ def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
     assert {c["name"]: c["state"] for c in status["components"]} == {
         "postgres": "healthy",
         "nats": "healthy",
+        "payments": "healthy",
         "user": "healthy",
         "smtp": "healthy",
         "order": "healthy",

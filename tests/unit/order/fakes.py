@@ -8,7 +8,15 @@ import uuid
 from protomesh.errors import Unavailable
 from protomesh.idempotency import IdempotentReply
 from services.order.customer_directory import Customer
-from services.order.domain import Event, Order, Status
+from services.order.domain import (
+    Event,
+    Money,
+    Order,
+    PaymentAuthorization,
+    PaymentDeclined,
+    PaymentUnavailable,
+    Status,
+)
 from services.order.handlers import PagePosition
 from tests.unit.runtime.fake_unit_of_work import InMemoryLedger, InMemoryUnitOfWork
 
@@ -101,3 +109,34 @@ class InMemoryCustomerCopy:
         if stored is None or stored.changed_at <= customer.changed_at:
             self.customers[customer.customer_id] = customer
         return True
+
+
+class FakePayments:
+    """The PaymentGateway contract in memory: holds by reference, once each.
+
+    `declining` refuses every authorization, `down` answers like an unreachable
+    provider; `holds` maps each reference to its hold, `voided` lists released ones.
+    """
+
+    def __init__(self) -> None:
+        self.declining = False
+        self.down = False
+        self.holds: dict[str, PaymentAuthorization] = {}
+        self.voided: list[PaymentAuthorization] = []
+
+    async def authorize(self, amount: Money, *, reference: str) -> PaymentAuthorization:
+        if self.down:
+            raise PaymentUnavailable()
+        if self.declining:
+            raise PaymentDeclined()
+        if reference not in self.holds:
+            self.holds[reference] = PaymentAuthorization(f"hold-{len(self.holds) + 1}", amount)
+        return self.holds[reference]
+
+    async def void(self, payment: PaymentAuthorization) -> None:
+        self.voided.append(payment)
+
+    @property
+    def held(self) -> list[PaymentAuthorization]:
+        """Holds still standing."""
+        return [p for p in self.holds.values() if p not in self.voided]

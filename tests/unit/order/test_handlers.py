@@ -18,11 +18,17 @@ from services.order.domain import (
     OrderCancelled,
     OrderNotFound,
     OrderPlaced,
+    PaymentDeclined,
     Status,
     UnknownCustomer,
 )
 from services.order.handlers import CancelOrder, ListOrders, PlaceOrder
-from tests.unit.order.fakes import FakeCustomers, InMemoryOrders
+from tests.unit.order.fakes import (
+    FakeCustomers,
+    FakePayments,
+    InMemoryOrderRepository,
+    InMemoryOrders,
+)
 
 CUSTOMER = uuid.uuid4()
 ITEMS = [LineItem("SKU-1", 2, Money("EUR", 250))]
@@ -49,6 +55,11 @@ def customers() -> FakeCustomers:
     return FakeCustomers(CUSTOMER)
 
 
+@pytest.fixture
+def payments() -> FakePayments:
+    return FakePayments()
+
+
 def once(key: str, request: bytes = b"r1", method: str = "/m/Place") -> IdempotentReply[Order]:
     """A keyed call whose transport serializes an order as its id."""
     call = IdempotentCall(key, "internal", method, request)
@@ -63,19 +74,34 @@ async def place(
     viewer: str | None = None,
     key: IdempotentReply[Order] | None = None,
     clock: Ticking | None = None,
+    payments: FakePayments | None = None,
 ) -> Order:
+    # As the servicer does: one reference per keyed request, a fresh one without a key.
+    reference = f"{key.call.key}:{key.call.request_hash.hex()}" if key else str(uuid.uuid4())
     return await handlers.place_order(
-        PlaceOrder(customer, ITEMS),
+        PlaceOrder(customer, ITEMS, reference),
         uow=store.unit_of_work(key),
         customers=customers,
+        payments=payments or FakePayments(),
+        orders=store,
         clock=clock or Ticking(),
         viewer=viewer,
     )
 
 
-async def cancel(store: InMemoryOrders, command: CancelOrder, viewer: str | None = None) -> Order:
+async def cancel(
+    store: InMemoryOrders,
+    command: CancelOrder,
+    viewer: str | None = None,
+    payments: FakePayments | None = None,
+    key: IdempotentReply[Order] | None = None,
+) -> Order:
     return await handlers.cancel_order(
-        command, uow=store.unit_of_work(), clock=Ticking(), viewer=viewer
+        command,
+        uow=store.unit_of_work(key),
+        payments=payments or FakePayments(),
+        clock=Ticking(),
+        viewer=viewer,
     )
 
 
@@ -223,13 +249,9 @@ async def test_a_repeated_cancel_replays_instead_of_failing_on_the_cancelled_ord
 ) -> None:
     order = await place(store, customers)
     key = once("c1", method="/m/Cancel")
-    first = await handlers.cancel_order(
-        CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
-    )
+    first = await cancel(store, CancelOrder(order.id), None, key=key)
     with pytest.raises(AlreadyAnswered) as again:
-        await handlers.cancel_order(
-            CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
-        )
+        await cancel(store, CancelOrder(order.id), None, key=key)
     assert again.value.response == str(first.id).encode()
     assert len(store.events) == 2
 
@@ -241,12 +263,72 @@ async def test_a_failed_change_leaves_no_key_and_no_event(
     order = await place(store, customers)
     key = once("c2", method="/m/Cancel")
     with pytest.raises(OrderNotFound):
-        await handlers.cancel_order(
-            CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=stranger
-        )
+        await cancel(store, CancelOrder(order.id), stranger, key=key)
     assert store.ledger.replies == {}
     assert len(store.events) == 1
-    retried = await handlers.cancel_order(
-        CancelOrder(order.id), uow=store.unit_of_work(key), clock=Ticking(), viewer=None
-    )
+    retried = await cancel(store, CancelOrder(order.id), None, key=key)
     assert retried.status == Status.CANCELLED
+
+
+async def test_placing_holds_the_total_and_the_order_knows_its_hold(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    order = await place(store, customers, payments=payments)
+    [hold] = payments.held
+    assert store.orders[order.id].payment == hold
+    assert hold.amount == order.total
+
+
+async def test_a_declined_payment_writes_nothing(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    payments.declining = True
+    with pytest.raises(PaymentDeclined):
+        await place(store, customers, payments=payments)
+    assert (store.orders, store.events) == ({}, [])
+
+
+async def test_a_provider_outage_is_unavailable_and_writes_nothing(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    payments.down = True
+    with pytest.raises(Unavailable):
+        await place(store, customers, payments=payments)
+    assert (store.orders, store.events) == ({}, [])
+
+
+async def test_a_failed_transaction_voids_the_hold(
+    store: InMemoryOrders,
+    customers: FakeCustomers,
+    payments: FakePayments,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def broken(self: object, order: Order) -> None:
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(InMemoryOrderRepository, "add", broken)
+    with pytest.raises(ConnectionError):
+        await place(store, customers, payments=payments)
+    assert store.orders == {}
+    assert len(payments.holds) == 1
+    assert payments.held == []
+
+
+async def test_a_retry_with_one_key_holds_once_and_a_repeat_is_not_voided(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    first = await place(store, customers, key=once("k1"), payments=payments)
+    with pytest.raises(AlreadyAnswered):
+        await place(store, customers, key=once("k1"), payments=payments)
+    assert payments.held == [first.payment]
+
+
+async def test_cancelling_releases_the_hold_after_the_commit(
+    store: InMemoryOrders, customers: FakeCustomers, payments: FakePayments
+) -> None:
+    order = await place(store, customers, payments=payments)
+    await cancel(store, CancelOrder(order.id), payments=payments)
+    assert payments.voided == [order.payment]
+    with pytest.raises(IllegalTransition):
+        await cancel(store, CancelOrder(order.id), payments=payments)
+    assert payments.voided == [order.payment]

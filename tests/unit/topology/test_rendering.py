@@ -27,6 +27,7 @@ def test_each_compose_replica_is_a_container_of_the_one_image_with_its_command(
             "postgres": {"condition": "service_healthy"},
             "nats": {"condition": "service_healthy"},
             "user": {"condition": "service_healthy"},
+            "payments": {"condition": "service_healthy"},
         }
     assert "order" not in services
     assert services["user"]["environment"]["USER_SERVICE_NATS_URL"] == "nats://nats:4222"
@@ -100,6 +101,7 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
         "order-cdc.yaml",
         "order.yaml",
         "reporting.yaml",
+        "payments.yaml",
         "user.yaml",
     ]
     service = next(d for d in files["order.yaml"] if d["kind"] == "Service")

@@ -28,7 +28,8 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     planned = components(mesh, prepared(tmp_path, mesh_file))
 
     assert list(planned) == [
-        *("postgres", "nats", "smtp", "user", "reporting", "order", "order-cdc", "edge", "console")
+        *("postgres", "nats", "smtp", "payments", "user", "reporting", "order", "order-cdc"),
+        *("edge", "console"),
     ]
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
