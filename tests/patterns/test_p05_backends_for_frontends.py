@@ -111,7 +111,8 @@ def retry_delay(error: grpc.aio.AioRpcError) -> float:
     info = error_details_pb2.RetryInfo()
     for detail in status_of(error).details:
         if detail.Unpack(info):
-            return info.retry_delay.ToTimedelta().total_seconds()
+            seconds: float = info.retry_delay.ToTimedelta().total_seconds()
+            return seconds
     raise AssertionError("no RetryInfo")
 
 
@@ -187,7 +188,7 @@ async def test_a_dead_order_service_leaves_a_degraded_dashboard_not_an_error(
     reply = await dashboard(screens, customer)  # within SCREEN_DEADLINE, or this raises
 
     assert reply.profile.display_name == "Linus"
-    assert list(reply.recent_orders) == [] and reply.order_count == 0
+    assert (list(reply.recent_orders), reply.order_count) == ([], 0)
     assert [(part.part, "order service" in part.reason) for part in reply.degraded] == [
         ("recent_orders", True),
         ("order_count", True),
