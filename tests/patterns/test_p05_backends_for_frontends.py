@@ -9,6 +9,10 @@ customer in `x-jwt-sub`, and kill or freeze the real backends by pid.
 Without the pattern the web app would call user and order itself, one
 request per table, and a slow order service would hang its dashboard: here
 the dashboard answers within its budget with a `degraded` list instead.
+
+Mutation tried: `handlers.get_dashboard` raising UNAVAILABLE when the order
+history fails (instead of degrading) → the dead and frozen order service
+tests fail.
 """
 
 from __future__ import annotations

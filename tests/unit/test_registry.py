@@ -67,7 +67,7 @@ def test_the_checked_in_mesh_describes_the_user_service() -> None:
     assert user.serves == ("shop.user.v1.UserService", "shop.user.v2.UserService")
     assert mesh.infrastructure["nats"].ports == {"local": 54222, "compose": 4222}
     assert mesh.infrastructure["nats"].monitor_ports == {"local": 58222, "compose": 8222}
-    assert mesh.start_order == ("postgres", "nats", "user", "order")
+    assert mesh.start_order == ("postgres", "nats", "user", "order", "bff")
 
 
 def test_the_checked_in_mesh_runs_two_order_replicas_in_compose_on_one_port() -> None:

@@ -59,7 +59,10 @@ def two_user_replicas(document: dict[str, Any]) -> None:
 def test_the_checked_in_mesh_agrees_with_the_contracts() -> None:
     mesh = load_mesh(catalogue=CATALOGUE)
     assert mesh.edge is not None
-    assert mesh.edge.exposed == (V1, "shop.user.v2.UserService", "shop.order.v1.OrderService")
+    assert mesh.edge.exposed == (
+        *(V1, "shop.user.v2.UserService", "shop.order.v1.OrderService"),
+        "shop.bff.web.v1.WebBffService",
+    )
 
 
 def test_one_replica_is_addressed_by_loopback_locally_and_by_name_in_containers() -> None:

@@ -26,7 +26,7 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     mesh_file, mesh = mesh_with_order(tmp_path)
     planned = components(mesh, prepared(tmp_path, mesh_file))
 
-    assert list(planned) == ["postgres", "nats", "user", "order", "edge"]
+    assert list(planned) == ["postgres", "nats", "user", "order", "bff", "edge"]
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
     assert isinstance(user, ServiceProcess)
@@ -92,7 +92,7 @@ def test_the_insecure_switch_gives_local_services_no_certificate(
 def test_replicas_of_a_service_share_its_role_password(tmp_path: Path) -> None:
     mesh_file, _ = mesh_with_order(tmp_path)
     document = yaml.safe_load(mesh_file.read_text())
-    document["services"]["order"]["replicas"][1]["port"]["local"] = 50053
+    document["services"]["order"]["replicas"][1]["port"]["local"] = 50062
     mesh_file.write_text(yaml.safe_dump(document))
     planned = components(load_mesh(mesh_file), prepared(tmp_path, mesh_file))
 
