@@ -28,6 +28,7 @@ from protomesh_toolkit.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layou
 
 USER_CONTRACT = "shop.user.v1.UserService"
 ORDER_CONTRACT = "shop.order.v1.OrderService"
+WEB_BFF_CONTRACT = "shop.bff.web.v1.WebBffService"
 # One line of an example order; REST and gRPC take the proto's field names.
 ORDER_LINE = {
     "sku": "BOOK-1",
@@ -53,7 +54,9 @@ def describe(mesh: Mesh, layout: Layout) -> str:
     edge = next((c for c in parts.values() if isinstance(c, EdgeProcess)), None)
     if edge is not None and mesh.edge is not None:
         exposed = mesh.edge.exposed
-        lines += _edge_examples(edge, USER_CONTRACT in exposed, ORDER_CONTRACT in exposed)
+        lines += _edge_examples(
+            edge, USER_CONTRACT in exposed, ORDER_CONTRACT in exposed, WEB_BFF_CONTRACT in exposed
+        )
     nats = next((c for c in parts.values() if isinstance(c, NatsProcess)), None)
     if nats is not None:
         lines += [
@@ -166,7 +169,9 @@ def _grpc_examples(service: ServiceProcess) -> list[str]:
     return examples
 
 
-def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[str]:
+def _edge_examples(
+    edge: EdgeProcess, user_api: bool, order_api: bool, web_api: bool = False
+) -> list[str]:
     base = f"http://{HOST}:{edge.port}"
     protomesh = _protomesh(edge.layout)
     # The edge's descriptor set: the contracts plus google.rpc's error details.
@@ -192,6 +197,12 @@ def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[s
             f"  curl -s -X POST {base}/v1/orders {bearer} -H 'idempotency-key: {key}'"
             f" {json_header} -d {body}",
             f"  curl -s {base}/v1/customers/$USER_ID/orders {bearer}",
+        ]
+    if web_api:
+        # The web BFF: the customer is the token's subject, so the URL names no one.
+        orders += [
+            "  # the web app's dashboard from the BFF: profile, recent orders, count in one call",
+            f"  curl -s '{base}/web/v1/dashboard?recent_orders_limit=3' {bearer}",
         ]
     return [
         "",

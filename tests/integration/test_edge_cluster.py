@@ -122,7 +122,7 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     )
     assert tried.returncode == 0, tried.stdout + tried.stderr
     outputs = json_documents(tried.stdout)
-    got_v1, listed_v2, updated_v2, placed, listed_orders, listed_grpc = outputs
+    got_v1, listed_v2, updated_v2, placed, listed_orders, dashboard, listed_grpc = outputs
     user_id = got_v1["user"]["user_id"]
     assert user_id in [u["user_id"] for u in listed_v2["users"]]
     assert updated_v2["user"]["name"] == {"given_name": "Grace", "family_name": "Hopper"}
@@ -130,6 +130,10 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     assert placed["order"]["customer_id"] == user_id
     assert placed["order"]["status"] == "ORDER_STATUS_PENDING"
     assert [o["order_id"] for o in listed_orders["orders"]] == [placed["order"]["order_id"]]
+    # the web BFF's dashboard for the token's subject: profile and orders in one call
+    assert dashboard["profile"]["user_id"] == user_id
+    assert [o["order_id"] for o in dashboard["recent_orders"]] == [placed["order"]["order_id"]]
+    assert dashboard["order_count"] == 1
     assert listed_grpc["users"]
 
 
