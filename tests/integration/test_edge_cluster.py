@@ -217,10 +217,11 @@ def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
         "nats": "healthy",
         "user": "healthy",
         "order": "healthy",
+        "bff": "healthy",
         "edge": "healthy",
     }
     assert "transport_socket" not in (cluster.run_dir / "envoy" / "envoy.yaml").read_text()
-    for service in ("user", "order"):
+    for service in ("user", "order", "bff"):
         assert "mTLS is OFF" in (cluster.run_dir / "logs" / f"{service}.log").read_text()
     commands = up.stdout.split("Try it:\n", 1)[1].split("\n\nIt keeps running", 1)[0]
     assert "-plaintext" in commands
