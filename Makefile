@@ -61,11 +61,12 @@ fmt: $(READY) ## format the code
 contract-check: gen ## buf breaking and the REST route guard against BASE (default: main, or HEAD~1 on main)
 	$(BIN)/protomesh contract-check $(if $(BASE),--base $(BASE),)
 
-bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; telemetry off vs on
+bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; telemetry off vs on; the BFF dashboard cold vs warm cache
 	$(BIN)/python -m protomesh_toolkit.bench.edge
 	$(BIN)/python -m protomesh_toolkit.bench.mtls
 	$(BIN)/python -m protomesh_toolkit.bench.write_path
 	$(BIN)/python -m protomesh_toolkit.bench.telemetry
+	$(BIN)/python -m protomesh_toolkit.bench.dashboard
 
 topology: $(READY) ## render docker-compose.yml and deploy/k8s/ from mesh.yaml
 	$(BIN)/python -m protomesh_toolkit.topology
