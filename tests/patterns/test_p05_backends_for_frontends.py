@@ -39,6 +39,7 @@ from tests.support.bff_service import (
     web_stub,
 )
 from tests.support.consumers import eventually
+from tests.support.envoy import Reply, edge_mesh, running_envoy
 from tests.support.grpc_calls import status_of
 from tests.support.order_service import order_service
 from tests.support.postgres import Postgres
@@ -234,3 +235,31 @@ async def test_without_the_user_service_the_dashboard_fails_unavailable_with_ret
     assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "the user service did not answer" in (failed.value.details() or "")
     assert retry_delay(failed.value) == 1.0
+
+
+async def test_through_the_edge_a_token_is_the_only_way_to_name_the_customer(
+    users: ServiceProcess, orders: ServiceProcess, bff: ServiceProcess, tmp_path: Path
+) -> None:
+    customer = await create_customer(users, "Margaret")
+    order_id = await place_order(orders, customer)
+    mesh = edge_mesh([users.port], order_ports=[orders.port], bff_ports=[bff.port])
+    with running_envoy(mesh, tmp_path / "edge") as edge:
+        edge.wait_upstreams_healthy()
+
+        def get(path: str, subject: str | None) -> Reply:
+            headers = {} if subject is None else {"authorization": f"Bearer {edge.token(subject)}"}
+            return edge.request("GET", path, headers=headers)
+
+        mine = get("/web/v1/dashboard?recent_orders_limit=1", customer)
+        assert mine.status == 200, mine.body
+        assert mine.json()["profile"]["display_name"] == "Margaret"
+        assert [o["order_id"] for o in mine.json()["recent_orders"]] == [order_id]
+        assert get(f"/web/v1/orders/{order_id}", customer).status == 200
+
+        assert get("/web/v1/dashboard", None).status == 401  # signed in only
+        nobody = get("/web/v1/dashboard", str(uuid.uuid4()))
+        assert nobody.status == 404
+        assert "the token's subject" in nobody.json()["message"]
+        # another customer's order is 404, like one that does not exist
+        other = await create_customer(users)
+        assert get(f"/web/v1/orders/{order_id}", other).status == 404

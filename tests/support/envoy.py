@@ -41,11 +41,13 @@ def edge_mesh(
     change: Callable[[dict[str, Any]], None] | None = None,
     *,
     order_ports: list[int] | None = None,
+    bff_ports: list[int] | None = None,
 ) -> Mesh:
     """The project's registry with the user service on `user_ports` and the edge on free ports.
 
-    The order service (on `order_ports`) is left out, routes and all, unless
-    ports are given: the edge would wait for its health otherwise.
+    The order service (on `order_ports`) and the web BFF (on `bff_ports`) are
+    left out, routes and all, unless ports are given: the edge would wait for
+    their health otherwise.
     `change` edits the YAML document first (a route policy, a CORS origin...).
     """
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
@@ -54,7 +56,9 @@ def edge_mesh(
     document.pop("telemetry", None)  # its endpoints name other environments; tests add their own
     if order_ports is None:
         _leave_out(document, "order")
-    given = {"user": user_ports, "order": order_ports}
+    if bff_ports is None:
+        _leave_out(document, "bff")
+    given = {"user": user_ports, "order": order_ports, "bff": bff_ports}
     for name, service in document["services"].items():
         ports = given.get(name) or [free_port()]
         service.pop("port", None)
