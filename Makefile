@@ -84,7 +84,7 @@ contracts: gen ## record the consumer contracts (contracts/) from the consumers'
 pipelines: gen ## render .github/workflows/ (one pipeline per service, runtime, contracts) from the graph
 	$(BIN)/python -m protomesh_toolkit.pipelines
 
-bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; CDC vs the outbox relay; telemetry off vs on; strict JSON off vs on; read-model lag and rebuild
+bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; CDC vs the outbox relay; telemetry off vs on; strict JSON off vs on; read-model lag and rebuild; the BFF dashboard cold vs warm cache
 	$(BIN)/python -m protomesh_toolkit.bench.edge
 	$(BIN)/python -m protomesh_toolkit.bench.mtls
 	$(BIN)/python -m protomesh_toolkit.bench.write_path
@@ -92,6 +92,7 @@ bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs b
 	$(BIN)/python -m protomesh_toolkit.bench.telemetry
 	$(BIN)/python -m protomesh_toolkit.bench.strict_json
 	$(BIN)/python -m protomesh_toolkit.bench.read_model
+	$(BIN)/python -m protomesh_toolkit.bench.dashboard
 
 fuzz: gen ## the long fuzz runs (N cases each, default 2000; SEED=...): the OpenAPI document and the descriptors' messages (tests/fuzz), malformed headers, paths and bytes (tests/mesh_fuzz)
 	$(BIN)/python -m tests.fuzz --cases $(or $(N),2000)

@@ -30,38 +30,47 @@ from protomesh_toolkit.bench.write_stack import WriteStack, write_secret
 ENVIRONMENT = "local"
 
 
-def _mesh_with_user_at(path: Path, user_port: int) -> Path:
+def mesh_with_ports(path: Path, ports: dict[str, int]) -> Path:
+    """The project's registry with each named service's local replica on the given port."""
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
-    user = document["services"]["user"]
-    ports = user["port"] if "port" in user else user["replicas"][0]["port"]
-    ports[ENVIRONMENT] = user_port
+    for name, port in ports.items():
+        service = document["services"][name]
+        ports_of = service["port"] if "port" in service else service["replicas"][0]["port"]
+        ports_of[ENVIRONMENT] = port
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 
 
-def _service(
-    stack: WriteStack, name: str, prefix: str, port: int, extra: dict[str, str]
+def service_process(
+    stack: WriteStack,
+    name: str,
+    prefix: str,
+    port: int,
+    extra: dict[str, str],
+    *,
+    database: bool = True,
+    log_name: str | None = None,
 ) -> BenchProcess:
-    password_file = stack.directory / f"{name}_password"
-    write_secret(password_file)
-    settings = {
-        "PORT": str(port),
-        "DATABASE_URL": stack.dsn_for(f"bench_{name}_svc"),
-        "DATABASE_PASSWORD_FILE": str(password_file),
-        "DATABASE_SCHEMA": f"bench_{name}",
-        "ADMIN_DATABASE_URL": stack.admin_dsn,
-        "ADMIN_DATABASE_PASSWORD_FILE": str(stack.directory / "admin_password"),
-        "LOG_LEVEL": "warning",
-        **extra,
-    }
+    """`python -m services.<name>` on `port`, plaintext, with its own role and schema."""
+    settings = {"PORT": str(port), "LOG_LEVEL": "warning", **extra}
+    if database:
+        password_file = stack.directory / f"{name}_password"
+        write_secret(password_file)
+        settings |= {
+            "DATABASE_URL": stack.dsn_for(f"bench_{name}_svc"),
+            "DATABASE_PASSWORD_FILE": str(password_file),
+            "DATABASE_SCHEMA": f"bench_{name}",
+            "ADMIN_DATABASE_URL": stack.admin_dsn,
+            "ADMIN_DATABASE_PASSWORD_FILE": str(stack.directory / "admin_password"),
+        }
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
     # Plaintext like the other write benches: `protomesh_toolkit.bench.mtls` prices mTLS.
     env = {**inherited, **PLAINTEXT, "PROTOMESH_ENV": ENVIRONMENT}
     env.update({prefix + key: value for key, value in settings.items()})
     return BenchProcess(
-        f"{name} service",
+        f"{log_name or name} service",
         [sys.executable, "-m", f"services.{name}"],
-        stack.directory / f"{name}.log",
+        stack.directory / f"{log_name or name}.log",
         env,
     )
 
@@ -71,12 +80,12 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
     """(order service address, a registered customer id); both stopped on exit."""
     with contextlib.ExitStack() as cleanup:
         user_port, order_port = free_port(), free_port()
-        user = _service(stack, "user", "USER_SERVICE_", user_port, {})
+        user = service_process(stack, "user", "USER_SERVICE_", user_port, {})
         cleanup.callback(user.stop)
         user_address = f"{HOST}:{user_port}"
         user.wait_until(functools.partial(healthcheck.serving, user_address, 1.0), START_TIMEOUT)
-        mesh = _mesh_with_user_at(stack.directory / "mesh.yaml", user_port)
-        order = _service(
+        mesh = mesh_with_ports(stack.directory / "mesh.yaml", {"user": user_port})
+        order = service_process(
             stack,
             "order",
             "ORDER_SERVICE_",

@@ -33,6 +33,7 @@ from protomesh_toolkit.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layou
 USER_CONTRACT = "shop.user.v1.UserService"
 ORDER_CONTRACT = "shop.order.v1.OrderService"
 VERIFYING_CONTRACT = "shop.user.v2.UserService"
+WEB_BFF_CONTRACT = "shop.bff.web.v1.WebBffService"
 # One line of an example order; REST and gRPC take the proto's field names.
 ORDER_LINE = {
     "sku": "BOOK-1",
@@ -59,7 +60,9 @@ def describe(mesh: Mesh, layout: Layout) -> str:
     if edge is not None and mesh.edge is not None:
         exposed = mesh.edge.exposed
         mail = any(isinstance(c, MailSinkProcess) for c in parts.values())
-        lines += _edge_examples(edge, USER_CONTRACT in exposed, ORDER_CONTRACT in exposed)
+        lines += _edge_examples(
+            edge, USER_CONTRACT in exposed, ORDER_CONTRACT in exposed, WEB_BFF_CONTRACT in exposed
+        )
         if mail and VERIFYING_CONTRACT in exposed:
             lines += _verification_examples(edge)
     nats = next((c for c in parts.values() if isinstance(c, NatsProcess)), None)
@@ -208,7 +211,9 @@ def _verification_examples(edge: EdgeProcess) -> list[str]:
     ]
 
 
-def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[str]:
+def _edge_examples(
+    edge: EdgeProcess, user_api: bool, order_api: bool, web_api: bool = False
+) -> list[str]:
     base = f"http://{HOST}:{edge.port}"
     protomesh = _protomesh(edge.layout)
     # The edge's descriptor set: the contracts plus google.rpc's error details.
@@ -234,6 +239,12 @@ def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[s
             f"  curl -s -X POST {base}/v1/orders {bearer} -H 'idempotency-key: {key}'"
             f" {json_header} -d {body}",
             f"  curl -s {base}/v1/customers/$USER_ID/orders {bearer}",
+        ]
+    if web_api:
+        # The web BFF: the customer is the token's subject, so the URL names no one.
+        orders += [
+            "  # the web app's dashboard from the BFF: profile, recent orders, count in one call",
+            f"  curl -s '{base}/web/v1/dashboard?recent_orders_limit=3' {bearer}",
         ]
     return [
         "",

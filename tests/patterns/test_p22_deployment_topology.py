@@ -192,11 +192,22 @@ def test_every_component_has_a_healthcheck_and_waits_for_what_it_needs() -> None
     assert {"user", "order-1", "order-2"} <= set(containers)
     for name in [*mesh.infrastructure, *containers, "edge"]:
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
+
+    def containers_of(name: str) -> list[str]:
+        """A dependency's containers: each replica of a service (bff waits for order-1 and -2)."""
+        dependency = mesh.services.get(name)
+        if dependency is None:  # infrastructure
+            return [name]
+        return [dependency.replica_name(r, "compose") for r in dependency.replicas_in("compose")]
+
     for name, service in containers.items():
         conditions = services[name]["depends_on"]
-        assert {dependency: conditions[dependency] for dependency in service.depends_on} == {
-            dependency: {"condition": "service_healthy"} for dependency in service.depends_on
+        healthy = {
+            container: {"condition": "service_healthy"}
+            for dependency in service.depends_on
+            for container in containers_of(dependency)
         }
+        assert {container: conditions[container] for container in healthy} == healthy
         assert conditions["certs"] == {"condition": "service_completed_successfully"}
 
 

@@ -42,19 +42,25 @@ def edge_mesh(
     *,
     order_ports: list[int] | None = None,
     reporting_ports: list[int] | None = None,
+    bff_ports: list[int] | None = None,
 ) -> Mesh:
     """The project's registry with the user service on `user_ports` and the edge on free ports.
 
-    The order and reporting services (on `order_ports`, `reporting_ports`) are
-    left out, routes and all, unless ports are given: the edge would wait for
-    their health otherwise.
+    The order, reporting and web BFF services (on `order_ports`,
+    `reporting_ports`, `bff_ports`) are left out, routes and all, unless ports
+    are given: the edge would wait for their health otherwise.
     `change` edits the YAML document first (a route policy, a CORS origin...).
     """
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [ENVIRONMENT]
     relocate_infrastructure(document, ENVIRONMENT)
     document.pop("telemetry", None)  # its endpoints name other environments; tests add their own
-    given = {"user": user_ports, "order": order_ports, "reporting": reporting_ports}
+    given = {
+        "user": user_ports,
+        "order": order_ports,
+        "reporting": reporting_ports,
+        "bff": bff_ports,
+    }
     for name, ports in given.items():
         if ports is None:
             _leave_out(document, name)

@@ -64,6 +64,7 @@ def test_the_checked_in_mesh_agrees_with_the_contracts() -> None:
         "shop.user.v2.UserService",
         "shop.order.v1.OrderService",
         "shop.reporting.v1.ReportingService",
+        "shop.bff.web.v1.WebBffService",
     )
 
 

@@ -28,8 +28,8 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     planned = components(mesh, prepared(tmp_path, mesh_file))
 
     assert list(planned) == [
-        *("postgres", "nats", "smtp", "payments", "user", "reporting", "order", "order-cdc"),
-        *("edge", "console"),
+        *("postgres", "nats", "smtp", "payments", "user", "reporting", "order", "bff"),
+        *("order-cdc", "edge", "console"),
     ]
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
@@ -107,7 +107,7 @@ def test_the_insecure_switch_gives_local_services_no_certificate(
 def test_replicas_of_a_service_share_its_role_password(tmp_path: Path) -> None:
     mesh_file, _ = mesh_with_order(tmp_path)
     document = yaml.safe_load(mesh_file.read_text())
-    document["services"]["order"]["replicas"][1]["port"]["local"] = 50053
+    document["services"]["order"]["replicas"][1]["port"]["local"] = 50062
     mesh_file.write_text(yaml.safe_dump(document))
     planned = components(load_mesh(mesh_file), prepared(tmp_path, mesh_file))
 
