@@ -103,8 +103,8 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
         "namespace.yaml",
         "order-cdc.yaml",
         "order.yaml",
-        "reporting.yaml",
         "payments.yaml",
+        "reporting.yaml",
         "user.yaml",
     ]
     service = next(d for d in files["order.yaml"] if d["kind"] == "Service")
@@ -122,17 +122,17 @@ def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
     compose_file = tmp_path / "docker-compose.yml"
     compose_file.write_text(compose_file.read_text().replace("order-2:", "order-3:"))
     (tmp_path / "deploy/k8s/order.yaml").unlink()
-    (tmp_path / "deploy/k8s/payments.yaml").write_text("kind: Service\n")
+    (tmp_path / "deploy/k8s/redis.yaml").write_text("kind: Service\n")
 
     assert drift(tmp_path, expected) == [
         "docker-compose.yml: service order-2 is missing",
         "docker-compose.yml: service order-3 is not in mesh.yaml",
-        "docker-compose.yml: service order-cdc differs",
         "docker-compose.yml: service bff-1 differs",  # they wait for order-2 too
         "docker-compose.yml: service bff-2 differs",
+        "docker-compose.yml: service order-cdc differs",
         "docker-compose.yml: service edge differs",
         "deploy/k8s/order.yaml: missing",
-        "deploy/k8s/payments.yaml: not rendered from mesh.yaml",
+        "deploy/k8s/redis.yaml: not rendered from mesh.yaml",
     ]
 
 
