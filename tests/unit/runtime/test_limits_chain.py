@@ -5,9 +5,9 @@ from __future__ import annotations
 from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
 from protomesh.interceptors.authorization import AuthorizationInterceptor
+from protomesh.interceptors.call_frame import CallFrameInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
-from protomesh.interceptors.request_id import RequestIdInterceptor
 from protomesh.interceptors.shedding import LoadShedder
 from protomesh.registry import CallLimits, ServiceLimits, TokenBucket
 
@@ -27,7 +27,7 @@ def kinds(limits: ServiceLimits) -> list[type]:
 def test_shedding_comes_first_and_rate_limits_right_after_both_authorizations() -> None:
     limits = ServiceLimits(8, CallLimits(per_caller=TokenBucket(10, 1.0, 10)))
     chain = kinds(limits)
-    assert chain[:2] == [LoadShedder, RequestIdInterceptor]
+    assert chain[:2] == [LoadShedder, CallFrameInterceptor]
     authorizations = chain.index(AuthorizationInterceptor)
     assert chain[authorizations + 1] is EndUserPolicyInterceptor
     assert chain[authorizations + 2] is RateLimitInterceptor
