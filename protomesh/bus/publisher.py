@@ -101,9 +101,14 @@ class JetStreamPublisher:
             try:
                 await self._take_slot()
                 try:
-                    with _traced(event) as headers:
+                    if TRACEPARENT in event.extra_headers:
+                        with _traced(event) as headers:
+                            future = await self._js.publish_async(
+                                event.subject, event.payload, headers=headers
+                            )
+                    else:  # untraced: no span, and no context manager per event
                         future = await self._js.publish_async(
-                            event.subject, event.payload, headers=headers
+                            event.subject, event.payload, headers=event.headers()
                         )
                 except BaseException:
                     self._window.release()
@@ -146,11 +151,9 @@ def _traced(event: OutgoingEvent) -> Iterator[dict[str, str]]:
     carries the span's own `traceparent` to the consumers. It covers handing
     the message to NATS; the acks of a wave are awaited together, and their
     delay shows in the relay-lag histogram. An event written outside any trace
-    (or with tracing off) goes as stored, with no span: nothing to join.
+    (or with tracing off) goes as stored, with no span: nothing to join —
+    `publish_all` sends it without entering this.
     """
-    if TRACEPARENT not in event.extra_headers:
-        yield event.headers()
-        return
     with publish_span(event.extra_headers, event.subject) as carried:
         log.debug("publishing event", extra={"event_id": event.event_id, "subject": event.subject})
         yield event.headers(carried)

@@ -5,10 +5,12 @@
    (PERMISSION_DENIED) and invalid requests included;
 0b. load shedding (`limits.max_concurrent_calls`): refuses the excess before any
    other work, so overload costs next to nothing (health is never shed);
-1. request id: every log line after it carries the id;
-2. access log: sees the final status of everything inside it;
-3. deadline: bounds all the work below, errors included;
-4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
+1-4. the call frame, one interceptor for the four concerns every call needs
+   (protomesh.interceptors.call_frame; folded for speed, docs/performance.md):
+   1. request id: every log line after it carries the id;
+   2. access log: sees the final status of everything inside it;
+   3. deadline: bounds all the work below, errors included;
+   4. errors: turns domain errors (from authorization, validation or handlers) into statuses;
 5. authorization: the caller's certificate identity against the service's allow-list,
    before any work is done for it; it also says whether the call acts for an end user;
 6. decoding: a request whose bytes cannot be decoded is INVALID_ARGUMENT naming the field
@@ -27,14 +29,11 @@ from collections.abc import Mapping, Sequence
 import grpc
 
 from protomesh.authz import CallerPolicy
-from protomesh.interceptors.access_log import AccessLogInterceptor
 from protomesh.interceptors.authorization import AuthorizationInterceptor
-from protomesh.interceptors.deadline import DeadlineInterceptor
+from protomesh.interceptors.call_frame import CallFrameInterceptor
 from protomesh.interceptors.decoding import DecodingInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
-from protomesh.interceptors.errors import ErrorInterceptor
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
-from protomesh.interceptors.request_id import RequestIdInterceptor
 from protomesh.interceptors.shedding import LoadShedder
 from protomesh.interceptors.validation import ValidationInterceptor, Validator
 from protomesh.registry import ServiceLimits
@@ -59,10 +58,7 @@ def server_chain(
     return [
         *observers,
         *shedding,
-        RequestIdInterceptor(),
-        AccessLogInterceptor(),
-        DeadlineInterceptor(default_timeout),
-        ErrorInterceptor(domain),
+        CallFrameInterceptor(domain, default_timeout),
         AuthorizationInterceptor(callers, enforce=enforce_callers),
         DecodingInterceptor(domain),
         EndUserPolicyInterceptor(routes, enforce=enforce_callers),

@@ -11,7 +11,6 @@ INTERNAL with the request id and nothing else: stack traces stay in our logs.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
@@ -25,7 +24,6 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from protomesh import errors, request_context
-from protomesh.interceptors.base import Behavior, UnaryInterceptor
 
 log = logging.getLogger("protomesh.errors")
 RETRY_AFTER = "retry-after"
@@ -123,26 +121,21 @@ def to_status(error: errors.DomainError, domain: str) -> grpc.Status:
     return _Status(converted.code, converted.details, (*converted.trailing_metadata, trailer))
 
 
-class ErrorInterceptor(UnaryInterceptor):
-    def __init__(self, domain: str) -> None:
-        super().__init__()
-        self.domain = domain
+async def refuse_with_status(
+    error: Exception,
+    context: grpc.aio.ServicerContext[Any, Any],
+    *,
+    domain: str,
+    method: str,
+) -> None:
+    """Abort the call for `error`: its status when it is a domain error, else INTERNAL.
 
-    async def intercept(
-        self,
-        method: str,
-        request: Message,
-        context: grpc.aio.ServicerContext[Any, Any],
-        call_next: Behavior,
-    ) -> Message:
-        try:
-            return await call_next(request, context)
-        except errors.DomainError as error:
-            await context.abort_with_status(to_status(error, self.domain))
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception:
-            log.exception("unhandled error in %s", method)
-            rid = request_context.request_id.get()
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")
-        raise AssertionError("unreachable: abort raises")
+    The call frame (`protomesh.interceptors.call_frame`) calls this for any
+    Exception but an abort, so authorization, validation and handlers all end
+    the same way. `abort` raises.
+    """
+    if isinstance(error, errors.DomainError):
+        await context.abort_with_status(to_status(error, domain))
+    log.exception("unhandled error in %s", method, exc_info=error)
+    rid = request_context.request_id.get()
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
 from protomesh.interceptors.authorization import AuthorizationInterceptor
+from protomesh.interceptors.call_frame import CallFrameInterceptor
 from protomesh.interceptors.decoding import DecodingInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
-from protomesh.interceptors.request_id import RequestIdInterceptor
 from protomesh.interceptors.shedding import LoadShedder
 from protomesh.registry import CallLimits, ServiceLimits, TokenBucket
 
@@ -28,7 +28,7 @@ def kinds(limits: ServiceLimits) -> list[type]:
 def test_shedding_comes_first_and_rate_limits_right_after_both_authorizations() -> None:
     limits = ServiceLimits(8, CallLimits(per_caller=TokenBucket(10, 1.0, 10)))
     chain = kinds(limits)
-    assert chain[:2] == [LoadShedder, RequestIdInterceptor]
+    assert chain[:2] == [LoadShedder, CallFrameInterceptor]
     authorizations = chain.index(AuthorizationInterceptor)
     # between the two authorizations only the request's decoding, which spends no budget
     assert chain[authorizations + 1] is DecodingInterceptor
