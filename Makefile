@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen up down status logs test test-fast lint fmt contract-check bench topology compose-secrets clean
+.PHONY: help venv gen up down status logs test chaos test-fast lint fmt contract-check bench topology compose-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ logs: $(READY) ## follow the local cluster's logs (NAME=user for one component)
 
 test: gen ## run the whole suite: unit, contract and integration tests against the real tools
 	$(BIN)/pytest
+
+chaos: gen ## kill -9 each part of a running mesh under load; prints what was lost (CHAOS_SECONDS per part)
+	PROTOMESH_CHAOS_SECONDS=$(or $(CHAOS_SECONDS),15) $(BIN)/pytest tests/integration/test_chaos.py -q
 
 test-fast: $(READY) ## unit tests only: no real servers, no certificates (code is regenerated if stale)
 	$(BIN)/pytest tests/unit

@@ -29,6 +29,7 @@ class Outcome:
     operation: str
     status: int  # 0: no HTTP answer (connection refused, reset, timeout)
     at: float  # time.monotonic() when it was answered
+    elapsed: float  # seconds from sending to the answer
     detail: str = ""
 
 
@@ -54,6 +55,7 @@ class EdgeClient:
         if key is not None:
             headers["idempotency-key"] = key
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        sent = time.monotonic()
         try:
             connection.request(method, path, json.dumps(body) if body else None, headers)
             response = connection.getresponse()
@@ -63,7 +65,8 @@ class EdgeClient:
         finally:
             connection.close()
         with self.lock:
-            self.outcomes.append(Outcome(operation, status, time.monotonic(), text[:300]))
+            now = time.monotonic()
+            self.outcomes.append(Outcome(operation, status, now, now - sent, text[:300]))
         try:
             document = json.loads(text) if status else {}
         except ValueError:
