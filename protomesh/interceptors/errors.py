@@ -25,6 +25,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from protomesh import errors, request_context
+from protomesh.db.unreachable import database_unavailable
 from protomesh.interceptors.base import Behavior, UnaryInterceptor
 
 log = logging.getLogger("protomesh.errors")
@@ -141,7 +142,11 @@ class ErrorInterceptor(UnaryInterceptor):
             await context.abort_with_status(to_status(error, self.domain))
         except (asyncio.CancelledError, grpc.aio.AbortError):
             raise
-        except Exception:
+        except Exception as error:
+            unavailable = database_unavailable(error)
+            if unavailable is not None:  # PostgreSQL is restarting: retryable, not a bug
+                log.warning("%s: database unreachable: %r", method, error)
+                await context.abort_with_status(to_status(unavailable, self.domain))
             log.exception("unhandled error in %s", method)
             rid = request_context.request_id.get()
             await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")
