@@ -208,10 +208,10 @@ def _kill_and_watch(
             break
         time.sleep(0.2)
     time.sleep(max(0.0, seconds - (time.monotonic() - killed_at)))
-    writes = [
+    writes = [  # sent after the kill: one in flight may still be answered by a dying part
         o.at
         for o in client.outcomes
-        if o.operation == "place_order" and o.status == 200 and o.at > killed_at
+        if o.operation == "place_order" and o.status == 200 and o.at - o.elapsed > killed_at
     ]
     write_after = min(writes) - killed_at if writes else None
     return Recovery(part, killed_at, serving_after, write_after)
@@ -234,10 +234,7 @@ def _extra_orders(client: EdgeClient, ledger: Ledger, tokens: dict[str, str]) ->
     """Orders a customer has that no acknowledged key accounts for (beyond keys that failed)."""
     extra = []
     for user, token in tokens.items():
-        _, reply = client.call(
-            "read_back", "GET", f"/v1/customers/{user}/orders?page_size=1000", token=token
-        )
-        listed = {o["order_id"] for o in reply.get("orders", [])}
+        listed = _all_orders(client, user, token)
         acked = {
             o
             for key, orders in ledger.orders_by_key.items()
@@ -249,6 +246,20 @@ def _extra_orders(client: EdgeClient, ledger: Ledger, tokens: dict[str, str]) ->
         if len(unexplained) > uncertain:
             extra.append(f"{user}: {len(unexplained)} orders no acknowledged key placed")
     return extra
+
+
+def _all_orders(client: EdgeClient, user: str, token: str) -> set[str]:
+    listed: set[str] = set()
+    page = ""
+    for _ in range(1000):  # bounded: 100 000 orders
+        path = f"/v1/customers/{user}/orders?page_size=100&page_token={page}"
+        status, reply = client.call("read_back", "GET", path, token=token)
+        assert status == 200, reply
+        listed |= {o["order_id"] for o in reply.get("orders", [])}
+        page = reply.get("next_page_token", "")
+        if not page:
+            break
+    return listed
 
 
 async def _check_events(cluster: MeshCluster, ledger: Ledger, users: list[str]) -> list[str]:
