@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import nats
@@ -222,7 +223,7 @@ def _unreadable(client: EdgeClient, ledger: Ledger, tokens: dict[str, str]) -> l
     for key, orders in ledger.orders_by_key.items():
         token = tokens[ledger.owner_of_key[key]]
         for order in orders:
-            status, reply = client.call("read_back", "GET", f"/v1/orders/{order}", token=token)
+            status, reply = _read(client, f"/v1/orders/{order}", token)
             if status != 200:
                 lost.append(order)
             elif order in ledger.cancelled and reply["order"]["status"] != "ORDER_STATUS_CANCELLED":
@@ -248,12 +249,22 @@ def _extra_orders(client: EdgeClient, ledger: Ledger, tokens: dict[str, str]) ->
     return extra
 
 
+def _read(client: EdgeClient, path: str, token: str) -> tuple[int, dict[str, Any]]:
+    """A read-back, waiting out the end user's rate limit (the checks read a lot at once)."""
+    for _ in range(100):
+        status, reply = client.call("read_back", "GET", path, token=token)
+        if status not in RETRYABLE:
+            return status, reply
+        time.sleep(0.1)
+    return status, reply
+
+
 def _all_orders(client: EdgeClient, user: str, token: str) -> set[str]:
     listed: set[str] = set()
     page = ""
     for _ in range(1000):  # bounded: 100 000 orders
         path = f"/v1/customers/{user}/orders?page_size=100&page_token={page}"
-        status, reply = client.call("read_back", "GET", path, token=token)
+        status, reply = _read(client, path, token)
         assert status == 200, reply
         listed |= {o["order_id"] for o in reply.get("orders", [])}
         page = reply.get("next_page_token", "")
