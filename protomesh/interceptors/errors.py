@@ -25,8 +25,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from protomesh import errors, request_context
-from protomesh.db.unreachable import database_unavailable
 from protomesh.interceptors.base import Behavior, UnaryInterceptor
+from protomesh.interceptors.database_loss import database_unavailable
 
 log = logging.getLogger("protomesh.errors")
 RETRY_AFTER = "retry-after"

@@ -8,7 +8,7 @@ import asyncpg.exceptions
 import pytest
 
 from protomesh import errors
-from protomesh.db.unreachable import database_unavailable
+from protomesh.interceptors.database_loss import database_unavailable
 
 
 @pytest.mark.parametrize(
