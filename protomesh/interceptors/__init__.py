@@ -31,6 +31,7 @@ from protomesh.interceptors.deadline import DeadlineInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.errors import ErrorInterceptor
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
+from protomesh.interceptors.readiness_gate import ReadinessGate
 from protomesh.interceptors.request_id import RequestIdInterceptor
 from protomesh.interceptors.shedding import LoadShedder
 from protomesh.interceptors.validation import ValidationInterceptor, Validator
@@ -47,6 +48,7 @@ def server_chain(
     enforce_callers: bool = True,
     observers: Sequence[grpc.aio.ServerInterceptor] = (),
     limits: ServiceLimits | None = None,
+    readiness_gate: ReadinessGate | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     limits = limits or ServiceLimits()
     # Left out when unset: an unused limit costs nothing per call.
@@ -63,5 +65,6 @@ def server_chain(
         AuthorizationInterceptor(callers, enforce=enforce_callers),
         EndUserPolicyInterceptor(routes, enforce=enforce_callers),
         *([rate_limits] if rate_limits.limits_anything else []),
+        *([readiness_gate] if readiness_gate is not None else []),
         ValidationInterceptor(validators),
     ]
