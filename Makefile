@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen up down status logs test chaos test-fast lint fmt contract-check bench topology compose-secrets clean
+.PHONY: help venv gen up down status logs test chaos soak test-fast lint fmt contract-check bench topology compose-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,9 @@ test: gen ## run the whole suite: unit, contract and integration tests against t
 
 chaos: gen ## kill -9 each part of a running mesh under load; prints what was lost (CHAOS_SECONDS per part)
 	PROTOMESH_CHAOS_SECONDS=$(or $(CHAOS_SECONDS),15) $(BIN)/pytest tests/integration/test_chaos.py -q
+
+soak: gen ## a steady mixed load for MINUTES (default 10): RSS per process, p99 and error rate each minute
+	$(BIN)/python -m tests.support.soak --minutes $(or $(MINUTES),10)
 
 test-fast: $(READY) ## unit tests only: no real servers, no certificates (code is regenerated if stale)
 	$(BIN)/pytest tests/unit
