@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv gen up down status logs console browser test test-fast test-affected lint fmt contract-check contracts pipelines bench fuzz topology compose-secrets clean
+.PHONY: help venv gen up down status logs console browser test test-fast test-affected chaos soak lint fmt contract-check contracts pipelines bench fuzz topology compose-secrets clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,12 @@ browser: ## install Debian's Chromium for the browser tests, when it is missing
 
 test: gen browser ## run the whole suite: unit, contract, integration and browser tests against the real tools
 	$(BIN)/pytest
+
+chaos: gen ## kill -9 each part of a running mesh under load; prints what was lost (CHAOS_SECONDS per part)
+	PROTOMESH_CHAOS_SECONDS=$(or $(CHAOS_SECONDS),15) $(BIN)/pytest tests/integration/test_chaos.py -q
+
+soak: gen ## a steady mixed load for MINUTES (default 10): RSS per process, p99 and error rate each minute
+	$(BIN)/python -m tests.support.soak --minutes $(or $(MINUTES),10)
 
 test-fast: $(READY) ## unit tests only: no real servers, no certificates (code is regenerated if stale)
 	$(BIN)/pytest tests/unit

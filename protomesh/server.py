@@ -33,6 +33,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from protomesh.interceptors import server_chain
+from protomesh.interceptors.readiness_gate import ReadinessGate
 from protomesh.interceptors.validation import Validator
 from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
@@ -109,6 +110,10 @@ class GrpcService:
                 "them), or PROTOMESH_INSECURE=1 to run the whole mesh without TLS"
             )
         policies = definition.policies
+        names = [r.full_name for r in definition.registrations]
+        self._readiness = ReadinessMonitor(
+            self.health, names, definition.readiness_checks, settings.readiness_interval
+        )
         self._server = grpc.aio.server(
             interceptors=server_chain(
                 domain=f"{definition.name}.protomesh",
@@ -119,12 +124,11 @@ class GrpcService:
                 enforce_callers=not self.insecure,
                 observers=self.telemetry.server_interceptors(),
                 limits=policies.limits,
+                readiness_gate=ReadinessGate(
+                    self._readiness.failing, retry_after=settings.readiness_interval
+                ),
             ),
             options=SERVER_OPTIONS,
-        )
-        names = [r.full_name for r in definition.registrations]
-        self._readiness = ReadinessMonitor(
-            self.health, names, definition.readiness_checks, settings.readiness_interval
         )
         self._stopping = False
         self._started_workers: list[Worker] = []

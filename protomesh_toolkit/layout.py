@@ -48,6 +48,16 @@ class Layout:
         return self.run_dir / "cluster.lock"
 
     @property
+    def supervisor_file(self) -> Path:
+        """The supervisor `up` leaves behind: its pid, to stop it before anything else."""
+        return self.run_dir / "supervisor.json"
+
+    @property
+    def supervisor_lock(self) -> Path:
+        """Held by the running supervisor for its lifetime: there is never a second one."""
+        return self.run_dir / "supervisor.lock"
+
+    @property
     def postgres_data(self) -> Path:
         return self.run_dir / "postgres" / "data"
 

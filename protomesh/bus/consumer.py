@@ -35,6 +35,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 
 from protomesh.bus.connection import connect_nats
 from protomesh.bus.dead_letters import DeadLetters
@@ -110,8 +111,12 @@ class DurableConsumer:
         spec: ConsumerSpec,
         event_types: EventTypes,
         handler: Handler,
+        *,
+        tracer: trace.Tracer | None = None,
     ) -> None:
+        """`tracer` takes the CONSUMER spans; the process's global one by default."""
         self.spec = spec
+        self._tracer = tracer
         self._nats = nats
         self._nc: NatsClient | None = None if isinstance(nats, str) else nats
         self._types = event_types
@@ -236,7 +241,9 @@ class DurableConsumer:
         delivery = msg.metadata.num_delivered
         if delivery > 1:
             count_redelivery(self.spec.durable)
-        with consume_span(msg.headers, msg.subject, self.spec.durable, delivery=delivery):
+        with consume_span(
+            msg.headers, msg.subject, self.spec.durable, delivery=delivery, tracer=self._tracer
+        ):
             await self._settle(msg, delivery, dead_letters)
 
     async def _settle(self, msg: Msg, delivery: int, dead_letters: DeadLetters) -> None:

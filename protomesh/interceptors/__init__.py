@@ -19,6 +19,9 @@
    owner, role), on the decoded request;
 8. rate limits (`limits.per_caller`/`per_end_user`): after both authorizations, so the
    caller is known and a refused caller spends no one's budget; before validation;
+8b. readiness gate: while a dependency the service cannot work without is down
+   (readiness NOT_SERVING), a call is refused at once with UNAVAILABLE and RetryInfo
+   instead of waiting out its deadline (health is exempt);
 9. validation: rejects requests that break the contract before any handler runs.
 """
 
@@ -34,6 +37,7 @@ from protomesh.interceptors.call_frame import CallFrameInterceptor
 from protomesh.interceptors.decoding import DecodingInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
+from protomesh.interceptors.readiness_gate import ReadinessGate
 from protomesh.interceptors.shedding import LoadShedder
 from protomesh.interceptors.validation import ValidationInterceptor, Validator
 from protomesh.registry import ServiceLimits
@@ -49,6 +53,7 @@ def server_chain(
     enforce_callers: bool = True,
     observers: Sequence[grpc.aio.ServerInterceptor] = (),
     limits: ServiceLimits | None = None,
+    readiness_gate: ReadinessGate | None = None,
 ) -> list[grpc.aio.ServerInterceptor]:
     limits = limits or ServiceLimits()
     # Left out when unset: an unused limit costs nothing per call.
@@ -63,5 +68,6 @@ def server_chain(
         DecodingInterceptor(domain),
         EndUserPolicyInterceptor(routes, enforce=enforce_callers),
         *([rate_limits] if rate_limits.limits_anything else []),
+        *([readiness_gate] if readiness_gate is not None else []),
         ValidationInterceptor(validators),
     ]

@@ -24,6 +24,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from protomesh import errors, request_context
+from protomesh.interceptors.database_loss import database_unavailable
 
 log = logging.getLogger("protomesh.errors")
 RETRY_AFTER = "retry-after"
@@ -132,10 +133,15 @@ async def refuse_with_status(
 
     The call frame (`protomesh.interceptors.call_frame`) calls this for any
     Exception but an abort, so authorization, validation and handlers all end
-    the same way. `abort` raises.
+    the same way. A lost database (PostgreSQL restarting) is retryable, not a
+    bug: UNAVAILABLE with RetryInfo. `abort` raises.
     """
     if isinstance(error, errors.DomainError):
         await context.abort_with_status(to_status(error, domain))
+    unavailable = database_unavailable(error)
+    if unavailable is not None:
+        log.warning("%s: database unreachable: %r", method, error)
+        await context.abort_with_status(to_status(unavailable, domain))
     log.exception("unhandled error in %s", method, exc_info=error)
     rid = request_context.request_id.get()
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")

@@ -34,6 +34,9 @@ SECRETS_SOURCE = "./deploy/compose/secrets"  # made by `make compose-secrets`, g
 BACKEND, PUBLIC = "backend", "public"
 HEALTHY = {"condition": "service_healthy"}
 COMPLETED = {"condition": "service_completed_successfully"}
+# A long-running container that exits is started again, as the local cluster's supervisor
+# restarts a process; the one-shot jobs (certs, edge-config) are not: they are meant to end.
+RESTART = "unless-stopped"
 HEADER = """\
 # The mesh in containers: `make compose-secrets && docker compose up --build`.
 # Rendered from mesh.yaml by `python -m protomesh_toolkit.topology`: do not edit; edit mesh.yaml and
@@ -146,6 +149,7 @@ def _infrastructure(part: Infrastructure) -> dict[str, Any]:
             },
             "secrets": [ADMIN_PASSWORD],
             "volumes": ["postgres-data:/var/lib/postgresql/data"],
+            "restart": RESTART,
             "healthcheck": healthcheck(
                 ["pg_isready", "-U", "postgres", "-h", "127.0.0.1", "-p", str(port)]
             ),
@@ -159,6 +163,7 @@ def _infrastructure(part: Infrastructure) -> dict[str, Any]:
         "image": images.NATS,
         "command": ["-js", "-p", str(port), "-m", str(monitor), "-sd", "/data", "-n", "nats"],
         "volumes": ["nats-data:/data"],
+        "restart": RESTART,
         "healthcheck": healthcheck(["wget", "-q", "-O", "/dev/null", health_url]),
         "networks": [BACKEND],
     }
@@ -205,6 +210,7 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
             },
             "secrets": secrets,
             "volumes": [f"certs:{images.CERTS_DIR}:ro"],
+            "restart": RESTART,
             "depends_on": depends_on,
             "healthcheck": healthcheck(health_command(service, port, wiring)),
             "networks": [BACKEND],
@@ -299,6 +305,7 @@ def _edge(mesh: Mesh) -> dict[str, Any]:
             f"certs:{FILES[ENVIRONMENT].certs}:ro",
         ],
         "ports": [f"127.0.0.1:{port}:{port}"],  # the one published port; loopback by default
+        "restart": RESTART,
         "depends_on": depends_on,
         "healthcheck": healthcheck(images.envoy_ready(admin), start_period="10s"),
         "networks": [BACKEND, PUBLIC],

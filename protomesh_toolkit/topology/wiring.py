@@ -8,7 +8,8 @@ Secrets travel as *paths* of files (`*_FILE`), never as values; so do the
 service's certificate and key (`TLS_*_PATH`) and the registry whose `callers`
 it enforces (`MESH_FILE`). Telemetry rides along: the OTLP collector of the
 environment (`OTLP_ENDPOINT`, `TRACE_SAMPLE_RATE`) when it has one, and the
-replica's Prometheus port (`METRICS_PORT`) when the registry names one.
+replica's Prometheus port (`METRICS_PORT`) when the registry names one, and a
+replicated service's `SHUTDOWN_DELAY` (zero failed requests in a rolling restart).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from gateway.upstreams import HEALTH_CHECK
 from protomesh.registry import ChangeCapture, Mesh, Service
 from protomesh.registry.model import host_of
 
@@ -27,6 +29,19 @@ DATABASE = "postgres"  # the database every service's schema lives in
 def database_password(service: Service) -> str:
     """The name of a service's role password file (one per service, shared by its replicas)."""
     return f"{service.name}_db_password"
+
+
+def _seconds(duration: object) -> float:
+    return float(str(duration).removesuffix("s"))
+
+
+# How long a replica of a replicated service keeps serving after SIGTERM while it says
+# NOT_SERVING: long enough for the edge's health checks to fail it out (an interval per
+# failed check it needs, plus the last check's timeout) before it stops taking calls, so a
+# rolling restart fails no request. The mesh's own clients watch health and move at once.
+SHUTDOWN_DELAY = _seconds(HEALTH_CHECK["interval"]) * int(
+    str(HEALTH_CHECK["unhealthy_threshold"])
+) + _seconds(HEALTH_CHECK["timeout"])
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,7 @@ class Wiring:
     certs_dir: str | None
     otlp_endpoint: str | None = None
     sample_rate: float = 1.0
+    environment: str | None = None  # which replicas run side by side (see `SHUTDOWN_DELAY`)
 
     @classmethod
     def of(
@@ -83,6 +99,7 @@ class Wiring:
             certs_dir,
             otlp_endpoint or mesh.telemetry.otlp_endpoints.get(environment),
             mesh.telemetry.sample_rate,
+            environment,
         )
 
     def tls_paths(self, identity: str) -> dict[str, str] | None:
@@ -131,6 +148,8 @@ def service_settings(
         settings["TRACE_SAMPLE_RATE"] = str(wiring.sample_rate)
     if metrics_port is not None:
         settings["METRICS_PORT"] = str(metrics_port)
+    if wiring.environment is not None and len(service.replicas_in(wiring.environment)) > 1:
+        settings["SHUTDOWN_DELAY"] = f"{SHUTDOWN_DELAY:g}"
     return {f"{service.env_prefix}{key}": value for key, value in settings.items()}
 
 

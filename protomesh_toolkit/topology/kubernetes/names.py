@@ -11,6 +11,7 @@ ISSUER_SECRET = "protomesh-jwt-issuer"  # key: jwt_issuer.pem, the edge's (dev) 
 EDGE_REPLICAS = 2
 ENVOY_UID = 101  # the `envoy` user of the official image
 MAX_REPLICAS_FACTOR = 3  # the autoscaler may grow a replicated service to 3x its base
+RESTART_POLICY = "Always"  # a container that exits is started again (the kubelet backs off)
 HEADER = """\
 # Rendered from mesh.yaml by `python -m protomesh_toolkit.topology`: do not edit; edit mesh.yaml and
 # re-render (a test fails when this file and mesh.yaml disagree). See docs/deployment.md.

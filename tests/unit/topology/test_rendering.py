@@ -111,6 +111,20 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
     assert service["spec"]["clusterIP"] == "None"  # every pod is an address, not one VIP
 
 
+def test_long_running_parts_restart_when_they_exit_and_one_shot_jobs_do_not(
+    tmp_path: Path,
+) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    containers = compose.render(mesh)["services"]
+    restarting = {name for name, c in containers.items() if c.get("restart") == "unless-stopped"}
+    assert {"postgres", "nats", "user", "order-1", "order-2", "edge"} <= restarting
+    assert {"certs", "edge-config"}.isdisjoint(restarting)
+    files = kubernetes.render(mesh)
+    deployments = [d for f in files.values() for d in f if d.get("kind") == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} == {"user", "order", "edge"}
+    assert {d["spec"]["template"]["spec"]["restartPolicy"] for d in deployments} == {"Always"}
+
+
 def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
     _, mesh = mesh_with_order(tmp_path)
     expected = rendered(mesh)

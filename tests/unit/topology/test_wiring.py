@@ -59,7 +59,10 @@ def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> 
     local = {k: v for k, v in order.environment().items() if k.startswith("ORDER_SERVICE_")}
     container = compose.render(mesh)["services"]["order-1"]["environment"]
 
-    assert set(local) == {k for k in container if k.startswith("ORDER_SERVICE_")}
+    # Two replicas in compose, one locally: only the replicated one waits for the edge to notice.
+    assert set(local) | {"ORDER_SERVICE_SHUTDOWN_DELAY"} == {
+        k for k in container if k.startswith("ORDER_SERVICE_")
+    }
     assert local["ORDER_SERVICE_DATABASE_SCHEMA"] == container["ORDER_SERVICE_DATABASE_SCHEMA"]
     assert local["ORDER_SERVICE_DATABASE_URL"] == "postgresql://order_svc@127.0.0.1:55432/postgres"
     # The mTLS identity and the registry whose `callers` it enforces, as each place mounts them.
@@ -70,6 +73,27 @@ def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> 
     assert container["ORDER_SERVICE_MESH_FILE"] == "/app/mesh.yaml"
     assert local["ORDER_SERVICE_OTLP_ENDPOINT"] == "127.0.0.1:4317"  # telemetry.receiver_port
     assert container["ORDER_SERVICE_OTLP_ENDPOINT"] == "otel-collector:4317"
+
+
+def test_a_replicated_service_keeps_serving_until_the_edge_has_failed_it_out(
+    tmp_path: Path,
+) -> None:
+    mesh_file, _ = mesh_with_order(tmp_path)
+    document = yaml.safe_load(mesh_file.read_text())
+    replicas = document["services"]["order"]["replicas"]
+    replicas[1]["port"]["local"] = 50062
+    replicas[1].get("metrics_port", {}).pop("local", None)
+    mesh_file.write_text(yaml.safe_dump(document))
+    planned = components(load_mesh(mesh_file), prepared(tmp_path, mesh_file))
+
+    # The edge needs 2 failed checks 2 s apart, the last with its 1 s timeout: 5 s.
+    for name in ("order-1", "order-2"):
+        part = planned[name]
+        assert isinstance(part, ServiceProcess)
+        assert part.environment()["ORDER_SERVICE_SHUTDOWN_DELAY"] == "5"
+    user = planned["user"]
+    assert isinstance(user, ServiceProcess)
+    assert "USER_SERVICE_SHUTDOWN_DELAY" not in user.environment()  # no other replica to go to
 
 
 def test_telemetry_settings_follow_the_registry_in_every_environment(tmp_path: Path) -> None:
