@@ -96,6 +96,9 @@ class ConsumerSpec:
         )
 
 
+ATTACH_WAIT = 1.0  # seconds start() waits for the consumer to be declared
+
+
 class DurableConsumer:
     """Runs one handler over one durable consumer: `start()`, later `stop()`.
 
@@ -138,6 +141,11 @@ class DurableConsumer:
         """
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=self.name)
+        # With NATS there, declaring takes moments: return once it is done, so whoever
+        # asks about the consumer right after start finds it; without NATS, go on and
+        # let the background keep trying.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._attached.wait()), ATTACH_WAIT)
 
     async def wait_attached(self) -> None:
         """Wait until the consumer is declared and bound; bound it with asyncio.timeout."""

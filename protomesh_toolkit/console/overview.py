@@ -14,7 +14,12 @@ from protomesh_toolkit.console.trace_lookup import SpanFile
 from protomesh_toolkit.traces.view import summaries
 
 RATE_WINDOW = 60.0  # seconds the table's figures cover
-INFRASTRUCTURE = ("postgres", "nats", "otlp", "console")
+TOOLING = ("otlp", "console")  # the cluster's own parts beside mesh.yaml's
+
+
+def infrastructure_of(mesh: Mesh) -> list[str]:
+    """Every non-service part in mesh.yaml (and the CDC workers), then the cluster's own."""
+    return [*mesh.infrastructure, *(capture.name for capture in mesh.cdc.values()), *TOOLING]
 
 
 def freshness(snapshot: Snapshot, reading: Reading, what: str) -> str:
@@ -40,7 +45,7 @@ def health_section(snapshot: Snapshot, mesh: Mesh, replicas: dict[str, list[str]
         for caller in sorted({c for callers in service.callers.values() for c in callers}):
             edges.append((caller, name, False))
         for dependency in service.depends_on:
-            if dependency in INFRASTRUCTURE:
+            if dependency in mesh.infrastructure:
                 edges.append((name, dependency, True))
     for stream in snapshot.streams:
         for consumer in stream.consumers:
@@ -81,7 +86,9 @@ def _columns(
         lines = tuple(f"{replica}: {state(replica) or '?'}" for replica in names)
         services.append(Node(name, f"{name} + outbox relay", worst, lines, name))
     infrastructure = [
-        Node(name, name, state(name), (), name) for name in INFRASTRUCTURE if name in by_name
+        Node(name, name, state(name), (), name)
+        for name in infrastructure_of(mesh)
+        if name in by_name
     ]
     consumers = [
         Node(

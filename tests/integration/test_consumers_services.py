@@ -3,6 +3,7 @@ the user context's order counts and the order context's customer directory."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,8 @@ async def test_the_user_service_counts_orders_per_customer_once_per_event(
     async with schema_pool(postgres, ORDER_COUNTS_SQL) as pool:
         consumer = order_counts_consumer(client, pool)
         await consumer.start()
+        async with asyncio.timeout(10):  # declared in the background
+            await consumer.wait_attached()
         try:
             first = await publish(
                 stream, order_events.OrderPlaced(order_id="o1", customer_id=str(ada))
@@ -118,6 +121,8 @@ async def test_the_order_service_keeps_the_newest_customer_details(
     async with schema_pool(postgres, DIRECTORY_SQL) as pool:
         consumer: DurableConsumer = customer_directory_consumer(client, pool)
         await consumer.start()
+        async with asyncio.timeout(10):  # declared in the background
+            await consumer.wait_attached()
         try:
             await publish(
                 stream,
@@ -167,6 +172,8 @@ async def test_the_directory_parks_an_event_without_an_occurrence_time(
     async with schema_pool(postgres, DIRECTORY_SQL) as pool:
         consumer = customer_directory_consumer(client, pool)
         await consumer.start()
+        async with asyncio.timeout(10):  # declared in the background
+            await consumer.wait_attached()
         try:
             event_id = await publish(
                 stream,

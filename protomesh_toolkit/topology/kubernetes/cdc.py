@@ -13,7 +13,7 @@ from typing import Any
 
 from protomesh.registry import ChangeCapture, Service
 from protomesh_toolkit.topology import images
-from protomesh_toolkit.topology.kubernetes.names import DATABASE_SECRET, ENVIRONMENT
+from protomesh_toolkit.topology.kubernetes.names import DATABASE_SECRET, ENVIRONMENT, RESTART_POLICY
 from protomesh_toolkit.topology.wiring import (
     ADMIN_PASSWORD,
     Wiring,
@@ -74,6 +74,7 @@ def cdc_documents(capture: ChangeCapture, service: Service, wiring: Wiring) -> l
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
+                        "restartPolicy": RESTART_POLICY,
                         "terminationGracePeriodSeconds": 15,
                         "securityContext": {
                             "runAsNonRoot": True,

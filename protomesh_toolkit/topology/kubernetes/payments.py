@@ -13,7 +13,7 @@ from typing import Any
 
 from protomesh.registry import Infrastructure
 from protomesh_toolkit.topology import images
-from protomesh_toolkit.topology.kubernetes.names import ENVIRONMENT
+from protomesh_toolkit.topology.kubernetes.names import ENVIRONMENT, RESTART_POLICY
 
 LABELS = {"app.kubernetes.io/name": "payments", "app.kubernetes.io/component": "sandbox"}
 
@@ -51,6 +51,7 @@ def payments_documents(part: Infrastructure) -> list[dict[str, Any]]:
             "template": {
                 "metadata": {"labels": LABELS},
                 "spec": {
+                    "restartPolicy": RESTART_POLICY,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": images.APP_UID,
