@@ -36,7 +36,7 @@ def fuzzer(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iter
         with running_envoy(mesh, Path(tmp_path_factory.mktemp("edge"))) as edge:
             edge.wait_upstreams_healthy()
             services = {"user": users.address, "order": orders.address}
-            running = Fuzzer(edge, services, existing_customer(edge))
+            running = Fuzzer(edge, services, existing_customer(edge), existing_customer(edge))
             yield running
             running.close()
 

@@ -24,7 +24,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="protomesh-fuzz-") as directory,
         running_stack(Path(directory)) as stack,
     ):
-        fuzzer = Fuzzer(stack.edge, stack.services, stack.customer)
+        fuzzer = Fuzzer(stack.edge, stack.services, stack.customer, stack.bystander)
         try:
             report = fuzzer.run(arguments.cases, seed, arguments.max_seconds)
         finally:

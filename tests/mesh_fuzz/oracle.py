@@ -38,6 +38,9 @@ GRPC_CORE_REFUSALS = (
 )
 _NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 FORBIDDEN = {grpc.StatusCode.UNKNOWN.value[0], grpc.StatusCode.INTERNAL.value[0]}
+# The one documented 5xx: a dependency away for a moment (UNAVAILABLE, with RetryInfo),
+# e.g. a verification mail the fuzz stack has no mail server for.
+UNAVAILABLE = str(grpc.StatusCode.UNAVAILABLE.value[0])
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ class Verdict:
 def judge_rest(case: Case, status: int, headers: dict[str, str], body: bytes) -> Verdict:
     outcome = f"rest {status}"
     text = body.decode("utf-8", "replace") + " " + " ".join(headers.values())
-    if status >= 500 and not (status == 504 and case.sends_deadline):
+    unavailable = status == 503 and headers.get("grpc-status") == UNAVAILABLE
+    if status >= 500 and not (status == 504 and case.sends_deadline) and not unavailable:
         return Verdict(outcome, f"HTTP {status}: {body[:200]!r}")
     if (grpc_status := headers.get("grpc-status")) and int(grpc_status) in FORBIDDEN:
         return Verdict(outcome, f"HTTP {status} says {_NAMES[int(grpc_status)]}: {body[:200]!r}")

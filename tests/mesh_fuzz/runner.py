@@ -49,11 +49,17 @@ class Report:
 class Fuzzer:
     """`services` maps a service's name (user, order) to its mTLS address."""
 
-    def __init__(self, edge: Envoy, services: dict[str, str], customer: str) -> None:
+    def __init__(
+        self, edge: Envoy, services: dict[str, str], customer: str, bystander: str
+    ) -> None:
         self.edge = edge
         self.services = services
-        self.customer = customer
+        self.customer = customer  # whom the bad requests are made as, and for
         self.token = edge.token(customer)
+        # The next client is someone else: a bad request must not hurt another caller
+        # (the fuzz customer's own budget, spent by the fuzz, is theirs to spend).
+        self.bystander = bystander
+        self._bystander_token = edge.token(bystander)
         self._edge_channel = grpc.insecure_channel(edge.address)
         self._direct = {name: mesh_tls.channel(address) for name, address in services.items()}
 
@@ -129,13 +135,13 @@ class Fuzzer:
     def next_client_problem(self, case: Case) -> str | None:
         """Another client's ordinary calls, right after `case`; None when all succeeded.
 
-        It reads the fuzz customer's own record, signed in as that customer: a
-        call every access policy allows.
+        It reads another user's own record, signed in as that user: a call every
+        access policy allows, on a rate budget the fuzz does not spend.
         """
-        signed_in = (("authorization", f"Bearer {self.token}"),)
+        signed_in = (("authorization", f"Bearer {self._bystander_token}"),)
         try:
             stub = user_v1_grpc.UserServiceStub(self._edge_channel)
-            request = user_v1.GetUserRequest(user_id=self.customer)
+            request = user_v1.GetUserRequest(user_id=self.bystander)
             stub.GetUser(request, metadata=signed_in, timeout=5)
             if case.door == DIRECT_GRPC:
                 self._direct_call(case.service)
@@ -144,8 +150,8 @@ class Fuzzer:
             return f"{failed.code().name}: {failed.details()}"
         reply = self.edge.request(
             "GET",
-            f"/v1/users/{self.customer}",
-            headers={"grpc-timeout": "5S", "authorization": f"Bearer {self.token}"},
+            f"/v1/users/{self.bystander}",
+            headers={"grpc-timeout": "5S", "authorization": f"Bearer {self._bystander_token}"},
         )
         if reply.status != 200:
             return f"REST {reply.status}: {reply.body[:200]!r}"
@@ -154,10 +160,10 @@ class Fuzzer:
     def _direct_call(self, service: str) -> None:
         channel = self._direct[service]
         if service == "order":
-            request = order_pb2.ListOrdersRequest(customer_id=self.customer, page_size=1)
+            request = order_pb2.ListOrdersRequest(customer_id=self.bystander, page_size=1)
             order_pb2_grpc.OrderServiceStub(channel).ListOrders(request, timeout=5)
         else:
-            get = user_v1.GetUserRequest(user_id=self.customer)
+            get = user_v1.GetUserRequest(user_id=self.bystander)
             user_v1_grpc.UserServiceStub(channel).GetUser(get, timeout=5)
 
     def still_standing(self) -> list[str]:

@@ -23,6 +23,7 @@ class Stack:
     edge: Envoy
     services: dict[str, str]  # name → mTLS address
     customer: str  # a user that exists, so orders can be placed for it
+    bystander: str  # another user: the next client after each bad request
 
 
 @contextlib.contextmanager
@@ -35,7 +36,7 @@ def running_stack(directory: Path) -> Iterator[Stack]:
             with running_envoy(mesh, _made(directory / "edge")) as edge:
                 edge.wait_upstreams_healthy()
                 services = {"user": users.address, "order": orders.address}
-                yield Stack(edge, services, existing_customer(edge))
+                yield Stack(edge, services, existing_customer(edge), existing_customer(edge))
     finally:
         postgres.server.stop()
 
