@@ -13,7 +13,7 @@ from shop.order.v1 import order_pb2_grpc as v1_grpc
 from shop.user.v1 import user_pb2 as user_v1
 from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
-from services.bff.domain import ORDER_PAGE_SIZE
+from services.order.validation import MAX_PAGE_SIZE
 from tests.support import mesh_tls
 from tests.support.order_service import order_service, schema_of
 from tests.support.postgres import Postgres
@@ -79,9 +79,9 @@ async def test_the_running_order_service_emits_what_its_consumers_read(
         return {"order_id": await place_for(customer_id), "customer_id": customer_id}
 
     async def more_than_a_page() -> dict[str, str]:
-        # bff reads next_page_token: only a customer with another page gets one.
+        # bff reads next_page_token and asks for the largest page: only more than that gets one.
         customer_id = await customer()
-        await place_for(customer_id, ORDER_PAGE_SIZE + 1)
+        await place_for(customer_id, MAX_PAGE_SIZE + 1)
         return {"customer_id": customer_id}
 
     async def placed() -> tuple[str, bytes]:
