@@ -49,7 +49,7 @@ def _order(order_id: str) -> order_v1.Order:
 
 
 def _end_user(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    return dict(context.invocation_metadata() or ()).get(SUBJECT_METADATA, "")
+    return str(dict(context.invocation_metadata() or ()).get(SUBJECT_METADATA, ""))
 
 
 async def stand_in_get_user(
