@@ -54,8 +54,9 @@ def test_changing_the_type_of_a_field_the_consumer_sets_names_it(
         "message GetUserRequest {\n  // Constraints: required; a UUID.\n  bytes user_id = 1;",
     )
     assert broken_statically(workspace) == [
-        "order relies on user: shop.user.v1.UserService/GetUser request user_id:"
+        f"{consumer} relies on user: shop.user.v1.UserService/GetUser request user_id:"
         " field user_id changed type string -> bytes"
+        for consumer in ("bff", "order")
     ]
 
 
@@ -131,8 +132,10 @@ async def test_an_error_code_that_changes_names_the_consumer_and_method(
         for item in await verify_live("user", service.address, states=states, producers=producers)
     ]
     assert found == [
+        "bff relies on user: shop.user.v1.UserService/GetUser (a user who does not exist):"
+        " expected NOT_FOUND, got INVALID_ARGUMENT",
         "order relies on user: shop.user.v1.UserService/GetUser (a customer who does not exist):"
-        " expected NOT_FOUND, got INVALID_ARGUMENT"
+        " expected NOT_FOUND, got INVALID_ARGUMENT",
     ]
 
 
@@ -163,7 +166,7 @@ async def test_a_field_the_consumer_reads_left_unfilled_names_it(
 async def test_a_reply_field_the_consumer_reads_left_unfilled_names_it(
     mutated_user_service: tuple[ServiceProcess, Path], postgres: Postgres, tmp_path: Path
 ) -> None:
-    """Order reads nothing from GetUser's reply; the coming bff will read the display name."""
+    """Order reads nothing from GetUser's reply; a consumer that reads the display name does."""
     bff = Contract(
         "bff",
         "user",
@@ -205,7 +208,12 @@ async def test_a_reply_field_the_consumer_reads_left_unfilled_names_it(
 
 def test_renaming_a_method_a_consumer_calls_names_it(workspace: ProtoWorkspace) -> None:
     workspace.replace(USER_V1, "rpc GetUser(", "rpc FetchUser(")
+    # Order reads nothing of the reply, so v2 would do; bff reads the user, which v2 changed.
     assert broken_statically(workspace) == [
+        "bff relies on user: shop.user.v1.UserService/GetUser: the method is gone;"
+        " shop.user.v2.UserService/GetUser remains, but drops what bff relies on:"
+        " response field user changed type message shop.user.v1.User -> message"
+        " shop.user.v2.User; response field user.display_name was renumbered 3 -> 4",
         "order relies on user: shop.user.v1.UserService/GetUser: the method is gone;"
-        " shop.user.v2.UserService/GetUser remains"
+        " shop.user.v2.UserService/GetUser remains",
     ]

@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 
 from protomesh.bus.consumer import Rejected
 from protomesh.bus.decoding import DecodedEvent
+from protomesh.edge_auth import ROLES_METADATA, SUBJECT_METADATA
 from protomesh_toolkit.contracts.consumers.model import (
     CONTRACTS_DIR,
     Contract,
@@ -37,6 +38,9 @@ from protomesh_toolkit.contracts.consumers.model import (
 from protomesh_toolkit.contracts.consumers.schema import field_type
 
 RECORD_VARIABLE = "PROTOMESH_RECORD_CONTRACTS"
+# The metadata a consumer sends that names who it calls for: the provider's answer turns
+# on it (an order is NOT_FOUND to another customer), so the example keeps it.
+IDENTITY_METADATA = (SUBJECT_METADATA, ROLES_METADATA)
 
 
 def field_use(root: Descriptor, path: str) -> FieldUse:
@@ -107,6 +111,13 @@ class _Rpc:
     examples: list[RpcExample] = field(default_factory=list)
 
 
+def identity_metadata(details: grpc.aio.ClientCallDetails) -> dict[str, str]:
+    """The identity metadata on one call, by key (later values of a key win)."""
+    return {
+        str(key): str(value) for key, value in (details.metadata or ()) if key in IDENTITY_METADATA
+    }
+
+
 def _with_placeholders(value: Any, values: dict[str, str]) -> Any:
     names = {text: name for name, text in values.items()}
     if isinstance(value, str) and value in names:
@@ -141,17 +152,18 @@ class RpcRecorder(grpc.aio.UnaryUnaryClientInterceptor):
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
         rpc = self._rpcs.setdefault(method.lstrip("/"), _Rpc(_descriptor(request)))
         rpc.sets |= fields_set(request)
-        body = json_format.MessageToDict(request, preserving_proto_field_name=True)
+        body = _with_placeholders(
+            json_format.MessageToDict(request, preserving_proto_field_name=True), values
+        )
+        metadata = _with_placeholders(identity_metadata(details), values)
         call = await continuation(details, request)
         try:
             reply = await call
         except grpc.aio.AioRpcError as error:
-            rpc.examples.append(
-                RpcExample(name, _with_placeholders(body, values), error.code().name, given)
-            )
+            rpc.examples.append(RpcExample(name, body, error.code().name, given, metadata))
             raise
         rpc.reply_type = _descriptor(reply)
-        rpc.examples.append(RpcExample(name, _with_placeholders(body, values), "OK", given))
+        rpc.examples.append(RpcExample(name, body, "OK", given, metadata))
         return ReadTracker(reply, rpc.reads)
 
     def contract(self, consumer: str, provider: str, recorded_by: str) -> Contract:

@@ -1,8 +1,9 @@
 """Live verification: replay a consumer's examples against the running provider.
 
 RPCs: each example's request goes to the real provider (as the consumer's identity, over
-the consumer's kind of channel); the status must be the one the consumer expects, and on
-success every field the consumer reads must be filled. Events: the provider's suite makes
+the consumer's kind of channel, with the identity metadata it sent: the end user); the
+status must be the one the consumer expects, and on success every field the consumer
+reads must be filled. Events: the provider's suite makes
 the running provider emit each event type (for instance by calling the RPC that emits it)
 and hands over what it emitted; every field the consumer reads must be filled there.
 These catch what no descriptor shows: an error code that changed, a field left empty.
@@ -97,8 +98,9 @@ async def _replay_one(
         request_serializer=lambda message: message.SerializeToString(),
         response_deserializer=type(reply_type).FromString,
     )
+    metadata = tuple(_substitute(example.metadata, values).items())
     try:
-        reply: Message = await call(request, timeout=10)
+        reply: Message = await call(request, timeout=10, metadata=metadata)
         status = "OK"
     except grpc.aio.AioRpcError as error:
         status = error.code().name

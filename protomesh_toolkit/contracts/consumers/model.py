@@ -32,12 +32,15 @@ class FieldUse:
 @dataclass(frozen=True)
 class RpcExample:
     """A request the consumer sends (values from the provider state as `${name}`) and the
-    status it expects back."""
+    status it expects back. `metadata` is the identity the consumer sends along (the end
+    user it calls for, `x-jwt-sub`): the provider's answer depends on it, so a replay
+    must carry it too. Left out of the file when the consumer sends none."""
 
     name: str
     request: dict[str, Any]
     status: str
     given: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class Contract:
 
     def to_json(self) -> str:
         document = {"format": FORMAT, **asdict(self)}
+        for rpc in document["rpcs"]:
+            for example in rpc["examples"]:
+                if not example["metadata"]:
+                    del example["metadata"]
         return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
     @classmethod

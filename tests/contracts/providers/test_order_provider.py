@@ -1,5 +1,6 @@
 """The order service verifies every consumer contract in which it is the provider
-(today: the user service's order counts, fed by OrderPlaced and OrderCancelled)."""
+(the user service's order counts, fed by OrderPlaced and OrderCancelled; the web BFF's
+GetOrder and ListOrders, asked for the end user it forwards)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shop.order.v1 import order_pb2_grpc as v1_grpc
 from shop.user.v1 import user_pb2 as user_v1
 from shop.user.v1 import user_pb2_grpc as user_v1_grpc
 
+from services.order.validation import MAX_PAGE_SIZE
 from tests.support import mesh_tls
 from tests.support.order_service import order_service, schema_of
 from tests.support.postgres import Postgres
@@ -47,22 +49,40 @@ def orders(
 async def test_the_running_order_service_emits_what_its_consumers_read(
     users: ServiceProcess, orders: ServiceProcess, postgres: Postgres
 ) -> None:
-    async def place() -> str:
+    async def customer() -> str:
         async with mesh_tls.aio_channel(users.address) as channel:
-            customer = await user_v1_grpc.UserServiceStub(channel).CreateUser(
+            created = await user_v1_grpc.UserServiceStub(channel).CreateUser(
                 user_v1.CreateUserRequest(
                     email=f"{uuid.uuid4().hex}@example.com", display_name="C"
                 ),
                 timeout=5,
             )
+        return created.user.user_id
+
+    async def place_for(customer_id: str, count: int = 1) -> str:
         item = v1.LineItem(
             sku="BOOK-1", quantity=1, unit_price=v1.Money(currency_code="EUR", amount_minor=1250)
         )
         async with mesh_tls.aio_channel(orders.address, "operator") as channel:
-            placed = await v1_grpc.OrderServiceStub(channel).PlaceOrder(
-                v1.PlaceOrderRequest(customer_id=customer.user.user_id, items=[item]), timeout=5
-            )
+            stub = v1_grpc.OrderServiceStub(channel)
+            for _ in range(count):
+                placed = await stub.PlaceOrder(
+                    v1.PlaceOrderRequest(customer_id=customer_id, items=[item]), timeout=5
+                )
         return placed.order.order_id
+
+    async def place() -> str:
+        return await place_for(await customer())
+
+    async def an_order_exists() -> dict[str, str]:
+        customer_id = await customer()
+        return {"order_id": await place_for(customer_id), "customer_id": customer_id}
+
+    async def more_than_a_page() -> dict[str, str]:
+        # bff reads next_page_token and asks for the largest page: only more than that gets one.
+        customer_id = await customer()
+        await place_for(customer_id, MAX_PAGE_SIZE + 1)
+        return {"customer_id": customer_id}
 
     async def placed() -> tuple[str, bytes]:
         return await last_outbox_event(postgres, schema_of(orders), await place())
@@ -79,5 +99,9 @@ async def test_the_running_order_service_emits_what_its_consumers_read(
         "shop.order.events.v1.OrderPlaced": placed,
         "shop.order.events.v1.OrderCancelled": cancelled,
     }
-    found = await verify_live(PROVIDER, orders.address, states={}, producers=producers)
+    states = {
+        "an order exists": an_order_exists,
+        "a customer has more than a page of orders": more_than_a_page,
+    }
+    found = await verify_live(PROVIDER, orders.address, states=states, producers=producers)
     assert found == [], "\n".join(map(str, found))

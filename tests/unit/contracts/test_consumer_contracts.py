@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import grpc
 import pytest
 from shop.user.events.v1 import events_pb2
 from shop.user.v1 import user_pb2
@@ -12,7 +13,13 @@ from shop.user.v1 import user_pb2
 from protomesh_toolkit.contracts.consumers.live import missing
 from protomesh_toolkit.contracts.consumers.model import Contract, FieldUse, RpcExample, RpcUse
 from protomesh_toolkit.contracts.consumers.static import field_problem
-from tests.support.contract_recording import RECORD_VARIABLE, ReadTracker, fields_set, settle
+from tests.support.contract_recording import (
+    RECORD_VARIABLE,
+    ReadTracker,
+    fields_set,
+    identity_metadata,
+    settle,
+)
 
 DISPLAY_NAME = FieldUse("user.display_name", (1, 3), "string")
 
@@ -81,3 +88,25 @@ def test_a_contract_reads_back_as_written(tmp_path: Path) -> None:
     written = contract("NOT_FOUND")
     assert Contract.from_json(written.to_json()) == written
     assert json.loads(written.to_json())["format"] == 1
+
+
+def test_the_identity_an_example_carries_reads_back_and_none_writes_nothing() -> None:
+    for_end_user = RpcExample(
+        "an order", {"order_id": "${order_id}"}, "OK", "an order exists", {"x-jwt-sub": "${c}"}
+    )
+    use = RpcUse("shop.order.v1.OrderService/GetOrder", (), (), (for_end_user,))
+    written = Contract("bff", "order", "tests.example", rpcs=(use,))
+    assert Contract.from_json(written.to_json()) == written
+    (plain,) = json.loads(contract("NOT_FOUND").to_json())["rpcs"][0]["examples"]
+    assert "metadata" not in plain
+
+
+def test_the_recorder_keeps_identity_metadata_and_nothing_else() -> None:
+    details = grpc.aio.ClientCallDetails(
+        "/shop.order.v1.OrderService/GetOrder",
+        None,
+        grpc.aio.Metadata(("x-jwt-sub", "c1"), ("x-request-id", "r1"), ("x-jwt-roles", "admin")),
+        None,
+        None,
+    )
+    assert identity_metadata(details) == {"x-jwt-sub": "c1", "x-jwt-roles": "admin"}
