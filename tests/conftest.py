@@ -15,6 +15,9 @@ from tests.support.nats import Nats, start_nats
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres, start_postgres
 
+# The real parts most modules run (user, edge, user+order, a NATS of their own).
+pytest_plugins = ["tests.support.fixtures"]
+
 UNIT = Path(__file__).parent / "unit"
 
 

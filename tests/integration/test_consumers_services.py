@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from services.order.bootstrap import customer_directory_consumer
 from services.order.customer_store import PostgresCustomerDirectory
 from services.user.order_counts import OrderCount, OrderCountProjection, order_counts_consumer
 from tests.support.consumers import dead_letters, eventually, publish_event, schema_pool
-from tests.support.nats import MESH_STREAMS, Nats, start_nats
+from tests.support.nats import MESH_STREAMS, Nats
 from tests.support.postgres import Postgres
 from tests.support.service import user_service
 
@@ -37,14 +37,6 @@ ORDER_COUNTS_SQL = (
     ROOT / "services/user/migrations/010_create_customer_order_counts.sql"
 ).read_text()
 DIRECTORY_SQL = (ROOT / "services/order/migrations/010_create_customer_directory.sql").read_text()
-
-
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nats]:
-    """A NATS of this module's own: the consumers use the mesh's real stream names."""
-    server = start_nats(tmp_path_factory.mktemp("nats-services"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

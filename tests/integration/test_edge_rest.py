@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -21,33 +20,13 @@ from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
 from protomesh_toolkit.codegen import tool
-from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.envoy import Envoy
 from tests.support.grpc_calls import field_violations
 from tests.support.mail import MailSink
 from tests.support.openapi import check_reply
-from tests.support.postgres import Postgres
-from tests.support.service import ServiceProcess, user_service
+from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def user(
-    postgres: Postgres, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    service = user_service(postgres, tmp_path_factory.mktemp("user"), **mail_sink.service_settings)
-    service.start()
-    try:
-        yield service
-    finally:
-        service.kill()
-
-
-@pytest.fixture(scope="module")
-def edge(user: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
-    with running_envoy(edge_mesh([user.port]), tmp_path_factory.mktemp("edge")) as envoy:
-        envoy.wait_upstreams_healthy()
-        yield envoy
 
 
 def unique_email(name: str) -> str:

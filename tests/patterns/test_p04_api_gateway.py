@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -26,29 +25,11 @@ import yaml
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 
-from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.envoy import Envoy
 from tests.support.grpc_calls import health
-from tests.support.postgres import Postgres
-from tests.support.service import ServiceProcess, user_service
+from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def user(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    service = user_service(postgres, tmp_path_factory.mktemp("p04"))
-    service.start()
-    try:
-        yield service
-    finally:
-        service.kill()
-
-
-@pytest.fixture(scope="module")
-def edge(user: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
-    with running_envoy(edge_mesh([user.port]), tmp_path_factory.mktemp("edge")) as envoy:
-        envoy.wait_upstreams_healthy()
-        yield envoy
 
 
 def routes(edge: Envoy) -> list[dict[str, Any]]:

@@ -42,7 +42,7 @@ from services.user.order_counts import (
     OrderCountProjection,
 )
 from tests.support.consumers import dead_letters, eventually, schema_pool
-from tests.support.nats import MESH_STREAMS, Nats, start_nats
+from tests.support.nats import MESH_STREAMS, Nats
 from tests.support.postgres import Postgres
 
 pytestmark = pytest.mark.integration
@@ -104,13 +104,6 @@ class Mesh:
         except NotFoundError:
             return False
         return bool(info.num_pending == 0 and info.num_ack_pending == 0)
-
-
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nats]:
-    server = start_nats(tmp_path_factory.mktemp("nats-p06"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

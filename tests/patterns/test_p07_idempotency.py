@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -34,23 +34,13 @@ from protomesh.registry.catalogue import RpcCatalogue
 from tests.support import mesh_tls
 from tests.support.grpc_calls import status_of
 from tests.support.mail import MailSink
-from tests.support.order_service import running_user_and_order, schema_of
+from tests.support.order_service import schema_of
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
 CONCURRENT_CALLS = 10
-
-
-@pytest.fixture(scope="module")
-def services(
-    postgres: Postgres, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    directory = tmp_path_factory.mktemp("p07")
-    mail = mail_sink.service_settings
-    with running_user_and_order(postgres, directory, user_overrides=mail) as services:
-        yield services
 
 
 @pytest.fixture

@@ -10,25 +10,16 @@ grants to PUBLIC) these queries would succeed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from tests.support.order_service import role_of, running_user_and_order
+from tests.support.order_service import role_of
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def services(
-    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    directory = tmp_path_factory.mktemp("p08")
-    with running_user_and_order(postgres, directory) as services:
-        yield services
 
 
 async def login(postgres: Postgres, service: ServiceProcess, prefix: str) -> asyncpg.Connection:

@@ -22,19 +22,12 @@ from shop.user.v1 import user_pb2_grpc as v1_grpc
 
 from tests.support import mesh_tls
 from tests.support.consumers import eventually
-from tests.support.nats import Nats, start_nats
+from tests.support.nats import Nats
 from tests.support.order_service import order_service, role_of
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nats]:
-    server = start_nats(tmp_path_factory.mktemp("nats-p08"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +56,7 @@ from services.order.streams import ORDER_EVENTS
 from services.user.order_counts import EVENT_TYPES, SPEC, OrderCount, OrderCountProjection
 from tests.contracts.workspace import ProtoWorkspace
 from tests.support.consumers import dead_letters, eventually, publish_event, schema_pool
-from tests.support.nats import MESH_STREAMS, Nats, start_nats
+from tests.support.nats import MESH_STREAMS, Nats
 from tests.support.outbox import create_outbox, stream_messages
 from tests.support.postgres import Postgres
 
@@ -126,13 +126,6 @@ def workspace(tmp_path: Path) -> ProtoWorkspace:
 
 
 # --- One envelope ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nats]:
-    server = start_nats(tmp_path_factory.mktemp("nats-p11"))
-    yield server
-    server.stop()
 
 
 @dataclass

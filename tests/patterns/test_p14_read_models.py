@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +41,7 @@ from services.reporting.tables import create_tables
 from tests.support import mesh_tls
 from tests.support.consumers import eventually, publish_event, schema_pool
 from tests.support.envoy import edge_mesh, running_envoy
-from tests.support.nats import MESH_STREAMS, Nats, start_nats
+from tests.support.nats import MESH_STREAMS, Nats
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
 from tests.support.reporting import (
@@ -54,13 +54,6 @@ from tests.support.reporting import (
 from tests.support.service import ServiceProcess
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def own_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nats]:
-    server = start_nats(tmp_path_factory.mktemp("nats-p14"))
-    yield server
-    server.stop()
 
 
 @dataclass

@@ -80,18 +80,18 @@ def test_a_change_in_the_docs_touches_none(pipelines: tuple[Pipeline, ...]) -> N
 
 def test_each_pipeline_runs_the_tests_that_import_its_code(pipelines: tuple[Pipeline, ...]) -> None:
     by_name = {p.name: set(p.tests) for p in pipelines}
-    assert "tests/unit/order/test_domain.py" in by_name["order"]
-    assert "tests/unit/order/test_domain.py" not in by_name["user"]
+    assert "tests/unit/services/order/test_domain.py" in by_name["order"]
+    assert "tests/unit/services/order/test_domain.py" not in by_name["user"]
     assert "tests/contracts/providers/test_user_provider.py" in by_name["user"]
-    assert "tests/unit/runtime/test_config.py" in by_name["runtime"]
+    assert "tests/unit/protomesh/test_config.py" in by_name["runtime"]
     assert "tests/contracts/test_buf_breaking_guard.py" in by_name["contracts"]
 
 
 def test_affected_prints_a_pipelines_tests(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["affected", "--tests-of", "order"]) == 0
     printed = capsys.readouterr().out.split()
-    assert "tests/unit/order/test_handlers.py" in printed
-    assert "tests/unit/user/test_handlers.py" not in printed
+    assert "tests/unit/services/order/test_handlers.py" in printed
+    assert "tests/unit/services/user/test_handlers.py" not in printed
 
 
 def test_the_path_filters_are_the_graphs(pipelines: tuple[Pipeline, ...]) -> None:

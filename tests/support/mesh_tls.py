@@ -28,7 +28,7 @@ from protomesh_toolkit.certs.issuance import (
 )
 
 STRANGER = "stranger"
-ECHO = "echo"  # the in-process test servers of tests/unit/test_channels.py
+ECHO = "echo"  # the in-process test servers of tests/unit/protomesh/test_channels.py
 _directory: list[Path] = []
 
 

@@ -17,7 +17,7 @@ from protomesh import edge_auth
 from protomesh.authz import CallerPolicy
 from protomesh.errors import PermissionDenied, Unauthenticated
 from protomesh.interceptors.authorization import AuthorizationInterceptor
-from tests.unit.runtime.fake_context import FakeContext
+from tests.unit.protomesh.interceptors.fake_context import FakeContext
 
 T = TypeVar("T")
 METHOD = "/shop.user.v1.UserService/UpdateUser"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from protomesh.registry import ChangeCapture, parse_mesh
-from tests.unit.test_registry import mesh_with, problems_in
+from tests.unit.protomesh.registry.test_registry import mesh_with, problems_in
 
 GOOD = {
     "tables": {"users": "shop.user.changes.v1.UserChanged"},

@@ -7,7 +7,7 @@ import pytest
 
 from protomesh import errors
 from protomesh.interceptors.readiness_gate import ReadinessGate
-from tests.unit.runtime.interceptor_calls import Reply, call
+from tests.unit.protomesh.interceptors.interceptor_calls import Reply, call
 
 METHOD = "/shop.order.v1.OrderService/PlaceOrder"
 

@@ -28,7 +28,7 @@ from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
 from tests.support.policies import project_policies
-from tests.unit.user.fakes import FakeMailer, InMemoryUsers
+from tests.unit.services.user.fakes import FakeMailer, InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")

@@ -23,7 +23,7 @@ from services.user.domain import (
     VerificationCodeWrong,
     hash_code,
 )
-from tests.unit.user.fakes import FakeMailer, InMemoryUsers
+from tests.unit.services.user.fakes import FakeMailer, InMemoryUsers
 
 
 class TickingClock:

@@ -14,7 +14,7 @@ from shop.user.events.v1 import events_pb2 as user_events
 from protomesh.bus.consumer import Rejected
 from protomesh.bus.decoding import DecodedEvent
 from services.order.customer_directory import Customer, CustomerDirectoryHandler
-from tests.unit.order.fakes import InMemoryCustomerCopy
+from tests.unit.services.order.fakes import InMemoryCustomerCopy
 
 ADA = uuid.uuid4()
 

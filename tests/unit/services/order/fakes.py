@@ -18,7 +18,7 @@ from services.order.domain import (
     Status,
 )
 from services.order.handlers import PagePosition
-from tests.unit.runtime.fake_unit_of_work import InMemoryLedger, InMemoryUnitOfWork
+from tests.unit.protomesh.fake_unit_of_work import InMemoryLedger, InMemoryUnitOfWork
 
 
 class InMemoryOrderRepository:

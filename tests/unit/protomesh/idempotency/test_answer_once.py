@@ -7,7 +7,7 @@ from shop.user.v1 import user_pb2 as v1
 
 from protomesh.errors import InvalidArgument
 from protomesh.idempotency import AlreadyAnswered, IdempotentReply, answer_once
-from tests.unit.runtime.fake_context import FakeContext
+from tests.unit.protomesh.interceptors.fake_context import FakeContext
 
 REQUEST = v1.CreateUserRequest(email="ada@example.com", display_name="Ada")
 

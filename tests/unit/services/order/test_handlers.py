@@ -23,7 +23,7 @@ from services.order.domain import (
     UnknownCustomer,
 )
 from services.order.handlers import CancelOrder, ListOrders, PlaceOrder
-from tests.unit.order.fakes import (
+from tests.unit.services.order.fakes import (
     FakeCustomers,
     FakePayments,
     InMemoryOrderRepository,

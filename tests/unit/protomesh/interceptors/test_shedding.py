@@ -10,8 +10,8 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from protomesh.interceptors.shedding import SHED_RETRY_AFTER, LoadShedder
-from tests.unit.runtime.fake_context import FakeContext
-from tests.unit.runtime.interceptor_calls import Reply, wrapped
+from tests.unit.protomesh.interceptors.fake_context import FakeContext
+from tests.unit.protomesh.interceptors.interceptor_calls import Reply, wrapped
 
 GET_USER = "/shop.user.v1.UserService/GetUser"
 HEALTH = "/grpc.health.v1.Health/Check"

@@ -11,7 +11,7 @@ from protomesh.authz import CallerPolicy, caller_name, is_open_to_mesh
 from protomesh.errors import PermissionDenied
 from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.registry import load_mesh
-from tests.unit.runtime.fake_context import FakeContext
+from tests.unit.protomesh.interceptors.fake_context import FakeContext
 
 DOMAIN = "protomesh.local"
 GET_USER = "/shop.user.v1.UserService/GetUser"

@@ -12,7 +12,7 @@ from protomesh.idempotency import IdempotentReply
 from services.user.domain import EmailAlreadyTaken, EmailVerification, Event, User, email_key
 from services.user.handlers import PagePosition
 from services.user.mail import Mail
-from tests.unit.runtime.fake_unit_of_work import InMemoryLedger, InMemoryUnitOfWork
+from tests.unit.protomesh.fake_unit_of_work import InMemoryLedger, InMemoryUnitOfWork
 
 
 class InMemoryUserRepository:

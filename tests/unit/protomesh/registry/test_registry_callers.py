@@ -8,7 +8,7 @@ import pytest
 
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import RegistryError, RpcCatalogue, parse_mesh
-from tests.unit.test_registry import mesh_with, problems_in
+from tests.unit.protomesh.registry.test_registry import mesh_with, problems_in
 
 CATALOGUE = RpcCatalogue.load(DESCRIPTOR_SET)
 

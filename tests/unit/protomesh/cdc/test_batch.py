@@ -9,7 +9,7 @@ from shop.order.changes.v1 import changes_pb2
 from protomesh.cdc.batch import decode_batch
 from protomesh.cdc.events import TableEvents
 from protomesh.cdc.naming import CaptureNames
-from tests.unit.cdc.test_pgoutput import MICROS, OID, relation, tuple_data
+from tests.unit.protomesh.cdc.test_pgoutput import MICROS, OID, relation, tuple_data
 
 BUILDERS = {
     "orders": TableEvents(

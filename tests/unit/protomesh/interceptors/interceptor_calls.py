@@ -10,7 +10,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from protomesh import request_context
-from tests.unit.runtime.fake_context import FakeContext
+from tests.unit.protomesh.interceptors.fake_context import FakeContext
 
 Reply = empty_pb2.Empty
 Handler = Callable[[Any, Any], Awaitable[Any]]

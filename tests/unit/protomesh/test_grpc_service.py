@@ -27,7 +27,7 @@ from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health_async
 from tests.support.policies import project_policies
 from tests.support.ports import free_port
-from tests.unit.user.fakes import FakeMailer, InMemoryUsers
+from tests.unit.services.user.fakes import FakeMailer, InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")

@@ -16,7 +16,7 @@ from protomesh.registry import (
     load_mesh,
     parse_mesh,
 )
-from tests.unit.test_registry import mesh_with, problems_in
+from tests.unit.protomesh.registry.test_registry import mesh_with, problems_in
 
 CATALOGUE = RpcCatalogue.load(DESCRIPTOR_SET)
 PATH = "services.user.limits"

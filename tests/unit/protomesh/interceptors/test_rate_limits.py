@@ -7,7 +7,7 @@ import pytest
 from protomesh import errors
 from protomesh.interceptors.rate_limits import RateLimitInterceptor
 from protomesh.registry import CallLimits, ServiceLimits, TokenBucket
-from tests.unit.runtime.interceptor_calls import Reply, call, wrapped
+from tests.unit.protomesh.interceptors.interceptor_calls import Reply, call, wrapped
 
 GET_USER = "/shop.user.v1.UserService/GetUser"
 CREATE_USER = "/shop.user.v1.UserService/CreateUser"

@@ -22,7 +22,7 @@ from protomesh.errors import PermissionDenied, Unauthenticated
 from protomesh.interceptors.authorization import AuthorizationInterceptor
 from protomesh.interceptors.end_user_policy import EndUserPolicyInterceptor, RoutePolicies
 from protomesh.registry import load_mesh
-from tests.unit.runtime.fake_context import FakeContext
+from tests.unit.protomesh.interceptors.fake_context import FakeContext
 
 MESH = load_mesh()
 USERS = "/shop.user.v1.UserService"
