@@ -22,10 +22,12 @@ import yaml
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
 from protomesh import healthcheck
+from protomesh.config import Secret
 from protomesh.registry import DEFAULT_MESH_FILE
 from protomesh_toolkit.bench.processes import HOST, START_TIMEOUT, BenchProcess, free_port
 from protomesh_toolkit.bench.stack import PLAINTEXT
 from protomesh_toolkit.bench.write_stack import WriteStack, write_secret
+from protomesh_toolkit.db.provision import ServiceRole, provision
 
 ENVIRONMENT = "local"
 
@@ -43,14 +45,14 @@ def _service(
     stack: WriteStack, name: str, prefix: str, port: int, extra: dict[str, str]
 ) -> BenchProcess:
     password_file = stack.directory / f"{name}_password"
-    write_secret(password_file)
+    role, schema = f"bench_{name}_svc", f"bench_{name}"
+    own = ServiceRole(role, Secret(write_secret(password_file)), schema)
+    provision(stack.admin_dsn, Secret(stack.admin_password), [own])
     settings = {
         "PORT": str(port),
-        "DATABASE_URL": stack.dsn_for(f"bench_{name}_svc"),
+        "DATABASE_URL": stack.dsn_for(role),
         "DATABASE_PASSWORD_FILE": str(password_file),
-        "DATABASE_SCHEMA": f"bench_{name}",
-        "ADMIN_DATABASE_URL": stack.admin_dsn,
-        "ADMIN_DATABASE_PASSWORD_FILE": str(stack.directory / "admin_password"),
+        "DATABASE_SCHEMA": schema,
         "LOG_LEVEL": "warning",
         **extra,
     }

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 
 from protomesh.registry import RegistryError
-from protomesh_toolkit.cli import cluster, token, traces
+from protomesh_toolkit.cli import cluster, db, token, traces
 from protomesh_toolkit.errors import ClusterError
 from protomesh_toolkit.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout
 
@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, traces, token):
+    for module in (cluster, db, traces, token):
         module.register(commands)
     for name, (_, summary) in DELEGATED.items():
         commands.add_parser(name, help=summary, add_help=False)

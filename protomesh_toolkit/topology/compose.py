@@ -4,7 +4,9 @@ Every service replica of the `compose` environment becomes a container of
 the one protomesh image with its own command (`python -m <module>`), the
 settings `wiring.py` gives it, its secrets as compose secrets, a gRPC
 healthcheck over mTLS, and `depends_on` conditions on what it depends on.
-Two one-shot jobs run first: `certs` issues the mesh's certificates into a
+One-shot jobs run first: `db-provision` makes every service's role and
+schema as the PostgreSQL admin (the only one that holds its password; a
+service gets its own role's), `certs` issues the mesh's certificates into a
 volume every service mounts at /certs, and `edge-config` (`python -m gateway
 prepare`) renders Envoy's config, descriptor set, JWKS and SDS files into
 another, which the official Envoy image then runs, with the certificates at /etc/envoy/certs.
@@ -22,12 +24,15 @@ from protomesh_toolkit.topology.wiring import (
     Wiring,
     database_password,
     health_command,
+    provision_command,
+    provision_secrets,
     service_settings,
 )
 
 ENVIRONMENT = "compose"
 SECRETS_SOURCE = "./deploy/compose/secrets"  # made by `make compose-secrets`, git-ignored
 BACKEND, PUBLIC = "backend", "public"
+PROVISION = "db-provision"  # the one-shot job that makes the roles and schemas
 HEALTHY = {"condition": "service_healthy"}
 COMPLETED = {"condition": "service_completed_successfully"}
 HEADER = """\
@@ -72,6 +77,8 @@ def render(mesh: Mesh) -> dict[str, Any]:
     for name in mesh.start_order:
         if name in mesh.infrastructure:
             services[name] = _infrastructure(mesh.infrastructure[name])
+            if name == "postgres":
+                services[PROVISION] = _provision_job(mesh)
         else:
             services |= _replicas(mesh, mesh.services[name], wiring)
     if mesh.edge is not None:
@@ -113,6 +120,20 @@ def _certs_job(mesh: Mesh) -> dict[str, Any]:
     }
 
 
+def _provision_job(mesh: Mesh) -> dict[str, Any]:
+    """Every service's role and schema, made once PostgreSQL is up and before any service.
+
+    The one container, besides PostgreSQL itself, that gets the admin password.
+    """
+    return {
+        **_app(provision_command(ENVIRONMENT), images.TOOLKIT),
+        "environment": {"PROTOMESH_ENV": ENVIRONMENT},
+        "secrets": provision_secrets(mesh),
+        "depends_on": {"postgres": HEALTHY},
+        "networks": [BACKEND],
+    }
+
+
 def _infrastructure(part: Infrastructure) -> dict[str, Any]:
     port = part.ports[ENVIRONMENT]
     if part.name == "postgres":
@@ -146,9 +167,10 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
     for replica in service.replicas_in(ENVIRONMENT):
         port = replica.ports[ENVIRONMENT]
         secrets = []
-        if service.database is not None:
-            secrets = [ADMIN_PASSWORD, database_password(service)]
         depends_on: dict[str, Any] = {"certs": COMPLETED}
+        if service.database is not None:
+            secrets = [database_password(service)]  # its own role's; never the admin's
+            depends_on[PROVISION] = COMPLETED
         for dependency in service.depends_on:
             for container in _containers_of(mesh, dependency):
                 depends_on[container] = HEALTHY

@@ -4,9 +4,11 @@ One function builds a service's settings for the local cluster, compose and
 Kubernetes alike; only the addresses and where secret files are mounted
 differ. So the three topologies cannot disagree about which settings exist:
 a service that works under `protomesh up` gets the same keys in a container.
-Secrets travel as *paths* of files (`*_FILE`), never as values; so do the
-service's certificate and key (`TLS_*_PATH`) and the registry whose `callers`
-it enforces (`MESH_FILE`). Telemetry rides along: the OTLP collector of the
+Secrets travel as *paths* of files (`*_FILE`), never as values, and a
+service gets only its own role's password: the admin's goes to the one-shot
+provisioning step alone (`provision_command`). So do the service's
+certificate and key (`TLS_*_PATH`) and the registry whose `callers` it
+enforces (`MESH_FILE`). Telemetry rides along: the OTLP collector of the
 environment (`OTLP_ENDPOINT`, `TRACE_SAMPLE_RATE`) when it has one, and the
 replica's Prometheus port (`METRICS_PORT`) when the registry names one.
 """
@@ -19,8 +21,10 @@ from pathlib import PurePosixPath
 
 from protomesh.registry import Mesh, Service
 from protomesh.registry.model import host_of
+from protomesh_toolkit.topology.images import SECRETS_DIR
 
 ADMIN_PASSWORD = "postgres_admin_password"  # the PostgreSQL superuser's password file
+ADMIN_ROLE = "postgres"
 DATABASE = "postgres"  # the database every service's schema lives in
 
 
@@ -116,8 +120,6 @@ def service_settings(
             "DATABASE_URL": dsn(wiring.postgres, database.role),
             "DATABASE_PASSWORD_FILE": wiring.secret_file(database_password(service)),
             "DATABASE_SCHEMA": database.schema,
-            "ADMIN_DATABASE_URL": dsn(wiring.postgres, "postgres"),
-            "ADMIN_DATABASE_PASSWORD_FILE": wiring.secret_file(ADMIN_PASSWORD),
         }
     if "nats" in service.depends_on and wiring.nats is not None:
         settings["NATS_URL"] = f"nats://{wiring.nats}"
@@ -142,3 +144,18 @@ def health_command(service: Service, port: int, wiring: Wiring) -> list[str]:
         command += ["--cert", tls["TLS_CERT_PATH"], "--key", tls["TLS_KEY_PATH"]]
         command += ["--ca", tls["TLS_CA_PATH"], "--server-name", service.name]
     return [*command, f"127.0.0.1:{port}"]
+
+
+def provision_command(environment: str) -> list[str]:
+    """The one-shot job that makes every service's role and schema (compose, Kubernetes).
+
+    It alone mounts the admin password, beside every service's role password.
+    """
+    command = ["protomesh", "db", "provision", "--environment", environment]
+    return [*command, "--secrets-dir", SECRETS_DIR]
+
+
+def provision_secrets(mesh: Mesh) -> list[str]:
+    """What the provisioning job reads: the admin password and every service role's."""
+    roles = [database_password(s) for s in mesh.services.values() if s.database is not None]
+    return [ADMIN_PASSWORD, *roles]

@@ -1,8 +1,8 @@
 """Wire the order service together: the composition root, and the only place
 that creates pools, channels, stores, workers and servicers.
 
-At start: provision the role and schema (given an admin DSN), apply the
-migrations, then install the runtime's own tables in the service's schema
+At start: as the service's own role (made by `protomesh db provision`), apply
+the migrations, then install the runtime's own tables in the service's schema
 (outbox, idempotency keys, processed events). In the process, beside the
 RPCs, run the workers: the outbox relay (NATS may be down: it waits and
 retries, orders are still taken), the sweeper of expired idempotency keys,
@@ -73,7 +73,6 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     mesh = load_mesh(config.mesh_file)  # where the user service runs, and who may call us
     pool = await open_service_database(
         config,
-        env_prefix="ORDER_SERVICE_",
         application_name="order-service",
         migrations=MIGRATIONS,
         installs=[install_outbox, install_idempotency, install_processed_events],

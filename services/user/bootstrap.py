@@ -69,7 +69,6 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
 async def build(config: UserServiceConfig) -> GrpcService:
     pool = await open_service_database(
         config,
-        env_prefix="USER_SERVICE_",
         application_name="user-service",
         migrations=MIGRATIONS,
         installs=[install_outbox, install_processed_events],

@@ -198,6 +198,7 @@ def test_up_starts_everything_healthy_and_prints_commands_that_work(cluster: Clu
     assert logs.splitlines()[0].startswith("postgres | ")
     assert "user serving on" in cluster.cli("logs", "user").stdout
     assert_no_password_shows(cluster, up.stdout + up.stderr + logs)
+    assert re.search(r"roles\s+provisioning \.\.\. 1 roles and schemas", up.stdout), up.stdout
 
 
 def assert_no_password_shows(cluster: Cluster, output: str) -> None:
@@ -212,6 +213,12 @@ def assert_no_password_shows(cluster: Cluster, output: str) -> None:
         )
         assert not [password for password in passwords if password in exposed]
     assert not [password for password in passwords if password in output.encode()]
+    # The admin password went to the provisioning step alone: a service is not even told
+    # where its file is, so it holds only its own role's password.
+    service_environment = Path(f"/proc/{cluster.pids()['user']}/environ").read_bytes()
+    assert b"postgres_admin_password" not in service_environment
+    assert b"ADMIN_DATABASE" not in service_environment
+    assert b"user_db_password" in service_environment
 
 
 def test_a_second_up_says_so_and_changes_nothing(cluster: Cluster) -> None:

@@ -24,6 +24,7 @@ def test_each_compose_replica_is_a_container_of_the_one_image_with_its_command(
         assert order["healthcheck"]["test"][-1] == "127.0.0.1:50052"
         assert order["depends_on"] == {
             "certs": {"condition": "service_completed_successfully"},
+            "db-provision": {"condition": "service_completed_successfully"},
             "postgres": {"condition": "service_healthy"},
             "nats": {"condition": "service_healthy"},
             "user": {"condition": "service_healthy"},
@@ -37,7 +38,7 @@ def test_secrets_are_files_never_values(tmp_path: Path) -> None:
     document = compose.render(mesh)
     order = document["services"]["order-1"]
 
-    assert order["secrets"] == ["postgres_admin_password", "order_db_password"]
+    assert order["secrets"] == ["order_db_password"]  # its own role's: never the admin's
     assert order["environment"]["ORDER_SERVICE_DATABASE_PASSWORD_FILE"] == (
         "/run/secrets/order_db_password"
     )
@@ -88,6 +89,7 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
     assert [item["key"] for item in certs["items"]] == ["ca.crt", "order.crt", "order.key"]
     assert not [d for d in files["user.yaml"] if d["kind"] == "HorizontalPodAutoscaler"]
     assert files["kustomization.yaml"][0]["resources"] == [
+        "db-provision.yaml",
         "edge.yaml",
         "namespace.yaml",
         "order.yaml",
