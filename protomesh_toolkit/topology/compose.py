@@ -6,8 +6,11 @@ settings `wiring.py` gives it, its secrets as compose secrets, a gRPC
 healthcheck over mTLS, and `depends_on` conditions on what it depends on.
 One-shot jobs run first: `db-provision` makes every service's role and
 schema as the PostgreSQL admin (the only one that holds its password; a
-service gets its own role's), `certs` issues the mesh's certificates into a
-volume every service mounts at /certs, and `edge-config` (`python -m gateway
+service gets its own role's), `certs` issues the mesh's certificates into the
+`ca` volume (the CA key included; no other container mounts it) and copies
+each identity's own certificate, key and the CA certificate into a volume of
+its own (`certs-user`, `certs-edge`, ...), which only that identity's
+containers mount (at /certs), and `edge-config` (`python -m gateway
 prepare`) renders Envoy's config, descriptor set, JWKS and SDS files into
 another, which the official Envoy image then runs, with the certificates at /etc/envoy/certs.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.config import FILES
+from gateway.upstream_tls import EDGE_IDENTITY
 from protomesh.registry import Infrastructure, Mesh, Service
 from protomesh_toolkit.topology import images
 from protomesh_toolkit.topology.wiring import (
@@ -32,6 +36,7 @@ from protomesh_toolkit.topology.wiring import (
 ENVIRONMENT = "compose"
 SECRETS_SOURCE = "./deploy/compose/secrets"  # made by `make compose-secrets`, git-ignored
 BACKEND, PUBLIC = "backend", "public"
+CA_VOLUME = "ca"  # the issuing store: the CA key and every leaf, the certs job's alone
 PROVISION = "db-provision"  # the one-shot job that makes the roles and schemas
 HEALTHY = {"condition": "service_healthy"}
 COMPLETED = {"condition": "service_completed_successfully"}
@@ -96,7 +101,14 @@ def render(mesh: Mesh) -> dict[str, Any]:
         },
         "volumes": {
             volume: {}
-            for volume in ("postgres-data", "nats-data", "certs", "edge-config", "edge-issuer")
+            for volume in (
+                "postgres-data",
+                "nats-data",
+                CA_VOLUME,
+                *(identity_volume(name) for name in published_identities(mesh)),
+                "edge-config",
+                "edge-issuer",
+            )
         },
         "secrets": {secret: {"file": f"{SECRETS_SOURCE}/{secret}"} for secret in secrets},
     }
@@ -111,11 +123,37 @@ def _app(command: list[str], image: str = images.PROTOMESH) -> dict[str, Any]:
     }
 
 
+def identity_volume(identity: str) -> str:
+    """The volume holding one identity's own certificate, key and the CA certificate."""
+    return f"certs-{identity}"
+
+
+def published_identities(mesh: Mesh) -> list[str]:
+    """The identities with a container: every service, and the edge."""
+    return [*mesh.services, *([EDGE_IDENTITY] if mesh.edge is not None else [])]
+
+
 def _certs_job(mesh: Mesh) -> dict[str, Any]:
+    """Issues into `ca`, then publishes each identity's own set into its volume.
+
+    It runs as root: Docker creates the mount points of the identity volumes
+    root-owned; the files it writes there are handed to the app user
+    (`--owner`), and keys stay 0600.
+    """
+    owner = f"{images.APP_UID}:{images.APP_UID}"
+    command = ["protomesh", "certs", "issue", "--dir", images.CERTS_DIR]
+    command += ["--publish", images.PUBLISH_DIR, "--owner", owner]
     return {
-        **_app(["protomesh", "certs", "issue", "--dir", images.CERTS_DIR], images.TOOLKIT),
+        **_app(command, images.TOOLKIT),
+        "user": "0:0",
         "environment": {"PROTOMESH_ENV": ENVIRONMENT},
-        "volumes": [f"certs:{images.CERTS_DIR}"],
+        "volumes": [
+            f"{CA_VOLUME}:{images.CERTS_DIR}",
+            *(
+                f"{identity_volume(name)}:{images.PUBLISH_DIR}/{name}"
+                for name in published_identities(mesh)
+            ),
+        ],
         "network_mode": "none",
     }
 
@@ -184,7 +222,7 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
                 "PYTHONUNBUFFERED": "1",
             },
             "secrets": secrets,
-            "volumes": [f"certs:{images.CERTS_DIR}:ro"],
+            "volumes": [f"{identity_volume(service.name)}:{images.CERTS_DIR}:ro"],
             "depends_on": depends_on,
             "healthcheck": healthcheck(health_command(service, port, wiring)),
             "networks": [BACKEND],
@@ -231,7 +269,7 @@ def _edge(mesh: Mesh) -> dict[str, Any]:
         "environment": {"ENVOY_UID": str(images.APP_UID), "ENVOY_GID": str(images.APP_UID)},
         "volumes": [
             f"edge-config:{images.EDGE_DIR}:ro",
-            f"certs:{FILES[ENVIRONMENT].certs}:ro",
+            f"{identity_volume(EDGE_IDENTITY)}:{FILES[ENVIRONMENT].certs}:ro",
         ],
         "ports": [f"127.0.0.1:{port}:{port}"],  # the one published port; loopback by default
         "depends_on": depends_on,

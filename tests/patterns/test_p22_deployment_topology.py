@@ -115,7 +115,7 @@ def edge_certificate_mount(mesh: Mesh, topology: str) -> str:
     """Where the topology mounts the mesh's certificates into the Envoy container."""
     if topology == "compose":
         volumes: list[str] = compose.render(mesh)["services"]["edge"]["volumes"]
-        return next(v.split(":")[1] for v in volumes if v.startswith("certs:"))
+        return next(v.split(":")[1] for v in volumes if v.startswith("certs-edge:"))
     pod = kubernetes.render(mesh)["edge.yaml"][0]["spec"]["template"]["spec"]
     envoy = next(c for c in pod["containers"] if c["name"] == "envoy")
     mount: str = next(m["mountPath"] for m in envoy["volumeMounts"] if m["name"] == "certs")

@@ -57,7 +57,7 @@ def test_the_edge_waits_for_every_replica_it_routes_to(tmp_path: Path) -> None:
 
     assert set(edge["depends_on"]) == {"certs", "edge-config", "user", "order-1", "order-2"}
     # The SDS files the edge-config job writes point Envoy at its certificate here.
-    assert "certs:/etc/envoy/certs:ro" in edge["volumes"]
+    assert "certs-edge:/etc/envoy/certs:ro" in edge["volumes"]  # its own set only
     assert edge["ports"] == ["127.0.0.1:8080:8080"]
     assert edge["networks"] == ["backend", "public"]
 

@@ -10,16 +10,8 @@ import yaml
 from protomesh.registry import load_mesh
 from protomesh_toolkit.cluster.components import ServiceProcess
 from protomesh_toolkit.cluster.plan import components
-from protomesh_toolkit.layout import Layout
 from protomesh_toolkit.topology import compose, kubernetes
-from tests.support.topology import mesh_with_order
-
-
-def prepared(tmp_path: Path, mesh_file: Path) -> Layout:
-    """A run directory with its secrets folder, where launching a service makes its files."""
-    layout = Layout(tmp_path / "run", mesh_file)
-    layout.prepare()
-    return layout
+from tests.support.topology import mesh_with_order, prepared
 
 
 def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path) -> None:
