@@ -26,6 +26,8 @@ from protomesh import request_context
 from protomesh.errors import PermissionDenied, Unauthenticated
 
 SUBJECT_METADATA = "x-jwt-sub"
+# Metadata that says who is calling: sent twice, the call is refused (UNAUTHENTICATED).
+IDENTITY_METADATA = frozenset({SUBJECT_METADATA})
 
 
 def end_user(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:

@@ -34,3 +34,6 @@ def time_remaining(default: float) -> float:
 caller: ContextVar[str | None] = ContextVar("caller", default=None)
 # The end user the edge verified, set only when the immediate caller may forward one.
 end_user: ContextVar[str | None] = ContextVar("end_user", default=None)
+# True only for a call without an end user whose certificate names a mesh service that
+# does not forward end users: the edge's calls without one are anonymous, not internal.
+internal: ContextVar[bool] = ContextVar("internal", default=False)

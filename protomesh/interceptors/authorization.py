@@ -16,8 +16,16 @@ must not be a way around deny-by-default. Health and reflection are open to
 every mesh certificate and pass through untouched (no per-call cost).
 
 With TLS off (`PROTOMESH_INSECURE=1`) there are no identities to check: the
-interceptor is built with `enforce=False`, allows every call and believes
-the end user header, as the loud startup warning says.
+interceptor is built with `enforce=False` and allows every call (the server
+then listens on loopback only), but it believes no end user header: no
+caller can be identified as the edge, so the switch changes how calls travel,
+never who is trusted. Nor is any call internal: a call without an end user
+is internal only when the caller's certificate names a mesh service that
+does not forward end users (not the edge: from it, such a call is anonymous).
+
+An identity-bearing metadata key sent more than once is refused
+(UNAUTHENTICATED): picking one of the values would let a client smuggle a
+second one past whoever checked the first.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import grpc
 
 from protomesh import errors, request_context
 from protomesh.authz import CallerPolicy, caller_name, is_open_to_mesh
-from protomesh.edge_auth import SUBJECT_METADATA
+from protomesh.edge_auth import IDENTITY_METADATA, SUBJECT_METADATA
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -67,7 +75,11 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         """Raise PermissionDenied unless the caller may call `method`; note the end user."""
         subject = _subject(context)
         if not self.enforce:
-            request_context.end_user.set(subject)
+            if subject is not None:
+                log.warning(
+                    "ignored the end user %s: without mTLS no caller is known to forward one",
+                    SUBJECT_METADATA,
+                )
             return
         caller = self.caller(context)
         request_context.caller.set(caller)
@@ -80,6 +92,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
             log.warning("denied %s to %s", method, caller, extra={"caller": caller})
             raise errors.PermissionDenied(f"{caller} may not call {method}")
         if subject is None:
+            request_context.internal.set(not self.policy.forwards_end_user(caller))
             return
         if self.policy.forwards_end_user(caller):
             request_context.end_user.set(subject)
@@ -150,10 +163,18 @@ async def _admit_stream(
         admit(method, context)
     except errors.PermissionDenied as denied:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, denied.message)
+    except errors.Unauthenticated as refused:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, refused.message)
 
 
 def _subject(context: Context) -> str | None:
+    """The end user header's one value; a key of IDENTITY_METADATA sent twice is refused."""
+    values: dict[str, list[str | bytes]] = {}
     for key, value in context.invocation_metadata() or ():
-        if key == SUBJECT_METADATA and isinstance(value, str) and value:
-            return value
-    return None
+        if key in IDENTITY_METADATA:
+            values.setdefault(key, []).append(value)
+    for key, sent in values.items():
+        if len(sent) > 1:
+            raise errors.Unauthenticated(f"{key} was sent {len(sent)} times; send it once")
+    subject = values.get(SUBJECT_METADATA, [None])[0]
+    return subject if isinstance(subject, str) and subject else None

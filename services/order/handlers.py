@@ -4,9 +4,10 @@ A use case loads what it needs, applies one domain rule and saves through
 the store, which makes the change, its event and its idempotency key one
 transaction. Nothing here knows about gRPC or SQL.
 
-Authorization by end user: `viewer` is the subject the edge verified, or None
-for a service-to-service call (trusted inside the mesh). An end user sees and
-acts on their own orders only.
+Authorization by end user: `viewer` carries the subject the edge verified,
+or says the call is internal (a mesh service's own, by its certificate). An
+end user sees and acts on their own orders only; a call that is neither
+(through the edge without a user, or without mTLS) is UNAUTHENTICATED.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from protomesh.errors import FieldViolation, InvalidArgument, PermissionDenied
+from protomesh.errors import (
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    Unauthenticated,
+)
 from protomesh.idempotency.calls import IdempotentCall, Replayed
 from protomesh.pagination import decode_page_token, encode_page_token
+from protomesh.principal import Viewer
 from services.order.domain import (
     Event,
     LineItem,
@@ -113,9 +120,14 @@ class OrderPage:
     next_page_token: str
 
 
-def authorize(viewer: str | None, customer_id: uuid.UUID) -> None:
-    """An end user may only touch their own orders; internal callers may touch any."""
-    if viewer is not None and viewer != str(customer_id):
+def authorize(viewer: Viewer, customer_id: uuid.UUID) -> None:
+    """An end user may only touch their own orders; a mesh service may touch any;
+    anyone else (the edge without a signed-in user, a plaintext caller) none."""
+    if viewer.end_user is None:
+        if not viewer.internal:
+            raise Unauthenticated("this call needs a signed-in user")
+        return
+    if viewer.end_user != str(customer_id):
         raise PermissionDenied("this order belongs to another customer")
 
 
@@ -125,7 +137,7 @@ async def place_order(
     store: OrderStore,
     customers: CustomerCheck,
     clock: Clock,
-    viewer: str | None,
+    viewer: Viewer,
     once: Once | None,
 ) -> Order | Replayed:
     authorize(viewer, command.customer_id)
@@ -137,7 +149,7 @@ async def place_order(
     return await store.add(order, placed, once)
 
 
-async def get_order(order_id: uuid.UUID, *, store: OrderStore, viewer: str | None) -> Order:
+async def get_order(order_id: uuid.UUID, *, store: OrderStore, viewer: Viewer) -> Order:
     order = await store.get(order_id)
     if order is None:
         raise OrderNotFound(order_id)
@@ -145,7 +157,7 @@ async def get_order(order_id: uuid.UUID, *, store: OrderStore, viewer: str | Non
     return order
 
 
-async def list_orders(query: ListOrders, *, store: OrderStore, viewer: str | None) -> OrderPage:
+async def list_orders(query: ListOrders, *, store: OrderStore, viewer: Viewer) -> OrderPage:
     authorize(viewer, query.customer_id)
     limit = query.page_size or DEFAULT_PAGE_SIZE
     status = query.status.value if query.status else ""
@@ -164,7 +176,7 @@ async def cancel_order(
     *,
     store: OrderStore,
     clock: Clock,
-    viewer: str | None,
+    viewer: Viewer,
     once: Once | None,
 ) -> Order | Replayed:
     def apply(order: Order) -> tuple[Order, Event]:

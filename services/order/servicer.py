@@ -15,8 +15,8 @@ from google.protobuf.message import Message
 from shop.order.v1 import order_pb2 as v1
 from shop.order.v1 import order_pb2_grpc
 
-from protomesh.edge_auth import end_user
 from protomesh.idempotency import Replayed, idempotent_call
+from protomesh.principal import Viewer
 from services.order import handlers, mapping
 from services.order.domain import Order
 from services.order.handlers import Clock, CustomerCheck, Once, OrderStore
@@ -64,14 +64,14 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
             store=self._store,
             customers=self._customers,
             clock=self._clock,
-            viewer=end_user(context),
+            viewer=Viewer.of_call(),
             once=_once(context, request, _placed),
         )
         return _reply(result, _placed, v1.PlaceOrderResponse)
 
     async def GetOrder(self, request: v1.GetOrderRequest, context: Context) -> v1.GetOrderResponse:
         order = await handlers.get_order(
-            mapping.parse_id(request.order_id), store=self._store, viewer=end_user(context)
+            mapping.parse_id(request.order_id), store=self._store, viewer=Viewer.of_call()
         )
         return v1.GetOrderResponse(order=mapping.to_order(order))
 
@@ -84,7 +84,7 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
             page_token=request.page_token,
             status=mapping.status_from(request.status),
         )
-        page = await handlers.list_orders(query, store=self._store, viewer=end_user(context))
+        page = await handlers.list_orders(query, store=self._store, viewer=Viewer.of_call())
         return v1.ListOrdersResponse(
             orders=[mapping.to_order(o) for o in page.orders],
             next_page_token=page.next_page_token,
@@ -98,7 +98,7 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
             command,
             store=self._store,
             clock=self._clock,
-            viewer=end_user(context),
+            viewer=Viewer.of_call(),
             once=_once(context, request, _cancelled),
         )
         return _reply(result, _cancelled, v1.CancelOrderResponse)

@@ -47,8 +47,8 @@ def services(
 async def orders(
     services: tuple[ServiceProcess, ServiceProcess],
 ) -> AsyncIterator[v1_grpc.OrderServiceAsyncStub]:
-    # As the edge: the only caller whose forwarded end user (x-jwt-sub) is believed.
-    async with mesh_tls.aio_channel(services[1].address, "edge") as channel:
+    # As the operator: a mesh identity that forwards no end user, so its calls are internal.
+    async with mesh_tls.aio_channel(services[1].address) as channel:
         yield v1_grpc.OrderServiceStub(channel)
 
 
@@ -176,9 +176,12 @@ async def test_keys_belong_to_their_caller(
     """An end user's key and the calling service's equal key are two different calls."""
     key = str(uuid.uuid4())
     as_user = (*keyed(key), ("x-jwt-sub", customer))
-    mine = await orders.PlaceOrder(request(customer), metadata=as_user, timeout=5)
-    as_edge = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
-    assert mine.order.order_id != as_edge.order.order_id
+    # The end user's call comes through the edge, the only forwarder of x-jwt-sub.
+    async with mesh_tls.aio_channel(services[1].address, "edge") as channel:
+        edge = v1_grpc.OrderServiceStub(channel)
+        mine = await edge.PlaceOrder(request(customer), metadata=as_user, timeout=5)
+    internal = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
+    assert mine.order.order_id != internal.order.order_id
     assert await effects(postgres, services, customer) == (2, 2)
 
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from protomesh.errors import InvalidArgument, PermissionDenied, Unavailable
+from protomesh.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from protomesh.idempotency import IdempotentCall, KeyReused, Replayed
+from protomesh.principal import ANONYMOUS, INTERNAL, Viewer
 from services.order import handlers
 from services.order.domain import (
     IllegalTransition,
@@ -59,7 +60,7 @@ async def place(
     customers: FakeCustomers,
     *,
     customer: uuid.UUID = CUSTOMER,
-    viewer: str | None = None,
+    viewer: Viewer = INTERNAL,
     key: Once | None = None,
     clock: Ticking | None = None,
 ) -> Order | Replayed:
@@ -128,28 +129,46 @@ async def test_an_end_user_places_and_sees_only_their_own_orders(
 ) -> None:
     stranger = str(uuid.uuid4())
     with pytest.raises(PermissionDenied):
-        await place(store, customers, viewer=stranger)
-    order = await place(store, customers, viewer=str(CUSTOMER))
+        await place(store, customers, viewer=Viewer(stranger))
+    order = await place(store, customers, viewer=Viewer(str(CUSTOMER)))
     assert isinstance(order, Order)
-    assert await handlers.get_order(order.id, store=store, viewer=str(CUSTOMER)) == order
-    assert await handlers.get_order(order.id, store=store, viewer=None) == order
+    assert await handlers.get_order(order.id, store=store, viewer=Viewer(str(CUSTOMER))) == order
+    assert await handlers.get_order(order.id, store=store, viewer=INTERNAL) == order
     with pytest.raises(PermissionDenied):
-        await handlers.get_order(order.id, store=store, viewer=stranger)
+        await handlers.get_order(order.id, store=store, viewer=Viewer(stranger))
     with pytest.raises(PermissionDenied):
-        await handlers.list_orders(ListOrders(CUSTOMER), store=store, viewer=stranger)
+        await handlers.list_orders(ListOrders(CUSTOMER), store=store, viewer=Viewer(stranger))
     with pytest.raises(PermissionDenied):
         await handlers.cancel_order(
-            CancelOrder(order.id), store=store, clock=Ticking(), viewer=stranger, once=None
+            CancelOrder(order.id), store=store, clock=Ticking(), viewer=Viewer(stranger), once=None
         )
     assert store.orders[order.id].status == Status.PENDING
 
 
+async def test_a_call_with_neither_an_end_user_nor_a_mesh_identity_is_refused(
+    store: InMemoryOrderStore, customers: FakeCustomers
+) -> None:
+    order = await place(store, customers)
+    assert isinstance(order, Order)
+    with pytest.raises(Unauthenticated):
+        await place(store, customers, viewer=ANONYMOUS)
+    with pytest.raises(Unauthenticated):
+        await handlers.get_order(order.id, store=store, viewer=ANONYMOUS)
+    with pytest.raises(Unauthenticated):
+        await handlers.list_orders(ListOrders(CUSTOMER), store=store, viewer=ANONYMOUS)
+    with pytest.raises(Unauthenticated):
+        await handlers.cancel_order(
+            CancelOrder(order.id), store=store, clock=Ticking(), viewer=ANONYMOUS, once=None
+        )
+    assert len(store.orders) == 1
+
+
 async def test_a_missing_order_is_not_found(store: InMemoryOrderStore) -> None:
     with pytest.raises(OrderNotFound):
-        await handlers.get_order(uuid.uuid4(), store=store, viewer=None)
+        await handlers.get_order(uuid.uuid4(), store=store, viewer=INTERNAL)
     with pytest.raises(OrderNotFound):
         await handlers.cancel_order(
-            CancelOrder(uuid.uuid4()), store=store, clock=Ticking(), viewer=None, once=None
+            CancelOrder(uuid.uuid4()), store=store, clock=Ticking(), viewer=INTERNAL, once=None
         )
 
 
@@ -159,14 +178,14 @@ async def test_cancel_records_an_event_and_a_second_cancel_is_illegal(
     order = await place(store, customers)
     assert isinstance(order, Order)
     cancelled = await handlers.cancel_order(
-        CancelOrder(order.id, "too slow"), store=store, clock=Ticking(), viewer=None, once=None
+        CancelOrder(order.id, "too slow"), store=store, clock=Ticking(), viewer=INTERNAL, once=None
     )
     assert isinstance(cancelled, Order)
     assert cancelled.version == 2
     assert isinstance(store.events[-1][2], OrderCancelled)
     with pytest.raises(IllegalTransition):
         await handlers.cancel_order(
-            CancelOrder(order.id), store=store, clock=Ticking(), viewer=None, once=None
+            CancelOrder(order.id), store=store, clock=Ticking(), viewer=INTERNAL, once=None
         )
     assert len(store.events) == 2
 
@@ -180,7 +199,7 @@ async def test_pages_walk_every_order_once_newest_first(
     token = ""
     for _ in range(10):
         page = await handlers.list_orders(
-            ListOrders(CUSTOMER, page_size=2, page_token=token), store=store, viewer=None
+            ListOrders(CUSTOMER, page_size=2, page_token=token), store=store, viewer=INTERNAL
         )
         seen += page.orders
         token = page.next_page_token
@@ -195,12 +214,14 @@ async def test_a_page_token_is_tied_to_its_filter(
     clock = Ticking()
     for _ in range(3):
         await place(store, customers, clock=clock)
-    page = await handlers.list_orders(ListOrders(CUSTOMER, page_size=1), store=store, viewer=None)
+    page = await handlers.list_orders(
+        ListOrders(CUSTOMER, page_size=1), store=store, viewer=INTERNAL
+    )
     with pytest.raises(InvalidArgument, match="page_token"):
         await handlers.list_orders(
             ListOrders(
                 CUSTOMER, page_size=1, page_token=page.next_page_token, status=Status.SHIPPED
             ),
             store=store,
-            viewer=None,
+            viewer=INTERNAL,
         )
