@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from protomesh.paths import ROOT
-from protomesh.registry.callers import check_caller_names, read_callers
+from protomesh.registry.callers import check_caller_names, check_identities, read_callers
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.edge import read_edge
 from protomesh.registry.model import (
@@ -122,6 +122,7 @@ class _MeshReader(Reader):
         mesh = Mesh(
             trust_domain, environments, infrastructure, services, order, edge, identities, telemetry
         )
+        check_identities(self, identities, services)
         check_caller_names(self, services, mesh.known_identities)
         return mesh
 

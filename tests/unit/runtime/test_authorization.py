@@ -52,13 +52,14 @@ def viewer_of(
     return contextvars.copy_context().run(call)
 
 
-def test_the_checked_in_mesh_lets_order_and_bff_read_users_but_not_create_them() -> None:
+def test_the_checked_in_mesh_lets_order_read_users_but_not_create_them() -> None:
     policy = CallerPolicy.of(load_mesh(), "user")
-    for caller in ("edge", "order", "bff", "operator"):
+    for caller in ("edge", "order", "operator"):
         assert policy.allows(GET_USER, caller)
     assert policy.allows(CREATE_USER, "edge")
     assert not policy.allows(CREATE_USER, "order")
-    assert not policy.allows(GET_USER, "stranger")
+    for undeclared in ("stranger", "bff"):  # no service and no declared identity: no access
+        assert not policy.allows(GET_USER, undeclared)
 
 
 def test_a_methods_own_rule_replaces_its_services_wildcard() -> None:
