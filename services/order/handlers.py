@@ -120,14 +120,17 @@ class OrderPage:
     next_page_token: str
 
 
+def identified(viewer: Viewer) -> None:
+    """Anyone but a signed-in user or a mesh service (the edge without a user, a plaintext
+    caller) is refused before anything is looked up: not even whether an order exists."""
+    if viewer.end_user is None and not viewer.internal:
+        raise Unauthenticated("this call needs a signed-in user")
+
+
 def authorize(viewer: Viewer, customer_id: uuid.UUID) -> None:
-    """An end user may only touch their own orders; a mesh service may touch any;
-    anyone else (the edge without a signed-in user, a plaintext caller) none."""
-    if viewer.end_user is None:
-        if not viewer.internal:
-            raise Unauthenticated("this call needs a signed-in user")
-        return
-    if viewer.end_user != str(customer_id):
+    """An end user may only touch their own orders; a mesh service may touch any."""
+    identified(viewer)
+    if viewer.end_user is not None and viewer.end_user != str(customer_id):
         raise PermissionDenied("this order belongs to another customer")
 
 
@@ -150,6 +153,7 @@ async def place_order(
 
 
 async def get_order(order_id: uuid.UUID, *, store: OrderStore, viewer: Viewer) -> Order:
+    identified(viewer)
     order = await store.get(order_id)
     if order is None:
         raise OrderNotFound(order_id)
@@ -179,6 +183,8 @@ async def cancel_order(
     viewer: Viewer,
     once: Once | None,
 ) -> Order | Replayed:
+    identified(viewer)
+
     def apply(order: Order) -> tuple[Order, Event]:
         authorize(viewer, order.customer_id)
         return order.cancel(command.reason, clock())

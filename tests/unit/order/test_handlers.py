@@ -154,6 +154,8 @@ async def test_a_call_with_neither_an_end_user_nor_a_mesh_identity_is_refused(
         await place(store, customers, viewer=ANONYMOUS)
     with pytest.raises(Unauthenticated):
         await handlers.get_order(order.id, store=store, viewer=ANONYMOUS)
+    with pytest.raises(Unauthenticated):  # not even whether an order exists
+        await handlers.get_order(uuid.uuid4(), store=store, viewer=ANONYMOUS)
     with pytest.raises(Unauthenticated):
         await handlers.list_orders(ListOrders(CUSTOMER), store=store, viewer=ANONYMOUS)
     with pytest.raises(Unauthenticated):
