@@ -41,6 +41,7 @@ from protomesh.bus.dead_letters import DeadLetters
 from protomesh.bus.decoding import DecodedEvent, EventTypes, Undecodable
 from protomesh.telemetry.metrics import count_redelivery
 from protomesh.telemetry.propagation import consume_span
+from protomesh.tls.files import TlsFiles
 
 log = logging.getLogger("protomesh.bus.consumer")
 
@@ -109,9 +110,13 @@ class DurableConsumer:
         spec: ConsumerSpec,
         event_types: EventTypes,
         handler: Handler,
+        *,
+        tls: TlsFiles | None = None,
     ) -> None:
+        """`tls`: the process's certificate, for a `tls://` NATS URL."""
         self.spec = spec
         self._nats = nats
+        self._tls = tls
         self._nc: NatsClient | None = None if isinstance(nats, str) else nats
         self._types = event_types
         self._handler = handler
@@ -140,7 +145,7 @@ class DurableConsumer:
     async def _attach(self) -> DeadLetters:
         if self._nc is None:
             assert isinstance(self._nats, str)
-            self._nc = await connect_nats(self._nats, name=self.spec.durable)
+            self._nc = await connect_nats(self._nats, name=self.spec.durable, tls=self._tls)
         js = self._nc.jetstream()
         await js.add_consumer(self.spec.stream, self.spec.consumer_config())
         self._subscription = await js.pull_subscribe_bind(

@@ -48,7 +48,7 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
     if "postgres" in mesh.infrastructure:
         postgres = Postgres(mesh.infrastructure["postgres"].ports[ENVIRONMENT], layout)
     if "nats" in mesh.infrastructure:
-        nats = NatsProcess(mesh.infrastructure["nats"], layout)
+        nats = NatsProcess(mesh, layout)
     # Secret files are made on first use, when a service is launched; certificates by `up`.
     wiring = Wiring.of(
         mesh,

@@ -17,11 +17,14 @@ another, which the official Envoy image then runs, with the certificates at /etc
 
 from __future__ import annotations
 
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gateway.config import FILES
 from gateway.upstream_tls import EDGE_IDENTITY
 from protomesh.registry import Infrastructure, Mesh, Service
+from protomesh.tls.files import TlsFiles
+from protomesh_toolkit.embedded.nats_auth import SERVER_IDENTITY, server_config
 from protomesh_toolkit.topology import images
 from protomesh_toolkit.topology.wiring import (
     ADMIN_PASSWORD,
@@ -36,6 +39,8 @@ from protomesh_toolkit.topology.wiring import (
 ENVIRONMENT = "compose"
 SECRETS_SOURCE = "./deploy/compose/secrets"  # made by `make compose-secrets`, git-ignored
 BACKEND, PUBLIC = "backend", "public"
+NATS_CONFIG = "deploy/compose/nats.conf"  # rendered from mesh.yaml, committed
+NATS_CONFIG_PATH = "/etc/nats/nats.conf"
 CA_VOLUME = "ca"  # the issuing store: the CA key and every leaf, the certs job's alone
 PROVISION = "db-provision"  # the one-shot job that makes the roles and schemas
 HEALTHY = {"condition": "service_healthy"}
@@ -129,8 +134,22 @@ def identity_volume(identity: str) -> str:
 
 
 def published_identities(mesh: Mesh) -> list[str]:
-    """The identities with a container: every service, and the edge."""
-    return [*mesh.services, *([EDGE_IDENTITY] if mesh.edge is not None else [])]
+    """The identities with a container: every service, NATS, and the edge."""
+    nats = [SERVER_IDENTITY] if "nats" in mesh.infrastructure else []
+    return [*mesh.services, *nats, *([EDGE_IDENTITY] if mesh.edge is not None else [])]
+
+
+def nats_config(mesh: Mesh) -> dict[str, Any]:
+    """The NATS server's config in the container: its certificate from its own volume."""
+    part = mesh.infrastructure["nats"]
+    return server_config(
+        mesh,
+        host="0.0.0.0",
+        port=part.ports[ENVIRONMENT],
+        monitor_port=part.monitor_ports[ENVIRONMENT],
+        store_dir=PurePosixPath("/data"),
+        tls=TlsFiles.of(Path(images.CERTS_DIR), SERVER_IDENTITY),
+    )
 
 
 def _certs_job(mesh: Mesh) -> dict[str, Any]:
@@ -191,10 +210,16 @@ def _infrastructure(part: Infrastructure) -> dict[str, Any]:
         }
     monitor = part.monitor_ports[ENVIRONMENT]
     health_url = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
+    # Mutual TLS only, a user per identity (NATS_CONFIG, rendered from mesh.yaml beside this).
     return {
         "image": images.NATS,
-        "command": ["-js", "-p", str(port), "-m", str(monitor), "-sd", "/data", "-n", "nats"],
-        "volumes": ["nats-data:/data"],
+        "command": ["-c", NATS_CONFIG_PATH],
+        "volumes": [
+            "nats-data:/data",
+            f"{identity_volume(SERVER_IDENTITY)}:{images.CERTS_DIR}:ro",
+            f"./{NATS_CONFIG}:{NATS_CONFIG_PATH}:ro",
+        ],
+        "depends_on": {"certs": COMPLETED},
         "healthcheck": healthcheck(["wget", "-q", "-O", "/dev/null", health_url]),
         "networks": [BACKEND],
     }

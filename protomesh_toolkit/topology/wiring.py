@@ -122,7 +122,9 @@ def service_settings(
             "DATABASE_SCHEMA": database.schema,
         }
     if "nats" in service.depends_on and wiring.nats is not None:
-        settings["NATS_URL"] = f"nats://{wiring.nats}"
+        # Over mutual TLS with the service's own certificate whenever the mesh has TLS.
+        scheme = "nats" if wiring.certs_dir is None else "tls"
+        settings["NATS_URL"] = f"{scheme}://{wiring.nats}"
     if wiring.otlp_endpoint is not None:
         settings["OTLP_ENDPOINT"] = wiring.otlp_endpoint
         settings["TRACE_SAMPLE_RATE"] = str(wiring.sample_rate)

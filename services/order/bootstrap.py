@@ -96,10 +96,12 @@ async def build(config: OrderServiceConfig) -> GrpcService:
         database = OutboxDatabase(
             config.database_url, config.database_password, config.database_schema
         )
-        relay = OutboxRelay(database, servers, streams=[ORDER_EVENTS], name="order-outbox-relay")
+        relay = OutboxRelay(
+            database, servers, streams=[ORDER_EVENTS], name="order-outbox-relay", tls=config.tls
+        )
         workers.append(relay)
         # The order context's own copy of customers, fed by user events (pattern 8).
-        workers.append(customer_directory_consumer(servers, pool))
+        workers.append(customer_directory_consumer(servers, pool, tls=config.tls))
 
     async def close_users() -> None:
         await users.close()

@@ -20,6 +20,7 @@ from shop.user.events.v1 import events_pb2
 from protomesh.bus.consumer import ConsumerSpec, DurableConsumer, Rejected
 from protomesh.bus.decoding import DecodedEvent, EventTypes
 from protomesh.bus.processed import handle_once
+from protomesh.tls.files import TlsFiles
 from services.order.streams import USER_EVENTS
 
 CONSUMER = "order-customer-directory"
@@ -78,10 +79,12 @@ class CustomerDirectory:
         return None if row is None else Customer(*row)
 
 
-def customer_directory_consumer(nats: NatsClient | str, pool: asyncpg.Pool) -> DurableConsumer:
+def customer_directory_consumer(
+    nats: NatsClient | str, pool: asyncpg.Pool, *, tls: TlsFiles | None = None
+) -> DurableConsumer:
     """The worker the order service runs beside its RPCs when it has a NATS URL.
 
     `nats` is a URL (the worker connects, and waits for NATS) or a shared client.
     The schema needs `processed_events` (`install_processed_events`).
     """
-    return DurableConsumer(nats, SPEC, EVENT_TYPES, CustomerDirectory(pool).handle)
+    return DurableConsumer(nats, SPEC, EVENT_TYPES, CustomerDirectory(pool).handle, tls=tls)

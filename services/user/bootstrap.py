@@ -63,6 +63,7 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
         RelaySettings(poll_interval=config.outbox_poll_interval),
         streams=[USER_EVENTS],
         name="user-outbox-relay",
+        tls=config.tls,
     )
 
 
@@ -78,7 +79,7 @@ async def build(config: UserServiceConfig) -> GrpcService:
     relay = outbox_relay(config)
     workers: list[Worker] = [relay] if relay is not None else []
     if config.nats_url is not None:  # orders per customer, kept from the order events
-        workers.append(order_counts_consumer(config.nats_url, pool))
+        workers.append(order_counts_consumer(config.nats_url, pool, tls=config.tls))
 
     definition = ServiceDefinition(
         name="user",

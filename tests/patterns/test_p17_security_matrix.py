@@ -33,6 +33,7 @@ MTLS = "tests/patterns/test_p17_mtls_authz.py"
 EDGE_AUTH = "tests/integration/test_edge_auth.py"
 OWNERSHIP = "tests/patterns/test_p08_data_ownership.py"
 SCOPE = "tests/unit/topology/test_secret_scope.py"
+NATS = "tests/integration/test_nats_zero_trust.py"
 
 # attack → the test that makes it and sees it refused
 ATTACKS = {
@@ -61,6 +62,15 @@ ATTACKS = {
     "a JWT from another issuer": f"{HERE}::test_a_jwt_from_another_issuer_is_refused",
     "a JWT for another audience": f"{EDGE_AUTH}::test_a_token_for_another_audience_is_forbidden",
     "a JWT signed by another key": f"{EDGE_AUTH}::test_a_token_signed_by_another_key_is_refused",
+    "a NATS client without a mesh certificate, or with one no user names": (
+        f"{NATS}::test_a_client_without_a_mesh_certificate_or_user_is_refused"
+    ),
+    "NATS publish to another context's subject": (
+        f"{NATS}::test_the_order_service_cannot_publish_a_user_event"
+    ),
+    "an event forged without NATS credentials reaching a consumer": (
+        f"{NATS}::test_a_forged_event_never_reaches_a_consumer_and_a_real_one_does"
+    ),
     "cross-schema SQL (read)": f"{OWNERSHIP}::test_the_order_role_cannot_read_the_user_schema",
     "cross-schema SQL (write)": f"{OWNERSHIP}::test_neither_role_can_write_into_the_other_schema",
     "a service reading another service's key or the CA key (compose)": (

@@ -27,8 +27,9 @@ def test_every_service_the_edge_the_listed_identities_and_the_operator_get_a_lea
     tmp_path: Path,
 ) -> None:
     outcomes = ensure_certificates(MESH, tmp_path)
-    # Only what exists: the declared services, the edge, and the operator; no `bff` ahead of time.
-    assert [o.name for o in outcomes] == ["user", "order", "edge", "operator"]
+    # Only what exists: the declared services, NATS's server, the edge, and the operator;
+    # no `bff` ahead of time.
+    assert [o.name for o in outcomes] == ["user", "order", "nats", "edge", "operator"]
     assert {o.action for o in outcomes} == {"issued"}
     user = leaf(tmp_path, "user")
     san = user.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

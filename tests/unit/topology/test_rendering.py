@@ -20,7 +20,7 @@ def test_each_compose_replica_is_a_container_of_the_one_image_with_its_command(
         assert order["image"] == services["user"]["image"] == "protomesh:local"
         assert order["command"] == ["python", "-m", "services.order"]
         assert order["environment"]["ORDER_SERVICE_PORT"] == "50052"
-        assert order["environment"]["ORDER_SERVICE_NATS_URL"] == "nats://nats:4222"
+        assert order["environment"]["ORDER_SERVICE_NATS_URL"] == "tls://nats:4222"
         assert order["healthcheck"]["test"][-1] == "127.0.0.1:50052"
         assert order["depends_on"] == {
             "certs": {"condition": "service_completed_successfully"},
@@ -30,7 +30,7 @@ def test_each_compose_replica_is_a_container_of_the_one_image_with_its_command(
             "user": {"condition": "service_healthy"},
         }
     assert "order" not in services
-    assert services["user"]["environment"]["USER_SERVICE_NATS_URL"] == "nats://nats:4222"
+    assert services["user"]["environment"]["USER_SERVICE_NATS_URL"] == "tls://nats:4222"
 
 
 def test_secrets_are_files_never_values(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ def test_compose_gives_each_service_container_its_own_key_and_password_only(
     for replica in ("order-1", "order-2"):
         assert readable[replica] == own_set("order") | {"order_db_password"}
     assert readable["edge"] == own_set("edge")
+    assert readable["nats"] == own_set("nats")
     assert [name for name, files in readable.items() if "ca.key" in files] == ["certs"]
     assert sorted(name for name, files in readable.items() if ADMIN in files) == [
         "db-provision",

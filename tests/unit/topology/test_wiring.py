@@ -22,9 +22,11 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
     assert isinstance(user, ServiceProcess)
-    assert order.environment()["ORDER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
+    assert order.environment()["ORDER_SERVICE_NATS_URL"] == "tls://127.0.0.1:54222"
     # The user service relays its outbox and counts orders: it depends on nats too.
-    assert user.environment()["USER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
+    assert user.environment()["USER_SERVICE_NATS_URL"] == "tls://127.0.0.1:54222"
+    # Over mutual TLS with its own certificate; plaintext only when the mesh runs insecure.
+    assert user.environment()["USER_SERVICE_TLS_CERT_PATH"].endswith("/certs/user.crt")
 
 
 def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> None:
@@ -79,6 +81,7 @@ def test_the_insecure_switch_gives_local_services_no_certificate(
     order = components(mesh, prepared(tmp_path, mesh_file))["order"]
     assert isinstance(order, ServiceProcess)
     assert not [key for key in order.environment() if key.startswith("ORDER_SERVICE_TLS_")]
+    assert order.environment()["ORDER_SERVICE_NATS_URL"].startswith("nats://")  # plaintext
 
 
 def test_replicas_of_a_service_share_its_role_password(tmp_path: Path) -> None:
