@@ -10,6 +10,9 @@ when a committed file differs: the test suite runs it, so they cannot drift.
 running Envoy's config with every file it reads (what compose's edge-config
 job and the edge pod's init container run; the local cluster calls
 `gateway.prepare` itself).
+
+`python -m gateway openapi` writes the edge's OpenAPI document
+(gateway/openapi/command.py).
 """
 
 from __future__ import annotations
@@ -67,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["prepare"]:
         return prepare_main(argv[1:])
+    if argv[:1] == ["openapi"]:
+        from gateway.openapi.command import openapi_main
+
+        return openapi_main(argv[1:])
     return render_main(argv)
 
 

@@ -14,7 +14,9 @@ from typing import Any
 import yaml
 
 from gateway.listener import connection_manager
+from gateway.openapi.serving import serve_pages
 from gateway.routes import route_config
+from gateway.strict_json import strict_json_filter
 from gateway.tracing import otlp_cluster, tracing
 from gateway.upstream_tls import NODE
 from gateway.upstreams import UpstreamTls, cluster
@@ -35,14 +37,21 @@ class EdgeFiles:
     jwks: str
     certs: str  # the directory `protomesh certs` publishes the mesh's certificates in
     sds: str  # the directory of the SDS files that point Envoy at them
+    # The directory of the API document and its docs page (gateway.openapi.pages),
+    # or None for an edge that serves neither (the benchmarks').
+    pages: str | None = None
 
 
 # Locally Envoy runs in the cluster's run directory, which holds all of them;
 # in a container they are mounted under /etc/envoy.
 FILES = {
-    LOCAL: EdgeFiles("envoy/edge.binpb", "envoy/jwks.json", "certs", "envoy/sds"),
+    LOCAL: EdgeFiles("envoy/edge.binpb", "envoy/jwks.json", "certs", "envoy/sds", "envoy/pages"),
     "compose": EdgeFiles(
-        "/etc/envoy/edge.binpb", "/etc/envoy/jwks.json", "/etc/envoy/certs", "/etc/envoy/sds"
+        "/etc/envoy/edge.binpb",
+        "/etc/envoy/jwks.json",
+        "/etc/envoy/certs",
+        "/etc/envoy/sds",
+        "/etc/envoy/pages",
     ),
 }
 
@@ -75,9 +84,17 @@ def render(
     upstreams = [s for s in mesh.services.values() if set(s.serves) & set(exposed)]
     upstream_tls = UpstreamTls(mesh.trust_domain, files.sds) if tls else None
     clusters = [cluster(service, edge, environment, upstream_tls) for service in upstreams]
+    routes = route_config(mesh, edge, catalogue)
     manager = connection_manager(
-        edge, route_config(mesh, edge, catalogue), exposed, files.descriptor, files.jwks
+        edge,
+        routes,
+        exposed,
+        files.descriptor,
+        files.jwks,
+        strict_json=strict_json_filter(edge, catalogue),
     )
+    if files.pages is not None:
+        serve_pages(routes, manager, files.pages)
     endpoint = otlp_endpoint or mesh.telemetry.otlp_endpoints.get(environment)
     if endpoint is not None:
         manager["typed_config"]["tracing"] = tracing(mesh.telemetry.sample_rate)
@@ -97,8 +114,20 @@ def render(
     }
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the strict JSON filter's Lua script) as readable `|` blocks."""
+
+
+def _string(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _string)
+
+
 def as_yaml(config: dict[str, Any], environment: str) -> str:
-    body = yaml.safe_dump(config, sort_keys=False, default_flow_style=False, width=100)
+    body = yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100)
     return HEADER.format(environment=environment) + body
 
 

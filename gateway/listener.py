@@ -3,12 +3,19 @@
 HTTP/1.1 and HTTP/2 (h2c) arrive on the same port. The filters run in this
 order, and the order matters:
 
+0. status_header: first, so it sees every reply last: REST replies get the
+   `grpc-status` their body says (gateway/status_header.py);
 1. cors: answers preflights before anything asks for a token;
 2. buffer: refuses bodies over the registry's limit with 413;
+   (strict JSON: refuses bodies with fields the request message lacks, which
+   the transcoder would drop; gateway/strict_json.py)
 3. grpc_json_transcoder: REST → gRPC from the `google.api.http` annotations;
    gRPC calls pass through; it rewrites `:path` to the RPC and re-routes;
+3a. transport_headers: checks, caps or drops the gRPC transport headers a
+   client sent (gateway/transport_headers.py), on the RPC's route;
 4. jwt_authn: checks the token the RPC's route asks for, and forwards the
-   verified subject as `x-jwt-sub` (stripping any copy the client sent);
+   verified subject as `x-jwt-sub` and its `roles` claim as `x-jwt-roles`
+   (stripping any copy the client sent);
 5. local_ratelimit: the RPC's route's token buckets, per route and per client;
 6. router.
 jwt_authn and local_ratelimit run after the transcoder so that they see the
@@ -20,15 +27,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.early_headers import early_header_mutations
 from gateway.local_replies import local_replies
 from gateway.routes import (
     JWT_FILTER,
     LOCAL_RATELIMIT,
     RATELIMIT_FILTER,
+    ROLES_HEADER,
     SIGNED_IN,
     SIGNED_IN_IF_ANY,
     SUBJECT_HEADER,
 )
+from gateway.status_header import status_header_filter
+from gateway.transport_headers import transport_header_filter
+from protomesh.edge_auth import ROLES_CLAIM
 from protomesh.registry import Edge
 
 HCM = (
@@ -68,7 +80,13 @@ ACCESS_LOG_FORMAT = {
 
 
 def connection_manager(
-    edge: Edge, routes: dict[str, Any], exposed: list[str], descriptor: str, jwks: str
+    edge: Edge,
+    routes: dict[str, Any],
+    exposed: list[str],
+    descriptor: str,
+    jwks: str,
+    *,
+    strict_json: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "name": "envoy.filters.network.http_connection_manager",
@@ -94,19 +112,25 @@ def connection_manager(
                 }
             ],
             "local_reply_config": local_replies(),
+            "early_header_mutation_extensions": early_header_mutations(),
             "route_config": routes,
-            "http_filters": _filters(edge, exposed, descriptor, jwks),
+            "http_filters": _filters(edge, exposed, descriptor, jwks, strict_json),
         },
     }
 
 
-def _filters(edge: Edge, exposed: list[str], descriptor: str, jwks: str) -> list[dict[str, Any]]:
+def _filters(
+    edge: Edge, exposed: list[str], descriptor: str, jwks: str, strict_json: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = [
+        # First, so that it sees every reply last: it tells REST callers their gRPC status.
+        status_header_filter(),
         {"name": "envoy.filters.http.cors", "typed_config": {"@type": CORS}},
         {
             "name": "envoy.filters.http.buffer",
             "typed_config": {"@type": BUFFER, "max_request_bytes": edge.max_request_bytes},
         },
+        *([strict_json] if strict_json is not None else []),
         {
             "name": "envoy.filters.http.grpc_json_transcoder",
             "typed_config": {
@@ -126,13 +150,18 @@ def _filters(edge: Edge, exposed: list[str], descriptor: str, jwks: str) -> list
             },
         },
     ]
+    # Checks the transport headers a client sent before anything acts on them.
+    filters.append(transport_header_filter())
     if edge.jwt is not None:
         provider = {
             "issuer": edge.jwt.issuer,
             "audiences": list(edge.jwt.audiences),
             "local_jwks": {"filename": jwks},
             "forward": False,
-            "claim_to_headers": [{"header_name": SUBJECT_HEADER, "claim_name": "sub"}],
+            "claim_to_headers": [
+                {"header_name": SUBJECT_HEADER, "claim_name": "sub"},
+                {"header_name": ROLES_HEADER, "claim_name": ROLES_CLAIM},
+            ],
         }
         signed_in = {"provider_name": JWT_PROVIDER}
         filters.append(

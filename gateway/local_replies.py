@@ -7,6 +7,8 @@ upstream down) are local replies, formatted here into the same shape: the
 gRPC code that matches their HTTP status, and an ErrorInfo whose `reason` is
 that code's name and whose metadata says which part of Envoy answered and the
 request id. A gRPC caller gets the plain message as `grpc-message` instead.
+A filter that writes its refusal in that shape itself (the strict JSON
+check) marks it with PREFORMATTED dynamic metadata, and it goes out as written.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ _GRPC_CALLER = {
         ]
     }
 }
+# Dynamic metadata (namespace, key) set to true by a filter whose local reply is
+# already google.rpc.Status JSON (gateway/strict_json.lua sets it).
+PREFORMATTED = ("protomesh.edge", "formatted")
 GRPC_UNKNOWN = 2
 GRPC_CODE_NAMES = {
     2: "UNKNOWN",
@@ -74,7 +79,19 @@ def local_replies() -> dict[str, Any]:
     grpc_text = {"text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"}}
     not_routed = {"response_flag_filter": {"flags": ["NC"]}}
     no_route = {"inline_string": "no such route"}
+    namespace, key = PREFORMATTED
+    preformatted = {
+        "matcher": {"filter": namespace, "path": [{"key": key}], "value": {"bool_match": True}},
+        "match_if_key_not_found": False,  # the default, true, would take every reply
+    }
     mappers: list[dict[str, Any]] = [
+        {
+            "filter": {"metadata_filter": preformatted},
+            "body_format_override": {
+                "text_format_source": {"inline_string": "%LOCAL_REPLY_BODY%"},
+                "content_type": "application/json",
+            },
+        },
         {
             "filter": {"and_filter": {"filters": [_GRPC_CALLER, not_routed]}},
             "body": no_route,

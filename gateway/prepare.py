@@ -17,6 +17,7 @@ from pathlib import Path
 from gateway.config import FILES, RenderError, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
 from gateway.dev_issuer import DevIssuer
+from gateway.openapi.pages import write_pages
 from gateway.upstream_tls import write_secret_documents
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import Mesh, RpcCatalogue, load_mesh
@@ -36,7 +37,7 @@ def prepare_edge_files(
 ) -> Path:
     """Write what Envoy runs on where its config expects it; returns the config's path.
 
-    The descriptor set, JWKS and SDS files go where `gateway.config.FILES`
+    The descriptor set, JWKS, SDS files and API pages go where `gateway.config.FILES`
     says for the environment, under `base` (locally the run dir; in a
     container `/`, where the paths are absolute); the config goes beside the
     descriptor set. The SDS files point Envoy at the edge's certificate in
@@ -60,6 +61,8 @@ def prepare_edge_files(
         (base / files.certs.lstrip("/")).mkdir(parents=True, exist_ok=True)
         write_secret_documents(base / files.sds.lstrip("/"), files.certs)
     mesh = load_mesh(mesh_file, catalogue)
+    if files.pages is not None:
+        write_pages(base / files.pages.lstrip("/"), mesh)
     if per_service:
         mesh = one_address_per_service(mesh, environment)
     config = directory / CONFIG

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.transport_headers import route_metadata
+from protomesh.edge_auth import ROLES_METADATA, SUBJECT_METADATA
 from protomesh.registry import Edge, Mesh, Policy, Rpc, RpcCatalogue, TokenBucket
 
 JWT_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
@@ -25,10 +27,13 @@ PREVIOUS_HOSTS = (
     "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 )
 UNROUTED = "unrouted"  # a cluster that does not exist
-SUBJECT_HEADER = "x-jwt-sub"  # set by jwt_authn from the verified token's `sub`
-# Requirements in jwt_authn's requirement_map: a protected route needs a valid
-# token; any other route verifies a token when one is sent (so the service
-# still learns who calls) and lets anonymous calls through.
+# Set by jwt_authn from the verified token's `sub` and `roles` claims; named
+# once, beside the service side that believes them (protomesh.edge_auth).
+SUBJECT_HEADER, ROLES_HEADER = SUBJECT_METADATA, ROLES_METADATA
+# Requirements in jwt_authn's requirement_map: a route whose policy requires a
+# token (`Policy.requires_token`: any auth but public) needs a valid one; a
+# public route verifies a token when one is sent (so the service still learns
+# who calls) and lets anonymous calls through.
 SIGNED_IN, SIGNED_IN_IF_ANY = "signed_in", "signed_in_if_token"
 RETRY_ON = "unavailable,reset,connect-failure"
 # Generous back-off: a retried call waits out an upstream that restarts.
@@ -68,8 +73,9 @@ def route_config(mesh: Mesh, edge: Edge, catalogue: RpcCatalogue) -> dict[str, A
     if edge.cors_origins:
         virtual_host["typed_per_filter_config"] = {"envoy.filters.http.cors": _cors(edge)}
     if edge.jwt is None:
-        # No jwt_authn filter to strip it: a client must not pass a subject off as verified.
-        virtual_host["request_headers_to_remove"] = [SUBJECT_HEADER]
+        # No jwt_authn filter to strip them: a client must not pass a subject
+        # or a role off as verified.
+        virtual_host["request_headers_to_remove"] = [SUBJECT_HEADER, ROLES_HEADER]
     # Envoy checks that routed clusters exist; the catch-all's deliberately does not.
     return {"name": "edge", "virtual_hosts": [virtual_host], "validate_clusters": False}
 
@@ -79,8 +85,10 @@ def _route(
 ) -> dict[str, Any]:
     # The whole call, retries included. (Not max_stream_duration's
     # grpc_timeout_header_max: with it a gRPC call without grpc-timeout, which
-    # every transcoded REST call is, gets no timeout at all.) A gRPC caller's
-    # shorter deadline still holds: its grpc-timeout travels to the service.
+    # every transcoded REST call is, gets no timeout at all.) A caller's shorter
+    # deadline still holds: its grpc-timeout travels to the service, capped at
+    # this timeout by gateway/transport_headers.py, which reads it from the
+    # route's metadata.
     action: dict[str, Any] = {"cluster": cluster, "timeout": _seconds(policy.timeout or 0)}
     if policy.retries and rpc.idempotent:
         action["retry_policy"] = {
@@ -97,9 +105,11 @@ def _route(
         }
     name = f"{proto_service}/{rpc.name}"
     route: dict[str, Any] = {"name": name, "match": {"path": f"/{name}"}, "route": action}
+    if metadata := route_metadata(policy):
+        route["metadata"] = metadata
     per_filter: dict[str, Any] = {}
     if edge.jwt is not None:
-        requirement = SIGNED_IN if policy.protected else SIGNED_IN_IF_ANY
+        requirement = SIGNED_IN if policy.requires_token else SIGNED_IN_IF_ANY
         per_filter[JWT_FILTER] = {"@type": JWT_PER_ROUTE, "requirement_name": requirement}
     if policy.rate_limit is not None or policy.quota is not None:
         per_filter[RATELIMIT_FILTER] = _rate_limit(name, policy, edge)

@@ -20,6 +20,14 @@ class FieldViolation:
     description: str
 
 
+@dataclass(frozen=True)
+class QuotaViolation:
+    """One quota a call ran out of: whose (`caller:order`, `end_user:alice`) and which."""
+
+    subject: str
+    description: str
+
+
 class DomainError(Exception):
     """An expected failure with a message fit for the caller."""
 
@@ -75,11 +83,21 @@ class Unauthenticated(DomainError):
 
 
 class ResourceExhausted(DomainError):
-    """A limit was hit; the caller may retry after `retry_after` seconds."""
+    """A limit was hit; the caller may retry after `retry_after` seconds.
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    `violations` name the quotas that ran out, when a quota (not a shortage) refused the call.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        violations: tuple[QuotaViolation, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.violations = violations
 
 
 class Unavailable(DomainError):

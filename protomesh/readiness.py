@@ -48,6 +48,10 @@ class ReadinessMonitor:
         self._optional_failing: set[str] | None = None
         self._task: asyncio.Task[None] | None = None
 
+    def failing(self) -> frozenset[str]:
+        """The required dependencies down at the last check (none before the first)."""
+        return frozenset(self._failing or ())
+
     async def check_once(self) -> bool:
         results = await asyncio.gather(*(self._run(c) for c in self._checks))
         down = [check for check, ok in zip(self._checks, results, strict=True) if not ok]

@@ -32,11 +32,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from protomesh.authz import CallerPolicy
 from protomesh.interceptors import server_chain
+from protomesh.interceptors.readiness_gate import ReadinessGate
 from protomesh.interceptors.validation import Validator
+from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
-from protomesh.registry import load_mesh
 from protomesh.settings import ServerSettings
 from protomesh.telemetry.runtime import Telemetry
 from protomesh.tls.files import TlsConfigurationError, insecure, require_loopback, warn_insecure
@@ -76,12 +76,13 @@ class ServiceDefinition:
 
     name: str
     registrations: Sequence[Registration]
+    # Who may call it, for which end users, how often: from the mesh file its
+    # bootstrap read (ServicePolicies.of(mesh, name)).
+    policies: ServicePolicies
     validators: Mapping[str, Validator] = field(default_factory=dict)
     readiness_checks: Sequence[ReadinessCheck] = ()
     workers: Sequence[Worker] = ()
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
-    # Who may call it; None reads the service's `callers` from the settings' mesh file.
-    callers: CallerPolicy | None = None
 
 
 class GrpcService:
@@ -110,23 +111,26 @@ class GrpcService:
                 "TLS_CERT_PATH, TLS_KEY_PATH and TLS_CA_PATH (`protomesh certs issue` makes "
                 "them), or PROTOMESH_INSECURE=1 to run the whole mesh without TLS"
             )
-        callers = definition.callers or CallerPolicy.of(
-            load_mesh(settings.mesh_file), definition.name
+        policies = definition.policies
+        names = [r.full_name for r in definition.registrations]
+        self._readiness = ReadinessMonitor(
+            self.health, names, definition.readiness_checks, settings.readiness_interval
         )
         self._server = grpc.aio.server(
             interceptors=server_chain(
                 domain=f"{definition.name}.protomesh",
                 default_timeout=settings.default_timeout,
                 validators=definition.validators,
-                callers=callers,
+                callers=policies.callers,
+                routes=policies.routes,
                 enforce_callers=not self.insecure,
                 observers=self.telemetry.server_interceptors(),
+                limits=policies.limits,
+                readiness_gate=ReadinessGate(
+                    self._readiness.failing, retry_after=settings.readiness_interval
+                ),
             ),
             options=SERVER_OPTIONS,
-        )
-        names = [r.full_name for r in definition.registrations]
-        self._readiness = ReadinessMonitor(
-            self.health, names, definition.readiness_checks, settings.readiness_interval
         )
         self._stopping = False
         self._started_workers: list[Worker] = []

@@ -48,6 +48,16 @@ class Layout:
         return self.run_dir / "cluster.lock"
 
     @property
+    def supervisor_file(self) -> Path:
+        """The supervisor `up` leaves behind: its pid, to stop it before anything else."""
+        return self.run_dir / "supervisor.json"
+
+    @property
+    def supervisor_lock(self) -> Path:
+        """Held by the running supervisor for its lifetime: there is never a second one."""
+        return self.run_dir / "supervisor.lock"
+
+    @property
     def postgres_data(self) -> Path:
         return self.run_dir / "postgres" / "data"
 
@@ -73,6 +83,11 @@ class Layout:
     def certs_dir(self) -> Path:
         """The mesh's CA and certificates (`protomesh certs`), published as one set."""
         return self.run_dir / "certs"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Messages the local mail sink received, one JSON file each (`protomesh mail`)."""
+        return self.run_dir / "mail"
 
     @property
     def traces_file(self) -> Path:

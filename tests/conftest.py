@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from protomesh_toolkit.codegen import ensure_generated
+from protomesh_toolkit.mail import sink
 from tests.support import mesh_tls
+from tests.support.mail import MailSink
 from tests.support.nats import Nats, start_nats
+from tests.support.ports import free_port
 from tests.support.postgres import Postgres, start_postgres
 
 UNIT = Path(__file__).parent / "unit"
@@ -56,3 +59,15 @@ def nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nats]:
     server = start_nats(tmp_path_factory.mktemp("nats"))
     yield server
     server.server.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
+    """A real SMTP sink for the session; user services send verification mail to it."""
+    port = free_port()
+    directory = tmp_path_factory.mktemp("mail")
+    controller = sink.start(directory, port)
+    try:
+        yield MailSink(port, directory)
+    finally:
+        controller.stop()

@@ -35,10 +35,12 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 
 from protomesh.bus.connection import connect_nats
 from protomesh.bus.dead_letters import DeadLetters
 from protomesh.bus.decoding import DecodedEvent, EventTypes, Undecodable
+from protomesh.bus.streams import DEAD_LETTERS, ensure_streams
 from protomesh.telemetry.metrics import count_redelivery
 from protomesh.telemetry.propagation import consume_span
 from protomesh.tls.files import TlsFiles
@@ -112,9 +114,12 @@ class DurableConsumer:
         handler: Handler,
         *,
         tls: TlsFiles | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
-        """`tls`: the process's certificate, for a `tls://` NATS URL."""
+        """`tls`: the process's certificate, for a `tls://` NATS URL; `tracer` takes
+        the CONSUMER spans (the process's global one by default)."""
         self.spec = spec
+        self._tracer = tracer
         self._nats = nats
         self._tls = tls
         self._nc: NatsClient | None = None if isinstance(nats, str) else nats
@@ -147,6 +152,9 @@ class DurableConsumer:
             assert isinstance(self._nats, str)
             self._nc = await connect_nats(self._nats, name=self.spec.durable, tls=self._tls)
         js = self._nc.jetstream()
+        # Where this consumer parks what it cannot handle: without the stream, parking
+        # finds no responder and the poison message is retried forever.
+        await ensure_streams(js, [DEAD_LETTERS])
         await js.add_consumer(self.spec.stream, self.spec.consumer_config())
         self._subscription = await js.pull_subscribe_bind(
             durable=self.spec.durable, stream=self.spec.stream
@@ -237,7 +245,9 @@ class DurableConsumer:
         delivery = msg.metadata.num_delivered
         if delivery > 1:
             count_redelivery(self.spec.durable)
-        with consume_span(msg.headers, msg.subject, self.spec.durable, delivery=delivery):
+        with consume_span(
+            msg.headers, msg.subject, self.spec.durable, delivery=delivery, tracer=self._tracer
+        ):
             await self._settle(msg, delivery, dead_letters)
 
     async def _settle(self, msg: Msg, delivery: int, dead_letters: DeadLetters) -> None:
@@ -247,7 +257,9 @@ class DurableConsumer:
             )
             return
         try:
-            event = self._types.decode(msg.subject, msg.headers, msg.data, delivery)
+            event = self._types.decode(
+                msg.subject, msg.headers, msg.data, delivery, msg.metadata.sequence.stream
+            )
         except Undecodable as undecodable:
             await dead_letters.park(msg, undecodable.reason)
             return

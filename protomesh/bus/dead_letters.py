@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from protomesh.bus.decoding import MSG_ID
+from protomesh.bus.cloudevents import MSG_ID
 from protomesh.telemetry.metrics import count_dead_letter
 
 log = logging.getLogger("protomesh.bus.dead_letters")

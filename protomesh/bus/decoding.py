@@ -1,12 +1,13 @@
 """Turn a JetStream message into a typed event, or say exactly why it cannot be.
 
-Events travel as serialized protobuf with CloudEvents-style headers set by the
-outbox relay: `ce-id`/`Nats-Msg-Id` (the event id), `ce-type` (the full proto
-name, e.g. `shop.order.events.v1.OrderPlaced`), `ce-source`, `ce-time`,
-`schema-version` and `traceparent`. A consumer knows a fixed set of event
-classes (`EventTypes`); anything else — an unknown type, a major version it was
-not written for, bytes that do not parse — is `Undecodable`, which the consumer
-parks in the dead-letter stream instead of crashing (pattern 11, lite).
+Events travel as serialized protobuf with CloudEvents binary-mode headers
+(`protomesh.bus.cloudevents`): `ce-id`/`Nats-Msg-Id` (the event id), `ce-type`
+(the full proto name, e.g. `shop.order.events.v1.OrderPlaced`), `ce-source`,
+`ce-time`, `ce-dataschema`, `schema-version` and `traceparent`. A consumer
+knows a fixed set of event classes (`EventTypes`); anything else — an unknown
+type, a major version it was not written for, bytes that do not parse — is
+`Undecodable`, which the consumer parks in the dead-letter stream instead of
+crashing (pattern 11).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError, Message
 
-MSG_ID = "Nats-Msg-Id"
-CE_ID = "ce-id"
-CE_TYPE = "ce-type"
-CE_SOURCE = "ce-source"
-CE_TIME = "ce-time"
-SCHEMA_VERSION = "schema-version"
-TRACEPARENT = "traceparent"
+from protomesh.bus.cloudevents import (
+    CE_ID,
+    CE_SOURCE,
+    CE_TIME,
+    CE_TYPE,
+    MSG_ID,
+    SCHEMA_VERSION,
+)
+from protomesh.telemetry.propagation import TRACEPARENT
 
 # The proto package's version suffix is the event's major schema version:
 # shop.order.events.v1.OrderPlaced is major 1.
@@ -52,6 +55,7 @@ class DecodedEvent:
     time: str = ""
     traceparent: str | None = None
     delivery: int = 1
+    stream_sequence: int = 0  # the message's position in its stream (0: not from a stream)
 
 
 def major_version(text: str) -> int:
@@ -85,7 +89,12 @@ class EventTypes:
         return sorted(self._classes)
 
     def decode(
-        self, subject: str, headers: Mapping[str, str] | None, data: bytes, delivery: int = 1
+        self,
+        subject: str,
+        headers: Mapping[str, str] | None,
+        data: bytes,
+        delivery: int = 1,
+        stream_sequence: int = 0,
     ) -> DecodedEvent:
         headers = headers or {}
         event_type = headers.get(CE_TYPE, "")
@@ -117,4 +126,5 @@ class EventTypes:
             time=headers.get(CE_TIME, ""),
             traceparent=headers.get(TRACEPARENT),
             delivery=delivery,
+            stream_sequence=stream_sequence,
         )

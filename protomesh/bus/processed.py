@@ -53,13 +53,26 @@ async def handle_once(pool: asyncpg.Pool, consumer: str, event_id: str, effect: 
     writes through it.
     """
     async with pool.acquire() as connection, connection.transaction():
-        first = await connection.fetchval(
-            f"INSERT INTO {TABLE} (consumer, event_id) VALUES ($1, $2)"
-            " ON CONFLICT DO NOTHING RETURNING true",
-            consumer,
-            event_id,
-        )
-        if not first:
+        if not await record_once(connection, consumer, event_id):
             return False
         await effect(connection)
         return True
+
+
+async def record_once(
+    connection: Connection, consumer: str, event_id: str, *, table: str = TABLE
+) -> bool:
+    """Record `event_id` inside the caller's transaction; False if it was recorded before.
+
+    For a consumer whose record must travel with its data: a read model that
+    is rebuilt and swapped in keeps its ids in a table of its own (`table`,
+    shaped like `processed_events`), swapped with it, so the live consumer
+    skips exactly what the rebuilt model already holds.
+    """
+    first = await connection.fetchval(
+        f"INSERT INTO {table} (consumer, event_id) VALUES ($1, $2)"
+        " ON CONFLICT DO NOTHING RETURNING true",
+        consumer,
+        event_id,
+    )
+    return bool(first)

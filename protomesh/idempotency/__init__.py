@@ -3,15 +3,19 @@
 A client sends gRPC metadata `idempotency-key` (at the edge, the HTTP header
 `Idempotency-Key`). The service records the key, the caller, the method, a
 hash of the request and the serialized response in the *same transaction* as
-the effect, so "the effect happened" and "the key is spent" commit together:
+the effect, so "the effect happened" and "the key is spent" commit together.
 
-    call = idempotent_call(context, request)          # None without a key
-    async with connection.transaction():
-        stored = await claim(connection, call, retention=86400)
-        if stored is not None:
-            return Response.FromString(stored)        # a repeat: no second effect
-        ...                                           # the effect
-        await record(connection, call, response.SerializeToString())
+A service does not call the ledger itself: its servicer wraps the use case in
+`answer_once`, which builds an `IdempotentReply` (the call and how to
+serialize its response) for the unit of work (`protomesh.db.unit_of_work`).
+The unit claims the key when it begins and records the reply when it
+commits; a repeat raises `AlreadyAnswered` on entering and `answer_once`
+sends the stored bytes:
+
+    return await answer_once(
+        context, request, _placed, v1.PlaceOrderResponse,
+        lambda reply: handlers.place_order(command, uow=self._units(reply), ...),
+    )
 
 A concurrent duplicate blocks on the key's row until the first commits, then
 reads its response. The same key with another request is refused with
@@ -26,25 +30,30 @@ from __future__ import annotations
 from protomesh.idempotency.calls import (
     INTERNAL_CALLER,
     KEY_METADATA,
+    AlreadyAnswered,
     IdempotentCall,
+    IdempotentReply,
     KeyReused,
-    Replayed,
     request_hash,
 )
 from protomesh.idempotency.ledger import claim, install_idempotency, record, stored_response
 from protomesh.idempotency.metadata import caller_of, idempotent_call
+from protomesh.idempotency.replies import answer_once, idempotent_reply
 from protomesh.idempotency.sweeper import ExpiredKeySweeper
 
 __all__ = [
     "INTERNAL_CALLER",
     "KEY_METADATA",
+    "AlreadyAnswered",
     "ExpiredKeySweeper",
     "IdempotentCall",
+    "IdempotentReply",
     "KeyReused",
-    "Replayed",
+    "answer_once",
     "caller_of",
     "claim",
     "idempotent_call",
+    "idempotent_reply",
     "install_idempotency",
     "record",
     "request_hash",

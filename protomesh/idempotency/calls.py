@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
 
 from protomesh.errors import FailedPrecondition
+
+Result = TypeVar("Result")
 
 KEY_METADATA = "idempotency-key"
 # The caller of a call that carries neither an end user nor a peer identity:
@@ -30,10 +34,27 @@ class IdempotentCall:
 
 
 @dataclass(frozen=True)
-class Replayed:
-    """The serialized response of the first call with this key; nothing was done again."""
+class IdempotentReply(Generic[Result]):
+    """An idempotent call, and how its transport serializes a use case's result.
 
-    response: bytes
+    The transport builds it (it knows the wire form); the unit of work stores
+    `encode(result)` with the key at commit, so the use case never sees bytes.
+    """
+
+    call: IdempotentCall
+    encode: Callable[[Result], bytes]
+
+
+class AlreadyAnswered(Exception):
+    """The key was spent by an earlier call with this request: nothing was done again.
+
+    Raised by a unit of work on entering; the transport catches it and sends
+    `response`, the first call's serialized reply, byte for byte.
+    """
+
+    def __init__(self, response: bytes) -> None:
+        super().__init__("this call was answered before")
+        self.response = response
 
 
 class KeyReused(FailedPrecondition):

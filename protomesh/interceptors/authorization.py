@@ -6,10 +6,13 @@ before any handler, validation included, runs. A refused call is
 PERMISSION_DENIED naming the caller and the method, so whoever reads the
 error or the log knows which line of mesh.yaml to change.
 
-It also decides whether the end user forwarded in `x-jwt-sub` is believed:
-only from a caller the policy names as a forwarder (the edge, by default).
-From anyone else the header is ignored and the attempt logged: a service
-must not be able to act as any user by sending a header.
+It also decides whether the end user forwarded in `x-jwt-sub` (and their
+roles, `x-jwt-roles`) is believed: only from a caller the policy names as a
+forwarder (the edge, by default), whose calls are then marked as made for an
+end user (signed in or anonymous), so the route's end-user policy applies
+(`end_user_policy.py`). From anyone else the headers are ignored and the
+attempt logged: a service must not be able to act as any user, or as an
+admin, by sending a header.
 
 All four handler kinds are wrapped, not only unary ones: a streaming method
 must not be a way around deny-by-default. Health and reflection are open to
@@ -39,7 +42,7 @@ import grpc
 
 from protomesh import errors, request_context
 from protomesh.authz import CallerPolicy, caller_name, is_open_to_mesh
-from protomesh.edge_auth import IDENTITY_METADATA, SUBJECT_METADATA
+from protomesh.edge_auth import IDENTITY_METADATA, ROLES_METADATA, SUBJECT_METADATA, parse_roles
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -73,12 +76,18 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
 
     def admit(self, method: str, context: Context) -> None:
         """Raise PermissionDenied unless the caller may call `method`; note the end user."""
-        subject = _subject(context)
+        identity = _identity(context)
+        subject = identity.get(SUBJECT_METADATA)
+        roles = identity.get(ROLES_METADATA)
         if not self.enforce:
-            if subject is not None:
+            # No caller can be known to be the edge: the call acts for an anonymous
+            # end user, never for a believed one and never internally.
+            request_context.for_end_user.set(True)
+            if subject is not None or roles is not None:
                 log.warning(
-                    "ignored the end user %s: without mTLS no caller is known to forward one",
+                    "ignored the end user (%s, %s): without mTLS no caller is known to forward one",
                     SUBJECT_METADATA,
+                    ROLES_METADATA,
                 )
             return
         caller = self.caller(context)
@@ -91,15 +100,18 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         if not self.policy.allows(method, caller):
             log.warning("denied %s to %s", method, caller, extra={"caller": caller})
             raise errors.PermissionDenied(f"{caller} may not call {method}")
-        if subject is None:
-            request_context.internal.set(not self.policy.forwards_end_user(caller))
-            return
         if self.policy.forwards_end_user(caller):
+            request_context.for_end_user.set(True)
             request_context.end_user.set(subject)
+            if subject is not None and roles is not None:
+                request_context.end_user_roles.set(parse_roles(roles))
+        elif subject is None and roles is None:
+            request_context.internal.set(True)
         else:
             log.warning(
-                "ignored the end user %s sent by %s: only %s may forward one",
+                "ignored the end user (%s, %s) sent by %s: only %s may forward one",
                 SUBJECT_METADATA,
+                ROLES_METADATA,
                 caller,
                 ", ".join(sorted(self.policy.end_user_from)) or "no one",
                 extra={"caller": caller},
@@ -167,14 +179,16 @@ async def _admit_stream(
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, refused.message)
 
 
-def _subject(context: Context) -> str | None:
-    """The end user header's one value; a key of IDENTITY_METADATA sent twice is refused."""
+def _identity(context: Context) -> dict[str, str]:
+    """The one value of each IDENTITY_METADATA key sent; a key sent twice is refused."""
     values: dict[str, list[str | bytes]] = {}
     for key, value in context.invocation_metadata() or ():
         if key in IDENTITY_METADATA:
             values.setdefault(key, []).append(value)
+    found: dict[str, str] = {}
     for key, sent in values.items():
         if len(sent) > 1:
             raise errors.Unauthenticated(f"{key} was sent {len(sent)} times; send it once")
-    subject = values.get(SUBJECT_METADATA, [None])[0]
-    return subject if isinstance(subject, str) and subject else None
+        if isinstance(sent[0], str) and sent[0]:
+            found[key] = sent[0]
+    return found

@@ -1,16 +1,20 @@
 """Turn domain errors into gRPC statuses with `google.rpc` details.
 
 Callers get a status code they can act on plus machine-readable details
-(BadRequest field violations, ResourceInfo, PreconditionFailure, RetryInfo and
-always an ErrorInfo whose reason names the error). Anything unexpected becomes
+(BadRequest field violations, ResourceInfo, PreconditionFailure, RetryInfo,
+QuotaFailure and always an ErrorInfo whose reason names the error). An error
+that says when to retry also carries a `retry-after` trailer in whole seconds:
+in a trailers-only reply (an error before any message) it is a header, and
+Envoy's transcoder hands it to REST clients as HTTP's `Retry-After`. Anything unexpected becomes
 INTERNAL with the request id and nothing else: stack traces stay in our logs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -20,9 +24,20 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from protomesh import errors, request_context
-from protomesh.interceptors.base import Behavior, UnaryInterceptor
+from protomesh.interceptors.database_loss import database_unavailable
 
 log = logging.getLogger("protomesh.errors")
+RETRY_AFTER = "retry-after"
+
+
+@dataclass(frozen=True)
+class _Status(grpc.Status):
+    """grpc_status's own status class is private: this one adds a trailer to one of its."""
+
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
 
 _CODES: tuple[tuple[type[errors.DomainError], int], ...] = (
     (errors.InvalidArgument, code_pb2.INVALID_ARGUMENT),
@@ -77,7 +92,16 @@ def _details(error: errors.DomainError) -> list[any_pb2.Any]:
                 type=error.kind, subject=error.subject, description=error.message
             )
             return [_pack(error_details_pb2.PreconditionFailure(violations=[violation]))]
-        case errors.ResourceExhausted() | errors.Unavailable():
+        case errors.ResourceExhausted():
+            violations = [
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=v.subject, description=v.description
+                )
+                for v in error.violations
+            ]
+            quota = [_pack(error_details_pb2.QuotaFailure(violations=violations))]
+            return _retry_info(error.retry_after) + (quota if violations else [])
+        case errors.Unavailable():
             return _retry_info(error.retry_after)
         case _:
             return []
@@ -90,29 +114,34 @@ def to_status(error: errors.DomainError, domain: str) -> grpc.Status:
         code=code, message=error.message, details=[*_details(error), _pack(info)]
     )
     converted: grpc.Status = rpc_status.to_status(status)
-    return converted
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is None:
+        return converted
+    # HTTP's Retry-After counts whole seconds; round up so a client never comes back early.
+    trailer = (RETRY_AFTER, str(max(1, math.ceil(retry_after))))
+    return _Status(converted.code, converted.details, (*converted.trailing_metadata, trailer))
 
 
-class ErrorInterceptor(UnaryInterceptor):
-    def __init__(self, domain: str) -> None:
-        super().__init__()
-        self.domain = domain
+async def refuse_with_status(
+    error: Exception,
+    context: grpc.aio.ServicerContext[Any, Any],
+    *,
+    domain: str,
+    method: str,
+) -> None:
+    """Abort the call for `error`: its status when it is a domain error, else INTERNAL.
 
-    async def intercept(
-        self,
-        method: str,
-        request: Message,
-        context: grpc.aio.ServicerContext[Any, Any],
-        call_next: Behavior,
-    ) -> Message:
-        try:
-            return await call_next(request, context)
-        except errors.DomainError as error:
-            await context.abort_with_status(to_status(error, self.domain))
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except Exception:
-            log.exception("unhandled error in %s", method)
-            rid = request_context.request_id.get()
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")
-        raise AssertionError("unreachable: abort raises")
+    The call frame (`protomesh.interceptors.call_frame`) calls this for any
+    Exception but an abort, so authorization, validation and handlers all end
+    the same way. A lost database (PostgreSQL restarting) is retryable, not a
+    bug: UNAVAILABLE with RetryInfo. `abort` raises.
+    """
+    if isinstance(error, errors.DomainError):
+        await context.abort_with_status(to_status(error, domain))
+    unavailable = database_unavailable(error)
+    if unavailable is not None:
+        log.warning("%s: database unreachable: %r", method, error)
+        await context.abort_with_status(to_status(unavailable, domain))
+    log.exception("unhandled error in %s", method, exc_info=error)
+    rid = request_context.request_id.get()
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request id {rid})")

@@ -11,9 +11,9 @@ ends, then return to the queue.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import asyncpg
 
@@ -75,7 +75,8 @@ async def mark_published(connection: Connection, event_ids: Sequence[str], *, ke
     """Stamp `published_at` (kept for the retention period) or delete the rows at once."""
     if event_ids:
         statement = _MARK_PUBLISHED if keep else _DELETE_PUBLISHED
-        await connection.execute(statement, [uuid.UUID(i) for i in event_ids])
+        # asyncpg encodes uuid text itself: no UUID object per event.
+        await connection.execute(statement, list(event_ids))
 
 
 async def count_unpublished(connection: Connection) -> dict[str, int]:
@@ -116,9 +117,18 @@ def publish_waves(events: Iterable[OutgoingEvent]) -> list[list[OutgoingEvent]]:
     return waves
 
 
+_NO_HEADERS = ("{}", None)
+
+
 def _to_event(row: asyncpg.Record) -> OutgoingEvent:
+    # Once per event in the relay's hot loop: most rows carry no headers (no
+    # trace), and a stream's few event types share one source.
     headers = row["headers"]
-    extra = json.loads(headers) if isinstance(headers, str) else dict(headers or {})
+    if headers in _NO_HEADERS:
+        extra: dict[str, str] = {}
+    else:
+        parsed = json.loads(headers) if isinstance(headers, str) else dict(headers)
+        extra = {str(k): str(v) for k, v in parsed.items()}
     return OutgoingEvent(
         event_id=str(row["id"]),
         event_type=row["event_type"],
@@ -126,9 +136,12 @@ def _to_event(row: asyncpg.Record) -> OutgoingEvent:
         subject=row["subject"],
         payload=bytes(row["payload"]),
         occurred_at=row["occurred_at"],
-        source=source_for(row["event_type"]),
+        source=_source_for(row["event_type"]),
         aggregate_type=row["aggregate_type"],
         aggregate_id=row["aggregate_id"],
         sequence=row["sequence"],
-        extra_headers={str(k): str(v) for k, v in extra.items()},
+        extra_headers=extra,
     )
+
+
+_source_for = lru_cache(maxsize=256)(source_for)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import asyncpg
 from google.protobuf.message import Message
 
+from protomesh.outbox.declared import check_declared
 from protomesh.outbox.naming import schema_version, subject_for
 from protomesh.outbox.schema import TABLE
 
@@ -48,9 +49,11 @@ async def append_event(
     Call it inside the transaction that changes the aggregate. `sequence` is
     the aggregate's event number (0, 1, 2, ...): a duplicate raises
     asyncpg.UniqueViolationError, which rolls the business change back too.
-    `headers` (e.g. `traceparent`) travel with the message.
+    `headers` (e.g. `traceparent`) travel with the message. A type the
+    service did not declare in mesh.yaml raises `UndeclaredEventType`.
     """
     full_name = event.DESCRIPTOR.full_name
+    check_declared(full_name)
     event_id = uuid.uuid4()
     await connection.execute(
         f"INSERT INTO {TABLE} (id, aggregate_type, aggregate_id, sequence, event_type,"

@@ -10,6 +10,9 @@ from __future__ import annotations
 from protomesh.registry.catalogue import Rpc, RpcCatalogue
 from protomesh.registry.model import (
     LOCAL,
+    Access,
+    CallLimits,
+    ChangeCapture,
     CircuitBreaker,
     Component,
     Database,
@@ -22,6 +25,7 @@ from protomesh.registry.model import (
     Quota,
     Replica,
     Service,
+    ServiceLimits,
     TokenBucket,
 )
 from protomesh.registry.reader import (
@@ -36,6 +40,9 @@ __all__ = [
     "DEFAULT_MESH_FILE",
     "INFRASTRUCTURE_KINDS",
     "LOCAL",
+    "Access",
+    "CallLimits",
+    "ChangeCapture",
     "CircuitBreaker",
     "Component",
     "Database",
@@ -51,6 +58,7 @@ __all__ = [
     "Rpc",
     "RpcCatalogue",
     "Service",
+    "ServiceLimits",
     "TokenBucket",
     "load_mesh",
     "parse_mesh",

@@ -13,7 +13,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from protomesh.registry.model import CircuitBreaker, Edge, Jwt, Policy, Quota, Service, TokenBucket
+from protomesh.registry.model import (
+    AUTH_FORMS,
+    OWNER,
+    PUBLIC,
+    ROLE,
+    SIGNED_IN,
+    Access,
+    CircuitBreaker,
+    Edge,
+    Jwt,
+    Policy,
+    Quota,
+    Service,
+    TokenBucket,
+)
 from protomesh.registry.reading import PROTO_SERVICE, Reader, join, suggest
 
 DEFAULT_TIMEOUT = 15.0  # Envoy's own route default
@@ -25,7 +39,8 @@ DEFAULT_CIRCUIT_BREAKER = CircuitBreaker(
 )
 QUOTA_CLIENTS = ("jwt_subject", "api_key")
 _METHOD = re.compile(r"[A-Z][A-Za-z0-9]*")
-_POLICY_KEYS = ("timeout", "retries", "protected", "rate_limit", "quota")
+_POLICY_KEYS = ("timeout", "retries", "auth", "rate_limit", "quota", "strict_json")
+_FIELD = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def read_edge(
@@ -58,6 +73,11 @@ def read_edge(
             reader.fail("edge.jwt.audiences", "name at least one audience")
         jwt = Jwt(issuer, audiences) if issuer else None
     defaults = _policy(reader, top.get("defaults", {}), "edge.defaults")
+    if defaults.auth is not None:
+        reader.fail(
+            "edge.defaults.auth",
+            "no end-user policy by default (deny by default): give each route its own auth",
+        )
     edge = Edge(
         ports=reader.ports(top.get("port"), "edge.port", environments),
         admin_ports=reader.ports(top.get("admin_port"), "edge.admin_port", environments),
@@ -66,7 +86,7 @@ def read_edge(
         api_key_header=reader.string(top, "api_key_header", "edge") or DEFAULT_API_KEY_HEADER,
         jwt=jwt,
         circuit_breaker=_circuit_breaker(reader, top.get("circuit_breaker", {})),
-        defaults=defaults.over(Policy(timeout=DEFAULT_TIMEOUT, retries=0, protected=False)),
+        defaults=defaults.over(Policy(timeout=DEFAULT_TIMEOUT, retries=0, strict_json=True)),
         routes=_routes(reader, top.get("routes", {}), services),
         connection_lifetime=reader.duration(top, "connection_lifetime", "edge")
         or DEFAULT_CONNECTION_LIFETIME,
@@ -125,10 +145,26 @@ def _policy(reader: Reader, value: object, path: str) -> Policy:
     return Policy(
         timeout=reader.duration(raw, "timeout", path),
         retries=reader.count(raw, "retries", path, 0) if "retries" in raw else None,
-        protected=reader.flag(raw, "protected", path),
+        auth=_access(reader, raw["auth"], join(path, "auth")) if "auth" in raw else None,
         rate_limit=rate_limit,
         quota=quota,
+        strict_json=reader.flag(raw, "strict_json", path),
     )
+
+
+def _access(reader: Reader, value: object, path: str) -> Access | None:
+    if value in (PUBLIC, SIGNED_IN):
+        return Access(str(value))
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, name),) = value.items()
+        if kind in (OWNER, ROLE) and isinstance(name, str) and _FIELD.fullmatch(name):
+            return Access(kind, name)
+        if kind in (OWNER, ROLE):
+            what = "a request field like user_id" if kind == OWNER else "a role like admin"
+            reader.fail(f"{path}.{kind}", f"{name!r} is not {what}")
+            return None
+    reader.fail(path, f"{value!r} is not one of {AUTH_FORMS}")
+    return None
 
 
 def _bucket(reader: Reader, fields: dict[Any, Any], path: str) -> TokenBucket:
@@ -150,10 +186,12 @@ def _check_policies(reader: Reader, edge: Edge) -> None:
             path, policy = "edge.defaults", edge.defaults
         else:
             path, policy = f"edge.routes.{key}", edge.policy(proto_service, method)
-        if policy.protected and edge.jwt is None:
-            reader.fail(path, "protected routes need edge.jwt (issuer and audiences)")
+        if policy.auth is not None and policy.requires_token and edge.jwt is None:
+            reader.fail(path, f"auth: {policy.auth} needs edge.jwt (issuer and audiences)")
         quota = policy.quota
-        if quota is not None and quota.client == "jwt_subject" and not policy.protected:
+        if quota is not None and quota.client == "jwt_subject" and not policy.requires_token:
             reader.fail(
-                join(path, "quota"), "a quota by jwt_subject needs the route to be protected"
+                join(path, "quota"),
+                "a quota by jwt_subject needs a route that requires a token (auth other than "
+                "public)",
             )

@@ -58,6 +58,28 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class CallLimits:
+    """Token buckets (see `TokenBucket`) for one scope: one per caller, one per end user."""
+
+    per_caller: TokenBucket | None = None  # a bucket per mesh identity (certificate)
+    per_end_user: TokenBucket | None = None  # a bucket per end user the edge forwarded
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """A service's `limits` section, enforced inside each of its processes.
+
+    `service` holds the service-wide buckets; `methods` (keyed like `callers`:
+    `pkg.Service/Method` or `pkg.Service/*`) give some methods buckets of their
+    own. `max_concurrent_calls` bounds the calls one process runs at once.
+    """
+
+    max_concurrent_calls: int | None = None
+    service: CallLimits = field(default_factory=CallLimits)
+    methods: Mapping[str, CallLimits] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Service(Component):
     """`ports` are the first replica's; `replicas` lists every one of them."""
 
@@ -71,6 +93,12 @@ class Service(Component):
     callers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Whose forwarded end user (x-jwt-sub) this service believes.
     end_user_from: tuple[str, ...] = ("edge",)
+    # Rate limits per caller and per end user, and the bound on calls at once.
+    limits: ServiceLimits = field(default_factory=ServiceLimits)
+    # The event types (full proto names) it appends to its outbox, and those it
+    # reads from the bus: `protomesh.registry.events` checks the two agree.
+    produces: tuple[str, ...] = ()
+    consumes: tuple[str, ...] = ()
 
     def replicas_in(self, environment: str) -> tuple[Replica, ...]:
         return tuple(r for r in self.replicas if environment in r.ports)
@@ -109,15 +137,52 @@ class Quota:
     bucket: TokenBucket
 
 
+PUBLIC, SIGNED_IN, OWNER, ROLE = "public", "signed_in", "owner", "role"
+AUTH_FORMS = "public, signed_in, {owner: <request field>} or {role: <role>}"
+
+
+@dataclass(frozen=True)
+class Access:
+    """Which end users may call a route (its `auth:` in mesh.yaml).
+
+    public                  anyone, signed in or not
+    signed_in               any end user with a valid token
+    {owner: user_id}        only the end user named by the request's `user_id`
+    {role: admin}           only end users whose token carries the role `admin`
+    """
+
+    kind: str  # PUBLIC, SIGNED_IN, OWNER or ROLE
+    value: str = ""  # OWNER: the request field naming the owner; ROLE: the role
+
+    @property
+    def requires_token(self) -> bool:
+        return self.kind != PUBLIC
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.value}" if self.value else self.kind
+
+
 @dataclass(frozen=True)
 class Policy:
     """Edge policy of a route; None means "as the enclosing level says"."""
 
     timeout: float | None = None
     retries: int | None = None
-    protected: bool | None = None
+    auth: Access | None = None
     rate_limit: TokenBucket | None = None
     quota: Quota | None = None
+    # Refuse JSON bodies with fields the request message lacks (the transcoder
+    # would drop them silently); on unless a route says `strict_json: false`.
+    strict_json: bool | None = None
+
+    @property
+    def requires_token(self) -> bool:
+        """Whether the edge refuses a call without a valid JWT: every route but a public one.
+
+        A route without `auth` is refused by the registry check; were one to slip
+        through, it still needs a token (deny by default).
+        """
+        return self.auth is None or self.auth.requires_token
 
     def over(self, base: Policy) -> Policy:
         """This policy, with what it leaves unset taken from `base`."""
@@ -182,6 +247,27 @@ class Observability:
     otlp_endpoints: Mapping[str, str]  # host:port by environment
     receiver_ports: Ports  # for `protomesh up --otlp`
     sample_rate: float = 1.0
+    console_ports: Ports = field(default_factory=dict)  # the local cluster's console page
+
+
+@dataclass(frozen=True)
+class ChangeCapture:
+    """A CDC worker for one service's tables (`cdc.<service>`, docs/cdc.md).
+
+    `tables` maps each watched table to the full name of its change message;
+    `role` is the REPLICATION role the worker reads the slot with.
+    """
+
+    section: ClassVar[str] = "cdc"
+    service: str
+    tables: Mapping[str, str]
+    role: str
+    metrics_ports: Ports
+
+    @property
+    def name(self) -> str:
+        """The worker's component name: `order-cdc`."""
+        return f"{self.service}-cdc"
 
 
 @dataclass(frozen=True)
@@ -194,6 +280,7 @@ class Mesh:
     edge: Edge | None = None
     identities: tuple[str, ...] = ()  # certificate holders that are not services here
     telemetry: Observability = Observability({}, {})
+    cdc: Mapping[str, ChangeCapture] = field(default_factory=dict)  # by service name
 
     @property
     def known_identities(self) -> tuple[str, ...]:
@@ -204,6 +291,13 @@ class Mesh:
 
     def component(self, name: str) -> Component:
         return self.infrastructure.get(name) or self.services[name]
+
+    def producer_of(self, event_type: str) -> Service | None:
+        """The service that publishes an event type, if any does."""
+        return next((s for s in self.services.values() if event_type in s.produces), None)
+
+    def consumers_of(self, event_type: str) -> tuple[Service, ...]:
+        return tuple(s for s in self.services.values() if event_type in s.consumes)
 
     def server_of(self, proto_service: str) -> Service | None:
         """The service that serves a proto service, if any does."""

@@ -4,6 +4,7 @@
       otlp_endpoint: {compose: otel-collector:4317}   # OTLP/gRPC collector, per environment
       receiver_port: {local: 4317}   # `protomesh up --otlp` runs a receiver here instead
       sample_rate: 0.1               # share of new traces kept (the edge decides for REST)
+      console_port: {local: 8070}    # `protomesh up` serves the mesh console page here
 
 An environment without an endpoint runs without tracing; services and the
 edge render and start exactly as they would with no section at all.
@@ -23,7 +24,9 @@ def read_observability(
     reader: Reader, value: object, environments: tuple[str, ...]
 ) -> Observability:
     path = "telemetry"
-    top = reader.mapping(value, path, (), ("otlp_endpoint", "receiver_port", "sample_rate"))
+    top = reader.mapping(
+        value, path, (), ("otlp_endpoint", "receiver_port", "sample_rate", "console_port")
+    )
     endpoints: dict[str, str] = {}
     raw = reader.mapping(top.get("otlp_endpoint", {}), f"{path}.otlp_endpoint", (), environments)
     for environment, endpoint in raw.items():
@@ -41,4 +44,7 @@ def read_observability(
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
         reader.fail(f"{path}.sample_rate", f"{rate!r} is not a share between 0 and 1")
         rate = 1.0
-    return Observability(endpoints, receiver, float(rate))
+    console = reader.ports(
+        top.get("console_port", {}), f"{path}.console_port", environments, every=False
+    )
+    return Observability(endpoints, receiver, float(rate), console)

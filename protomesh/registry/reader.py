@@ -16,8 +16,12 @@ import yaml
 from protomesh.paths import ROOT
 from protomesh.registry.callers import check_caller_names, check_identities, read_callers
 from protomesh.registry.catalogue import RpcCatalogue, check_against
+from protomesh.registry.cdc import read_cdc
 from protomesh.registry.edge import read_edge
+from protomesh.registry.events import check_event_flow
+from protomesh.registry.limits import read_limits
 from protomesh.registry.model import (
+    ChangeCapture,
     Component,
     Database,
     Edge,
@@ -32,9 +36,17 @@ from protomesh.registry.reading import RULES, Reader, StrictLoader, join, sugges
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
 # What the local cluster knows how to run; a new kind needs a cluster component too.
-INFRASTRUCTURE_KINDS = ("postgres", "nats")
+# smtp: where services that send mail (`depends_on: [smtp]`) hand it over; locally
+# and in compose a mail sink that keeps every message (`protomesh mail`).
+# payments: the external payment provider (locally, its sandbox).
+INFRASTRUCTURE_KINDS = ("postgres", "nats", "smtp", "payments")
 # Keys each kind needs beside `port`: NATS serves its health on an HTTP monitor port.
-INFRASTRUCTURE_PORTS = {"postgres": (), "nats": ("monitor_port",)}
+INFRASTRUCTURE_PORTS: dict[str, tuple[str, ...]] = {
+    "postgres": (),
+    "nats": ("monitor_port",),
+    "smtp": (),
+    "payments": (),
+}
 
 
 class RegistryError(Exception):
@@ -77,7 +89,7 @@ class _MeshReader(Reader):
             data,
             "",
             required,
-            optional=("infrastructure", "edge", "identities", "telemetry"),
+            optional=("infrastructure", "edge", "identities", "telemetry", "cdc"),
         )
         trust_domain = self.string(top, "trust_domain", "")
         environments = self.strings(top, "environments", "")
@@ -113,17 +125,27 @@ class _MeshReader(Reader):
         edge = read_edge(self, top["edge"], environments, services) if "edge" in top else None
         identities = self.strings(top, "identities", "")
         telemetry = read_observability(self, top.get("telemetry", {}), environments)
+        cdc = read_cdc(self, top.get("cdc", {}), environments, services)
         components: dict[str, Component] = {**infrastructure, **services}
         self.check_references(components)
-        self.check_unique(components.values(), edge)
+        self.check_unique(components.values(), edge, cdc.values())
         order = self.start_order(components)
         if trust_domain is None:
             return None
         mesh = Mesh(
-            trust_domain, environments, infrastructure, services, order, edge, identities, telemetry
+            trust_domain,
+            environments,
+            infrastructure,
+            services,
+            order,
+            edge,
+            identities,
+            telemetry,
+            cdc,
         )
         check_identities(self, identities, services)
         check_caller_names(self, services, mesh.known_identities)
+        check_event_flow(self, services)
         return mesh
 
     def service(self, name: str, value: object, environments: tuple[str, ...]) -> Service | None:
@@ -133,6 +155,8 @@ class _MeshReader(Reader):
             *("port", "replicas", "database", "serves", "depends_on"),
             "metrics_port",
             *("callers", "end_user_from"),
+            "limits",
+            *("produces", "consumes"),
         )
         fields = self.mapping(value, path, required, optional)
         module = self.string(fields, "module", path)
@@ -148,6 +172,9 @@ class _MeshReader(Reader):
         depends_on = self.strings(fields, "depends_on", path)
         callers = read_callers(self, fields.get("callers", {}), f"{path}.callers", serves)
         end_user_from = self.strings(fields, "end_user_from", path) or ("edge",)
+        limits = read_limits(self, fields.get("limits", {}), f"{path}.limits", serves)
+        produces = self.strings(fields, "produces", path)
+        consumes = self.strings(fields, "consumes", path)
         if module is None or prefix is None:
             return None
         first = {
@@ -166,6 +193,9 @@ class _MeshReader(Reader):
             replicas,
             callers,
             end_user_from,
+            limits,
+            produces,
+            consumes,
         )
 
     def replicas(
@@ -223,7 +253,12 @@ class _MeshReader(Reader):
             if needs_postgres and "postgres" not in component.depends_on:
                 self.fail(f"{component.path}.database", "needs postgres in depends_on")
 
-    def check_unique(self, components: Collection[Component], edge: Edge | None) -> None:
+    def check_unique(
+        self,
+        components: Collection[Component],
+        edge: Edge | None,
+        captures: Collection[ChangeCapture] = (),
+    ) -> None:
         """A host:port (per environment), a schema and a role each belong to one component.
 
         Locally every process shares 127.0.0.1, so ports must differ; in
@@ -265,6 +300,10 @@ class _MeshReader(Reader):
                 schema, role = component.database.schema, component.database.role
                 claim(("schema", schema), f"{path}.database.schema", path, "owned")
                 claim(("role", role), f"{path}.database.role", path, "used")
+        for capture in captures:
+            where = f"cdc.{capture.service}"
+            claim(("role", capture.role), f"{where}.role", where, "used")
+            claim_ports(capture.metrics_ports, f"{where}.metrics_port", where, capture.name)
         if edge is not None:
             claim_ports(edge.ports, "edge.port", "edge.port", "edge")
             claim_ports(edge.admin_ports, "edge.admin_port", "edge.admin_port", "edge")

@@ -19,6 +19,8 @@ from protomesh.registry.model import Ports
 _NAME = re.compile(r"[a-z][a-z0-9-]*")
 _SQL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # unquoted PostgreSQL identifiers
 PROTO_SERVICE = re.compile(r"([a-z_][a-z0-9_]*\.)+[A-Z][A-Za-z0-9]*")
+# shop.<context>.events.v<N>.<Name>: the outbox derives subject and version from it.
+EVENT_TYPE = re.compile(r"shop(\.[a-z_][a-z0-9_]*)+\.events\.v[1-9][0-9]*\.[A-Z][A-Za-z0-9]*")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 # What each string-valued key must look like, and how to say so when it does not.
@@ -31,6 +33,8 @@ RULES: dict[str, tuple[re.Pattern[str], str]] = {
     "role": (_SQL_NAME, "a lower-case SQL name"),
     "serves": (PROTO_SERVICE, "a proto service like shop.user.v1.UserService"),
     "depends_on": (_NAME, "a component name"),
+    "produces": (EVENT_TYPE, "an event type like shop.order.events.v1.OrderPlaced"),
+    "consumes": (EVENT_TYPE, "an event type like shop.order.events.v1.OrderPlaced"),
     "name": (_NAME, "a name of lower-case letters, digits and '-'"),
     "identities": (_NAME, "an identity name like operator"),
     "end_user_from": (_NAME, "an identity name like edge"),

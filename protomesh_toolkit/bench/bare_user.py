@@ -9,6 +9,7 @@ server with no interceptors and no TLS. It exists only so
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 
 import grpc
@@ -21,7 +22,7 @@ from protomesh.server import SERVER_OPTIONS
 from services.user.bootstrap import utc_now
 from services.user.config import PREFIX, UserServiceConfig
 from services.user.servicer_v1 import UserServiceV1
-from services.user.store import PostgresUserStore
+from services.user.store import PostgresUserReader, PostgresUserUnitOfWork
 
 
 async def serve(config: UserServiceConfig) -> None:
@@ -34,8 +35,9 @@ async def serve(config: UserServiceConfig) -> None:
         max_size=config.pool_max_size,
     )
     server = grpc.aio.server(options=SERVER_OPTIONS)
+    units = functools.partial(PostgresUserUnitOfWork, pool, retention=config.idempotency_retention)
     v1_grpc.add_UserServiceServicer_to_server(
-        UserServiceV1(PostgresUserStore(pool), utc_now), server
+        UserServiceV1(PostgresUserReader(pool), units, utc_now), server
     )
     server.add_insecure_port(f"{config.host}:{config.port}")
     await server.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,25 @@ class EdgeUnavailable(RuntimeError):
     """The edge cannot be configured from the registry; the message says why."""
 
 
+MeshChange = Callable[[dict[str, Any]], None]
+
+
 def start_envoy(
-    cleanup: contextlib.ExitStack, directory: Path, grpc_address: str, user_id: str
+    cleanup: contextlib.ExitStack,
+    directory: Path,
+    grpc_address: str,
+    user_id: str,
+    change: MeshChange | None = None,
 ) -> str:
-    """Start Envoy; returns its base URL once it serves the benchmark's row over REST."""
+    """Start Envoy; returns its base URL once it serves the benchmark's row over REST.
+
+    `change` edits the registry's YAML first (a bench comparing two policies).
+    """
     catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
+    port = int(grpc_address.rsplit(":", 1)[1])
     try:
         mesh_file = directory / "mesh.yaml"
-        mesh = bench_mesh(mesh_file, int(grpc_address.rsplit(":", 1)[1]), catalogue)
+        mesh = bench_mesh(mesh_file, port, catalogue, change)
         assert mesh.edge is not None  # rendering refuses a mesh without one
         # The edge benchmark measures the edge itself, plaintext as issue 4 did;
         # `python -m protomesh_toolkit.bench.mtls` measures what mTLS costs.
@@ -66,11 +78,14 @@ def start_envoy(
     return url
 
 
-def bench_mesh(path: Path, user_port: int, catalogue: RpcCatalogue) -> Mesh:
+def bench_mesh(
+    path: Path, user_port: int, catalogue: RpcCatalogue, change: MeshChange | None = None
+) -> Mesh:
     """The project's registry, local only, with the user service on `user_port` alone."""
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [LOCAL]
     document.pop("telemetry", None)  # the edge bench measures without tracing
+    document.pop("cdc", None)  # nor change capture
     for component in document.get("infrastructure", {}).values():
         for key in [key for key in component if key.endswith("port")]:
             component[key] = {LOCAL: free_port()}
@@ -83,5 +98,7 @@ def bench_mesh(path: Path, user_port: int, catalogue: RpcCatalogue) -> Mesh:
     if edge is None:
         raise EdgeUnavailable(f"{DEFAULT_MESH_FILE.name} has no edge section")
     edge["port"], edge["admin_port"] = {LOCAL: free_port()}, {LOCAL: free_port()}
+    if change is not None:
+        change(document)
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return load_mesh(path, catalogue)

@@ -28,9 +28,13 @@ class Target:
 
     name: str
     url: str  # http://host:port/path
-    grpc_request: bytes | None = None  # a serialized message; None means a plain HTTP GET
+    grpc_request: bytes | None = None  # a serialized message; None means plain HTTP
     tls: TlsFiles | None = None  # gRPC over mTLS as this identity (the Python client only)
     server_name: str | None = None  # the name the server's certificate must carry
+    # Plain HTTP: a GET unless a method and body are given (a REST write).
+    http_method: str = "GET"
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,13 @@ def run_h2load(target: Target, load: Load) -> Measurement:
         ]
         if target.grpc_request is None:
             command.append("--h1")
+            if target.body is not None:
+                body = Path(scratch) / "request.body"
+                body.write_bytes(target.body)
+                command.append(f"--data={body}")  # makes it a POST...
+            if target.http_method not in ("GET", "POST"):
+                command.append(f"--header=:method: {target.http_method}")  # ...or not
+            command += [f"--header={name}: {value}" for name, value in target.headers]
         else:
             body = Path(scratch) / "request.bin"
             body.write_bytes(grpc_frame(target.grpc_request))

@@ -9,7 +9,7 @@ Two servers read the same row from one PostgreSQL, measured in one run:
 
 The Python client drives both (h2load cannot present a client certificate),
 with one connection per client, rounds interleaved; figures are medians.
-The ratio (a)/(b) is printed against the security issue's aim (>= 0.85),
+The ratio (a)/(b) is printed against the throughput issue's aim (>= 0.9),
 never asserted: the machine is shared.
 """
 
@@ -38,7 +38,7 @@ HOST = "127.0.0.1"
 ROLE, SCHEMA = "bench_user", "bench_users"
 START_TIMEOUT = 60.0
 FULL, BARE = "(a) mTLS + full chain", "(b) plaintext, bare"
-AIM = 0.85
+AIM = 0.9  # issue 15 (the security issue asked 0.85)
 
 
 @dataclass(frozen=True)

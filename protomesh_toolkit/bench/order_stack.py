@@ -27,6 +27,7 @@ from protomesh.registry import DEFAULT_MESH_FILE, load_mesh
 from protomesh.tls.client import channel_credentials, server_name_options
 from protomesh.tls.files import INSECURE_VARIABLE, TlsFiles
 from protomesh_toolkit.bench.processes import HOST, START_TIMEOUT, BenchProcess, free_port
+from protomesh_toolkit.bench.stack import PLAINTEXT
 from protomesh_toolkit.bench.write_stack import WriteStack, write_secret
 from protomesh_toolkit.certs.issuance import ensure_certificates
 from protomesh_toolkit.db.provision import ServiceRole, provision
@@ -34,42 +35,55 @@ from protomesh_toolkit.db.provision import ServiceRole, provision
 ENVIRONMENT = "local"
 
 
-def _mesh_with_user_at(path: Path, user_port: int) -> Path:
+def mesh_with_ports(path: Path, ports: dict[str, int]) -> Path:
+    """The project's registry with each named service's local replica on the given port."""
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
-    user = document["services"]["user"]
-    ports = user["port"] if "port" in user else user["replicas"][0]["port"]
-    ports[ENVIRONMENT] = user_port
+    for name, port in ports.items():
+        service = document["services"][name]
+        ports_of = service["port"] if "port" in service else service["replicas"][0]["port"]
+        ports_of[ENVIRONMENT] = port
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 
 
-def _service(
-    stack: WriteStack, name: str, prefix: str, port: int, extra: dict[str, str], *, certs: Path
+def service_process(
+    stack: WriteStack,
+    name: str,
+    prefix: str,
+    port: int,
+    extra: dict[str, str],
+    *,
+    database: bool = True,
+    log_name: str | None = None,
+    certs: Path | None = None,
 ) -> BenchProcess:
-    password_file = stack.directory / f"{name}_password"
-    role, schema = f"bench_{name}_svc", f"bench_{name}"
-    own = ServiceRole(role, Secret(write_secret(password_file)), schema)
-    provision(stack.admin_dsn, Secret(stack.admin_password), [own])
-    settings = {
-        "PORT": str(port),
-        "DATABASE_URL": stack.dsn_for(role),
-        "DATABASE_PASSWORD_FILE": str(password_file),
-        "DATABASE_SCHEMA": schema,
-        "LOG_LEVEL": "warning",
-        **_tls_settings(TlsFiles.of(certs, name)),
-        **extra,
-    }
+    """`python -m services.<name>` on `port` with its own role and schema (provisioned
+    here, as the admin: the service gets only its own password); over mTLS with the
+    service's certificate from `certs`, else plaintext."""
+    settings = {"PORT": str(port), "LOG_LEVEL": "warning", **extra}
+    if database:
+        password_file = stack.directory / f"{name}_password"
+        role, schema = f"bench_{name}_svc", f"bench_{name}"
+        own = ServiceRole(role, Secret(write_secret(password_file)), schema)
+        provision(stack.admin_dsn, Secret(stack.admin_password), [own])
+        settings |= {
+            "DATABASE_URL": stack.dsn_for(role),
+            "DATABASE_PASSWORD_FILE": str(password_file),
+            "DATABASE_SCHEMA": schema,
+        }
     inherited = {
         k: v for k, v in os.environ.items() if not k.startswith(prefix) and k != INSECURE_VARIABLE
     }
-    # Over mTLS, as in the mesh: without it no call is internal, and PlaceOrder with no
-    # signed-in user would be refused. The operator's certificate makes the calls.
     env = {**inherited, "PROTOMESH_ENV": ENVIRONMENT}
+    if certs is None:
+        env |= PLAINTEXT  # `protomesh_toolkit.bench.mtls` prices mTLS
+    else:
+        settings |= _tls_settings(TlsFiles.of(certs, name))
     env.update({prefix + key: value for key, value in settings.items()})
     return BenchProcess(
-        f"{name} service",
+        f"{log_name or name} service",
         [sys.executable, "-m", f"services.{name}"],
-        stack.directory / f"{name}.log",
+        stack.directory / f"{log_name or name}.log",
         env,
     )
 
@@ -95,12 +109,12 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
         ensure_certificates(load_mesh(DEFAULT_MESH_FILE), certs)
         operator = TlsFiles.of(certs, "operator")
         user_port, order_port = free_port(), free_port()
-        user = _service(stack, "user", "USER_SERVICE_", user_port, {}, certs=certs)
+        user = service_process(stack, "user", "USER_SERVICE_", user_port, {}, certs=certs)
         cleanup.callback(user.stop)
         user_address = f"{HOST}:{user_port}"
         user.wait_until(functools.partial(_serving, user_address, operator, "user"), START_TIMEOUT)
-        mesh = _mesh_with_user_at(stack.directory / "mesh.yaml", user_port)
-        order = _service(
+        mesh = mesh_with_ports(stack.directory / "mesh.yaml", {"user": user_port})
+        order = service_process(
             stack,
             "order",
             "ORDER_SERVICE_",

@@ -72,9 +72,9 @@ async def _client(stack: AsyncExitStack, target: Target) -> Call:
             channel = grpc.aio.secure_channel(f"{host}:{port}", credentials, options=options)
         stack.push_async_callback(channel.close)
         return _grpc_call(channel, parts.path, target.grpc_request)
-    connection = _HttpConnection(host, port, parts.path)
+    connection = _HttpConnection(host, port, parts.path, target)
     stack.push_async_callback(connection.close)
-    return connection.get
+    return connection.call
 
 
 def _grpc_call(channel: grpc.aio.Channel, method: str, request: bytes) -> Call:
@@ -93,14 +93,19 @@ def _grpc_call(channel: grpc.aio.Channel, method: str, request: bytes) -> Call:
 
 
 class _HttpConnection:
-    """Just enough HTTP/1.1 for one keep-alive GET at a time."""
+    """Just enough HTTP/1.1 for one keep-alive request at a time (a GET, or the target's)."""
 
-    def __init__(self, host: str, port: int, path: str) -> None:
+    def __init__(self, host: str, port: int, path: str, target: Target) -> None:
         self.host, self.port = host, port
-        self.request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        headers = [("Host", f"{host}:{port}"), *target.headers]
+        if target.body is not None:
+            headers.append(("Content-Length", str(len(target.body))))
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+        start = f"{target.http_method} {path} HTTP/1.1\r\n{head}\r\n"
+        self.request = start.encode() + (target.body or b"")
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def get(self) -> bool:
+    async def call(self) -> bool:
         try:
             async with asyncio.timeout(CALL_TIMEOUT):
                 if self.streams is None:

@@ -47,6 +47,8 @@ class Stack:
     baseline_url: str  # http://host:port of the FastAPI baseline
     rest_url: str | None  # http://host:port of Envoy, when it runs
     directory: Path
+    user_pid: int  # the Python servers, for their CPU time per request
+    baseline_pid: int
 
 
 @contextlib.contextmanager
@@ -87,7 +89,9 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
         grpc_address = f"{HOST}:{port}"
         user.wait_until(functools.partial(healthcheck.serving, grpc_address, 1.0), START_TIMEOUT)
         user_id = _seed(grpc_address)
-        baseline_url = _start_baseline(cleanup, directory, database, pool_size, access_log)
+        baseline_url, baseline_pid = _start_baseline(
+            cleanup, directory, database, pool_size, access_log
+        )
         rest_url = None
         if envoy:
             from protomesh_toolkit.bench.edge_proxy import EdgeUnavailable, start_envoy
@@ -96,7 +100,9 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
                 rest_url = start_envoy(cleanup, directory, grpc_address, user_id)
             except EdgeUnavailable as error:
                 print(f"  no Envoy: {error}", flush=True)
-        yield Stack(user_id, grpc_address, baseline_url, rest_url, directory)
+        yield Stack(
+            user_id, grpc_address, baseline_url, rest_url, directory, user.pid, baseline_pid
+        )
 
 
 def _start_baseline(
@@ -105,7 +111,7 @@ def _start_baseline(
     database: dict[str, str],
     pool_size: int,
     access_log: bool,
-) -> str:
+) -> tuple[str, int]:
     port = free_port()
     baseline = BenchProcess(
         "FastAPI baseline",
@@ -124,7 +130,7 @@ def _start_baseline(
     cleanup.callback(baseline.stop)
     url = f"http://{HOST}:{port}"
     baseline.wait_until(lambda: http_status(f"{url}/v1/users/{_NO_SUCH_USER}") == 404, 30)
-    return url
+    return url, baseline.pid
 
 
 _NO_SUCH_USER = "00000000-0000-0000-0000-000000000000"

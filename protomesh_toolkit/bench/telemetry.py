@@ -44,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ensure_generated()
     from shop.user.v1 import user_pb2
 
+    from protomesh_toolkit.bench.processes import cpu_seconds
     from protomesh_toolkit.bench.span_interceptors import compare
-    from protomesh_toolkit.bench.telemetry_stack import cpu_seconds, running_services
+    from protomesh_toolkit.bench.telemetry_stack import running_services
 
     print("The server span interceptor alone, in process (no network, no handler):")
     print(compare(options.interceptor_calls), flush=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -94,9 +93,3 @@ def running_services(modes: Mapping[str, Mapping[str, str]], pool_size: int) -> 
             addresses[mode], pids[mode] = address, service.pid
         user_id = _seed(next(iter(addresses.values())))
         yield Services(user_id, addresses, pids, spans_file)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -14,7 +14,17 @@ import sys
 from collections.abc import Callable
 
 from protomesh.registry import RegistryError
-from protomesh_toolkit.cli import cluster, db, token, traces
+from protomesh_toolkit.cli import (
+    affected,
+    cluster,
+    console,
+    db,
+    events,
+    mail,
+    restart,
+    token,
+    traces,
+)
 from protomesh_toolkit.errors import ClusterError
 from protomesh_toolkit.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout
 
@@ -38,6 +48,12 @@ def _contract_check(argv: list[str]) -> int:
     return check.main(argv)
 
 
+def _consumer_check(argv: list[str]) -> int:
+    from protomesh_toolkit.contracts.consumers import cli
+
+    return cli.main(argv)
+
+
 def _certs(argv: list[str]) -> int:
     from protomesh_toolkit.certs import cli
 
@@ -48,6 +64,10 @@ def _certs(argv: list[str]) -> int:
 DELEGATED: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "gen": (_gen, "generate Python code and Envoy's descriptor set from proto/ (when stale)"),
     "contract-check": (_contract_check, "buf breaking and the REST route guard against a base"),
+    "consumer-check": (
+        _consumer_check,
+        "every consumer contract a provider is named in, against today's protos",
+    ),
     "certs": (_certs, "the mesh's local CA: issue, list or rotate certificates (mTLS)"),
 }
 
@@ -60,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, db, traces, token):
+    for module in (cluster, db, restart, traces, console, token, events, mail, affected):
         module.register(commands)
     for name, (_, summary) in DELEGATED.items():
         commands.add_parser(name, help=summary, add_help=False)

@@ -7,18 +7,15 @@ import sys
 from typing import Any
 
 from protomesh.registry import Mesh, RegistryError, load_mesh
-from protomesh_toolkit.cluster import endpoints, logfiles, status, supervisor
+from protomesh_toolkit.cluster import daemon, logfiles, status, supervisor
 from protomesh_toolkit.layout import Layout
 
 DEFAULT_TIMEOUT = 30.0
 
 
 def _up(args: argparse.Namespace, layout: Layout) -> int:
-    mesh = load_mesh(layout.mesh_file)
-    supervisor.up(layout, mesh, args.timeout, otlp=args.otlp)
-    print()
-    print(endpoints.describe(mesh, layout))
-    return 0
+    load_mesh(layout.mesh_file)  # a broken mesh.yaml fails here, before any process starts
+    return daemon.start(layout, args.timeout, otlp=args.otlp)
 
 
 def _down(args: argparse.Namespace, layout: Layout) -> int:
@@ -55,7 +52,8 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         help="start the local cluster in the background",
         description="Start every component of mesh.yaml that is not running, in dependency "
         "order, and print the endpoints. Components that have exited since the last `up` "
-        "are restarted; running ones are left alone.",
+        "are restarted; running ones are left alone. A supervisor stays behind and "
+        "restarts a component that exits (`down` stops it first).",
     )
     up.add_argument(
         "--timeout",

@@ -3,7 +3,9 @@
 The one step that holds the PostgreSQL admin password. `protomesh up` runs
 it before any service starts; in compose and Kubernetes it is the one-shot
 `db-provision` job (`--environment compose --secrets-dir /run/secrets`).
-Services get only their own role's password.
+Services get only their own role's password. With `--cdc` it sets up each
+change-capture worker instead (its REPLICATION role, grants, publication and
+slot: `protomesh_toolkit/db/cdc.py`), once the watched tables exist.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from protomesh.registry import LOCAL, load_mesh
 from protomesh_toolkit.cluster.ports import HOST
+from protomesh_toolkit.db.cdc import prepare_capture
 from protomesh_toolkit.db.roles import provision_mesh
 from protomesh_toolkit.layout import Layout
 from protomesh_toolkit.topology.wiring import Wiring
@@ -36,6 +39,11 @@ def _provision(args: argparse.Namespace, layout: Layout) -> int:
     wiring = Wiring.of(
         mesh, args.environment, HOST, secret_file, mesh_file=str(layout.mesh_file), certs_dir=None
     )
+    if args.cdc:
+        for capture in mesh.cdc.values():
+            prepare_capture(mesh, capture, wiring, wait=args.wait)
+            print(f"{capture.name}: role {capture.role}, publication and slot ready")
+        return 0
     roles = provision_mesh(mesh, wiring)
     for role in roles:
         print(f"role {role.role}: owns schema {role.schema}")
@@ -60,5 +68,17 @@ def register(commands: argparse._SubParsersAction[Any]) -> None:
         "--secrets-dir",
         type=Path,
         help="where the password files are (default: the local cluster's, made when missing)",
+    )
+    provision.add_argument(
+        "--cdc",
+        action="store_true",
+        help="set up each change-capture worker (role, grants, publication, slot) instead; "
+        "run it after the watched service has migrated",
+    )
+    provision.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="with --cdc: seconds to wait for the watched tables (default: 60)",
     )
     provision.set_defaults(run=_provision)

@@ -14,11 +14,15 @@ import sys
 from pathlib import Path
 
 from gateway.config import FILES
+from protomesh.cdc.naming import CaptureNames
 from protomesh.paths import RUN_DIR
 from protomesh.registry import DEFAULT_MESH_FILE, LOCAL, Mesh
 from protomesh.tls.files import TlsFiles, insecure
+from protomesh_toolkit.cluster.cdc import CdcProcess
 from protomesh_toolkit.cluster.components import Component, Postgres, ServiceProcess
+from protomesh_toolkit.cluster.console import ConsoleProcess
 from protomesh_toolkit.cluster.edge import EdgeProcess
+from protomesh_toolkit.cluster.mail import MailSinkProcess
 from protomesh_toolkit.cluster.nats import HEALTH_PATH, NatsProcess
 from protomesh_toolkit.cluster.plan import ENVIRONMENT, components
 from protomesh_toolkit.cluster.ports import HOST
@@ -33,6 +37,8 @@ PLAINTEXT_ORDERS = (
     "orders need a signed-in user or a mesh identity, which plaintext cannot carry: "
     "run without PROTOMESH_INSECURE=1 to try them"
 )
+VERIFYING_CONTRACT = "shop.user.v2.UserService"
+WEB_BFF_CONTRACT = "shop.bff.web.v1.WebBffService"
 # One line of an example order; REST and gRPC take the proto's field names.
 ORDER_LINE = {
     "sku": "BOOK-1",
@@ -58,7 +64,12 @@ def describe(mesh: Mesh, layout: Layout) -> str:
     edge = next((c for c in parts.values() if isinstance(c, EdgeProcess)), None)
     if edge is not None and mesh.edge is not None:
         exposed = mesh.edge.exposed
-        lines += _edge_examples(edge, USER_CONTRACT in exposed, ORDER_CONTRACT in exposed)
+        mail = any(isinstance(c, MailSinkProcess) for c in parts.values())
+        lines += _edge_examples(
+            edge, USER_CONTRACT in exposed, ORDER_CONTRACT in exposed, WEB_BFF_CONTRACT in exposed
+        )
+        if mail and VERIFYING_CONTRACT in exposed:
+            lines += _verification_examples(edge)
     nats = next((c for c in parts.values() if isinstance(c, NatsProcess)), None)
     if nats is not None:
         lines += [
@@ -94,10 +105,26 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
             f"{name}  OTLP/gRPC {component.endpoint}  (traces of the services and the edge)",
             f"  {pad}  spans: {shown(component.layout.traces_file)}; `protomesh traces` shows them",
         ]
+    if isinstance(component, ConsoleProcess):
+        return [f"{name}  {component.url}  (the mesh as a page; `protomesh console` opens it)"]
+    if isinstance(component, MailSinkProcess):
+        return [
+            f"{name}  SMTP {HOST}:{component.port}  (a sink: keeps mail, delivers none)",
+            f"  {pad}  messages: {shown(component.layout.mail_dir)}; `protomesh mail` shows them",
+        ]
     if isinstance(component, NatsProcess):
         return [
             f"{name}  {component.url}  (JetStream; store in {shown(component.layout.nats_store)})",
             f"  {pad}  monitor http://{HOST}:{component.admin_port}  (health: {HEALTH_PATH})",
+        ]
+    if isinstance(component, CdcProcess):
+        names = CaptureNames(component.capture.service)
+        tables = ", ".join(component.capture.tables)
+        stream, subjects = names.stream.name, names.subject("<table>")
+        metrics = f"http://{HOST}:{component.port}/metrics"
+        return [
+            f"{name}  change capture of {tables} from the WAL → {stream} ({subjects})",
+            f"  {pad}  metrics {metrics}  (slot lag: cdc_slot_lag_bytes)",
         ]
     if isinstance(component, ServiceProcess):
         transport = "PLAINTEXT (PROTOMESH_INSECURE=1)" if insecure() else "mTLS"
@@ -111,6 +138,7 @@ def _endpoint(component: Component, pad: str, width: int) -> list[str]:
     return [
         f"{name}  REST  http://{HOST}:{component.port}  (JSON; /v1/..., /v2/...)",
         f"  {pad}  gRPC  {HOST}:{component.port}  (h2c through Envoy; no reflection here)",
+        f"  {pad}  docs  http://{HOST}:{component.port}/docs  (Swagger UI on /openapi.json)",
         f"  {pad}  admin http://{HOST}:{component.admin_port}  (loopback only)",
     ]
 
@@ -172,7 +200,27 @@ def _grpc_examples(service: ServiceProcess) -> list[str]:
     return examples
 
 
-def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[str]:
+def _verification_examples(edge: EdgeProcess) -> list[str]:
+    """The email check: a code goes to the mail sink, `protomesh mail` reads it back.
+
+    Needs $USER_ID and $TOKEN from the edge examples before it; `mail --last
+    --code` reads the code from the newest message.
+    """
+    base = f"http://{HOST}:{edge.port}/v2/users/$USER_ID"
+    bearer = '-H "authorization: Bearer $TOKEN"'
+    json_header = "-H 'content-type: application/json'"
+    code = r'"{\"code\": \"$CODE\"}"'
+    return [
+        "  # verify the email: a one-time code is mailed to the local sink, then sent back",
+        f"  curl -s -X POST {base}:sendEmailVerification {bearer} {json_header} -d '{{}}'",
+        f"  CODE=$({_protomesh(edge.layout)} mail --last --code)",
+        f"  curl -s -X POST {base}:verifyEmail {bearer} {json_header} -d {code}",
+    ]
+
+
+def _edge_examples(
+    edge: EdgeProcess, user_api: bool, order_api: bool, web_api: bool = False
+) -> list[str]:
     base = f"http://{HOST}:{edge.port}"
     protomesh = _protomesh(edge.layout)
     # The edge's descriptor set: the contracts plus google.rpc's error details.
@@ -186,6 +234,7 @@ def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[s
     v2_update = shlex.quote(json.dumps(name))
     json_header = "-H 'content-type: application/json'"
     bearer = '-H "authorization: Bearer $TOKEN"'
+    admin = '-H "authorization: Bearer $ADMIN_TOKEN"'
     orders = []
     if order_api and insecure():
         orders = [f"  # {PLAINTEXT_ORDERS}"]
@@ -200,17 +249,25 @@ def _edge_examples(edge: EdgeProcess, user_api: bool, order_api: bool) -> list[s
             f" {json_header} -d {body}",
             f"  curl -s {base}/v1/customers/$USER_ID/orders {bearer}",
         ]
+    if web_api:
+        # The web BFF: the customer is the token's subject, so the URL names no one.
+        orders += [
+            "  # the web app's dashboard from the BFF: profile, recent orders, count in one call",
+            f"  curl -s '{base}/web/v1/dashboard?recent_orders_limit=3' {bearer}",
+        ]
     return [
         "",
         "  # REST through the Envoy edge: v1 and v2 side by side",
         _create_and_keep_id(f"curl -s {base}/v1/users {json_header} -d {v1_body}"),
-        f"  curl -s {base}/v1/users/$USER_ID",
-        f"  curl -s '{base}/v2/users?page_size=5'",
-        "  # protected routes need a token; the dev issuer signs one (valid for an hour)",
+        "  # sign-up is public; the rest needs a token: the dev issuer signs one (an hour)",
         f"  TOKEN=$({protomesh} token --sub $USER_ID)",
+        f"  curl -s {base}/v1/users/$USER_ID {bearer}",
+        "  # listing every user is for admins only (docs/authorization.md)",
+        f"  ADMIN_TOKEN=$({protomesh} token --sub admin --role admin)",
+        f"  curl -s '{base}/v2/users?page_size=5' {admin}",
         f"  curl -s -X PATCH {base}/v2/users/$USER_ID {bearer} {json_header} -d {v2_update}",
         *orders,
         "  # gRPC through the same edge (it has no reflection: give grpcurl the descriptor set)",
-        f"  {grpcurl} -d '{{\"page_size\": 5}}' {HOST}:{edge.port}"
+        f"  {grpcurl} {admin} -d '{{\"page_size\": 5}}' {HOST}:{edge.port}"
         " shop.user.v2.UserService/ListUsers",
     ]

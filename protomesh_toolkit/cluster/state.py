@@ -35,6 +35,9 @@ class Record:
     log: str
     start_ticks: int | None  # the process's identity, see processes.py
     admin_port: int | None = None  # the edge's admin interface, where its health is read
+    restarts: int = 0  # by the supervisor, since `up` started it
+    last_exit: str | None = None  # how it last exited, when the supervisor saw it go
+    failed: bool = False  # crashed past its restart budget: left down until the next `up`
 
     def is_running(self) -> bool:
         return processes.is_running(self.pid, self.start_ticks)
@@ -82,12 +85,50 @@ def save(layout: Layout, records: Mapping[str, Record]) -> None:
 
 @contextmanager
 def exclusive(layout: Layout) -> Iterator[None]:
-    """One `up` or `down` at a time per run directory; a second one fails at once."""
+    """One `up`, `down` or supervisor restart at a time per run directory; a second one
+    fails at once (the supervisor tries again on its next round)."""
     with layout.lock_file.open("a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ClusterError(
-                f"another `protomesh up` or `down` is working on {shown(layout.run_dir)}"
+                f"another `protomesh up` or `down`, or the supervisor restarting a component, "
+                f"is working on {shown(layout.run_dir)}; try again in a moment"
             ) from None
         yield
+
+
+@dataclass(frozen=True)
+class SupervisorRecord:
+    """The process `up` leaves behind to restart components that exit (supervisor.json)."""
+
+    pid: int
+    started_at: str
+    start_ticks: int | None
+
+    def is_running(self) -> bool:
+        return processes.is_running(self.pid, self.start_ticks)
+
+
+def save_supervisor(layout: Layout, pid: int) -> None:
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    record = SupervisorRecord(pid, started_at, processes.start_ticks(pid))
+    scratch = layout.supervisor_file.with_suffix(".json.tmp")
+    scratch.write_text(json.dumps(dataclasses.asdict(record)) + "\n")
+    os.replace(scratch, layout.supervisor_file)
+
+
+def load_supervisor(layout: Layout) -> SupervisorRecord | None:
+    try:
+        return SupervisorRecord(**json.loads(layout.supervisor_file.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError) as error:
+        raise ClusterError(f"{shown(layout.supervisor_file)} is unreadable ({error})") from None
+
+
+def forget_supervisor(layout: Layout, pid: int) -> None:
+    """Remove the record if it is still this supervisor's (a newer one may have replaced it)."""
+    record = load_supervisor(layout)
+    if record is not None and record.pid == pid:
+        layout.supervisor_file.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from protomesh_toolkit.errors import ClusterError
 from protomesh_toolkit.layout import Layout, shown
 
 HEALTHY, UNHEALTHY, EXITED, STOPPED = "healthy", "unhealthy", "exited", "stopped"
+FAILED = "failed"  # crashed past its restart budget; the supervisor left it down
 # Exit codes: everything healthy; something is not; nothing is running (as in LSB's `status`).
 ALL_HEALTHY, NOT_HEALTHY, NOT_RUNNING = 0, 1, 3
 
@@ -34,6 +35,8 @@ class ComponentStatus:
     uptime_seconds: int | None
     log: str
     admin_port: int | None = None  # NATS's monitor, Envoy's admin interface
+    restarts: int = 0  # by the supervisor since `up`
+    last_exit: str | None = None  # how it last exited, as the supervisor saw it
 
 
 def collect(layout: Layout, mesh: Mesh | None) -> list[ComponentStatus]:
@@ -44,9 +47,14 @@ def collect(layout: Layout, mesh: Mesh | None) -> list[ComponentStatus]:
         if record.is_running():
             health = probe(record, layout)
             condition, detail = (HEALTHY if health.healthy else UNHEALTHY), health.detail
+        elif record.failed:
+            condition = FAILED
+            detail = (
+                f"crashed past its restart budget; `protomesh up` starts it ({record.last_exit})"
+            )
         else:
             condition, detail = EXITED, f"pid {record.pid} is gone; see its log"
-        uptime = int(record.uptime()) if condition != EXITED else None
+        uptime = int(record.uptime()) if condition in (HEALTHY, UNHEALTHY) else None
         statuses.append(
             ComponentStatus(
                 record.name,
@@ -59,6 +67,8 @@ def collect(layout: Layout, mesh: Mesh | None) -> list[ComponentStatus]:
                 uptime,
                 record.log,
                 record.admin_port,
+                record.restarts,
+                record.last_exit,
             )
         )
     if mesh is not None:
@@ -89,18 +99,25 @@ def exit_code(statuses: list[ComponentStatus]) -> int:
     return ALL_HEALTHY if all(status.state == HEALTHY for status in statuses) else NOT_HEALTHY
 
 
+def supervisor_pid(layout: Layout) -> int | None:
+    """The running supervisor's pid; None when nothing would restart a component that exits."""
+    record = state.load_supervisor(layout) if layout.run_dir.exists() else None
+    return record.pid if record is not None and record.is_running() else None
+
+
 def as_json(statuses: list[ComponentStatus], layout: Layout) -> str:
     document = {
         "run_dir": str(layout.run_dir),
         "mesh_file": str(layout.mesh_file),
         "healthy": exit_code(statuses) == ALL_HEALTHY,
+        "supervisor_pid": supervisor_pid(layout),
         "components": [asdict(status) for status in statuses],
     }
     return json.dumps(document, indent=2)
 
 
 def as_table(statuses: list[ComponentStatus], layout: Layout) -> str:
-    header = ("COMPONENT", "STATE", "PID", "PORT", "UPTIME", "DETAIL")
+    header = ("COMPONENT", "STATE", "PID", "PORT", "UPTIME", "RESTARTS", "DETAIL")
     rows = [
         (
             status.name,
@@ -108,7 +125,13 @@ def as_table(statuses: list[ComponentStatus], layout: Layout) -> str:
             "-" if status.pid is None else str(status.pid),
             "-" if status.port is None else str(status.port),
             "-" if status.uptime_seconds is None else _duration(status.uptime_seconds),
-            status.detail,
+            str(status.restarts),
+            status.detail
+            + (
+                f" (last exit: {status.last_exit})"
+                if status.last_exit and status.state != FAILED
+                else ""
+            ),
         )
         for status in statuses
     ]
@@ -117,6 +140,13 @@ def as_table(statuses: list[ComponentStatus], layout: Layout) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     ]
+    watcher = supervisor_pid(layout)
+    if statuses and exit_code(statuses) != NOT_RUNNING:
+        lines.append(
+            f"\nSupervisor: pid {watcher}, restarts a component that exits."
+            if watcher is not None
+            else "\nSupervisor: not running; a component that exits stays down (`protomesh up`)."
+        )
     if exit_code(statuses) == NOT_RUNNING:
         lines.append(
             f"\nNot running (run dir {shown(layout.run_dir)}); start it with `protomesh up`."

@@ -21,7 +21,7 @@ from protomesh.registry import Mesh, RpcCatalogue, load_mesh
 from protomesh.tls.files import INSECURE_WARNING, insecure, warn_insecure
 from protomesh_toolkit import codegen
 from protomesh_toolkit.certs.issuance import ensure_certificates
-from protomesh_toolkit.cluster import ports, state
+from protomesh_toolkit.cluster import daemon, ports, state
 from protomesh_toolkit.cluster.components import Component, ServiceProcess, log_tail, stop
 from protomesh_toolkit.cluster.plan import components
 from protomesh_toolkit.cluster.state import Record
@@ -55,10 +55,12 @@ class Progress:
 
 def up(
     layout: Layout, mesh: Mesh, timeout: float, out: TextIO = sys.stdout, *, otlp: bool = False
-) -> None:
+) -> dict[str, Component]:
     """Start every component that is not running, each once those it depends on are healthy.
 
     `otlp` adds the local OTLP receiver, and points the services and the edge at it.
+    Returns every planned component (those started here hold their process),
+    for the supervisor that watches them afterwards.
     """
     began = time.monotonic()
     if _generate():
@@ -74,7 +76,7 @@ def up(
         if running >= set(planned):
             print(f"The local cluster is already running ({', '.join(planned)}).", file=out)
             print("Nothing to do; `protomesh status` checks its health.", file=out)
-            return
+            return planned
         progress = Progress(planned, out)
         print(f"Starting the local cluster from {shown(layout.mesh_file)}:", file=out)
         for name in sorted(set(records) & set(planned) - running, key=list(planned).index):
@@ -102,6 +104,7 @@ def up(
             _stop_each(started, records, layout, progress)
             raise
     print(f"\nAll {len(planned)} components healthy in {time.monotonic() - began:.1f}s.", file=out)
+    return planned
 
 
 def _certificates(layout: Layout, mesh: Mesh, out: TextIO) -> None:
@@ -135,8 +138,10 @@ def _provision(mesh: Mesh, first: ServiceProcess, progress: Progress) -> None:
 
 
 def down(layout: Layout, purge: bool, out: TextIO = sys.stdout) -> None:
-    """Stop every recorded component, last started first; with `purge`, delete the run dir."""
+    """Stop the supervisor, then every recorded component, last started first; with
+    `purge`, delete the run dir."""
     if layout.run_dir.exists():
+        daemon.stop(layout, out)  # first: it would restart what is stopped next
         with state.exclusive(layout):
             records = state.load(layout)
             if records:

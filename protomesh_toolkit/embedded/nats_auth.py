@@ -9,14 +9,19 @@ that depends on NATS may:
 - publish its own context's events (`<name>.events.>`) and dead letters
   (`dlq.>`), and nothing of another context: a forged `user.events...` from
   the order service is a permissions violation;
-- create and update its own stream and DEAD_LETTERS, read any stream's info,
-  run its durable consumers and acknowledge what it consumes (the JetStream
-  API, `$JS.API.CONSUMER.>`, `$JS.ACK.>`);
-- receive replies on its inboxes (`_INBOX.>`), where JetStream's answers and
-  pulled messages arrive.
+- create and update its own stream and DEAD_LETTERS, read any stream's info;
+- run consumers (durable or ordered) and acknowledge messages only on the
+  streams whose events mesh.yaml says it `consumes`: reporting reads
+  ORDER_EVENTS and USER_EVENTS, order only USER_EVENTS;
+- use the KV buckets it owns (`KV_BUCKETS`: bff's cache tier 2);
+- receive replies on its inboxes (`_INBOX.>`), where JetStream's answers,
+  pulled and pushed messages arrive.
 
-The operator (the human with the CLI) gets everything. The relay runs inside
-each service, under that service's identity.
+A CDC worker (`order-cdc`, its own certificate) may publish its context's row
+changes (`order.changes.>`) and manage ORDER_CHANGES, nothing else. The
+operator (the human with the CLI, the console's dead-letter replay) gets
+everything. The outbox relay runs under the identity of the service whose
+outbox it drains, inside it or stand-alone.
 """
 
 from __future__ import annotations
@@ -25,42 +30,96 @@ from pathlib import PurePath
 from typing import Any
 
 from protomesh.bus.streams import DEAD_LETTERS, events_stream
-from protomesh.registry import Mesh, Service
+from protomesh.cdc.naming import changes_stream
+from protomesh.registry import ChangeCapture, Mesh, Service
 from protomesh.tls.files import TlsFiles
 from protomesh_toolkit.certs.issuance import OPERATOR
+from services.bff.config import SHARED_CACHE_BUCKET
 
 SERVER_IDENTITY = "nats"  # the server's own certificate: DNS names nats, localhost
+# The KV buckets a service owns (bff's cache tier 2): only its owner may touch one.
+KV_BUCKETS = {"bff": (SHARED_CACHE_BUCKET,)}
 
 
 def spiffe_id(mesh: Mesh, name: str) -> str:
     return f"spiffe://{mesh.trust_domain}/svc/{name}"
 
 
-def service_permissions(service: Service) -> dict[str, Any]:
-    own = [events_stream(service.name).name, DEAD_LETTERS.name]
-    streams = [f"$JS.API.STREAM.{verb}.{name}" for name in own for verb in ("CREATE", "UPDATE")]
-    return {
-        "publish": {
-            "allow": [
-                f"{service.name}.events.>",
-                "dlq.>",
-                "$JS.API.INFO",
-                "$JS.API.STREAM.INFO.>",
-                *streams,
-                "$JS.API.CONSUMER.>",
-                "$JS.ACK.>",
-            ]
-        },
-        "subscribe": {"allow": ["_INBOX.>"]},
-    }
+def read_streams(mesh: Mesh, service: Service) -> list[str]:
+    """The event streams a service reads: those of the producers of what it `consumes`."""
+    streams: list[str] = []
+    for event_type in service.consumes:
+        producer = mesh.producer_of(event_type)
+        if producer is not None and (name := events_stream(producer.name).name) not in streams:
+            streams.append(name)
+    return streams
+
+
+def _consuming(stream: str) -> list[str]:
+    """Run consumers on `stream` (durable pull or ordered push) and acknowledge its messages."""
+    return [
+        f"$JS.API.CONSUMER.*.{stream}",  # CREATE (ordered, ephemeral), NAMES, LIST
+        f"$JS.API.CONSUMER.*.{stream}.>",  # CREATE with a name, INFO, DELETE
+        f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.>",
+        f"$JS.API.CONSUMER.MSG.NEXT.{stream}.>",  # pull
+        f"$JS.ACK.{stream}.>",
+        f"$JS.FC.{stream}.>",  # an ordered consumer's flow-control replies
+    ]
+
+
+def _managing(stream: str) -> list[str]:
+    return [f"$JS.API.STREAM.{verb}.{stream}" for verb in ("CREATE", "UPDATE")]
+
+
+def _key_value(bucket: str) -> list[str]:
+    """Create, read, write and watch one JetStream KV bucket."""
+    stream = f"KV_{bucket}"
+    return [
+        f"$KV.{bucket}.>",
+        *_managing(stream),
+        f"$JS.API.STREAM.MSG.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}",
+        f"$JS.API.DIRECT.GET.{stream}.>",
+        *_consuming(stream),
+    ]
+
+
+def _client(publish: list[str]) -> dict[str, Any]:
+    common = ["$JS.API.INFO", "$JS.API.STREAM.INFO.>", "$JS.API.STREAM.NAMES"]
+    return {"publish": {"allow": [*publish, *common]}, "subscribe": {"allow": ["_INBOX.>"]}}
+
+
+def service_permissions(mesh: Mesh, service: Service) -> dict[str, Any]:
+    """Publish its own events (when it `produces` some) and dead letters, manage its own
+    stream and DEAD_LETTERS (its relay and consumers make them), consume the streams
+    mesh.yaml says it reads (`consumes`), and use the KV buckets it owns."""
+    publish = ["dlq.>", *_managing(DEAD_LETTERS.name)]
+    if service.produces:  # its outbox relay publishes them and keeps its stream
+        own = events_stream(service.name)
+        publish += [*own.subjects, *_managing(own.name)]
+    for stream in read_streams(mesh, service):
+        publish += _consuming(stream)
+    for bucket in KV_BUCKETS.get(service.name, ()):
+        publish += _key_value(bucket)
+    return _client(publish)
+
+
+def capture_permissions(capture: ChangeCapture) -> dict[str, Any]:
+    """A CDC worker: publish its context's row changes and manage their stream, nothing else."""
+    stream = changes_stream(capture.service)
+    return _client([*stream.subjects, *_managing(stream.name)])
 
 
 def users(mesh: Mesh) -> list[dict[str, Any]]:
     """One NATS user per mesh identity that may connect, named by its SPIFFE id."""
     found = [
-        {"user": spiffe_id(mesh, service.name), "permissions": service_permissions(service)}
+        {"user": spiffe_id(mesh, service.name), "permissions": service_permissions(mesh, service)}
         for service in mesh.services.values()
         if "nats" in service.depends_on
+    ]
+    found += [
+        {"user": spiffe_id(mesh, capture.name), "permissions": capture_permissions(capture)}
+        for capture in mesh.cdc.values()
     ]
     everything = {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}}
     return [*found, {"user": spiffe_id(mesh, OPERATOR), "permissions": everything}]

@@ -23,6 +23,11 @@ from typing import Any
 
 SYSTEM_USER = "pgserver"
 SUPERUSER = "postgres"
+# Always on, so change capture (protomesh.cdc) works on any cluster we start:
+# logical decoding needs wal_level=logical (set at start: it needs a restart),
+# and a slot whose worker is gone may hold at most this much WAL before
+# PostgreSQL invalidates it rather than fill the disk (docs/cdc.md).
+SERVER_SETTINGS = {"wal_level": "logical", "max_slot_wal_keep_size": "1GB"}
 
 
 def _pgserver_bin() -> Path:
@@ -106,6 +111,7 @@ class EmbeddedPostgres:
             "listen_addresses": self.host,
             "port": str(self.port),
             "unix_socket_directories": "",
+            **SERVER_SETTINGS,
             **(settings or {}),
         }
         command = [_binary("postgres"), "-D", str(self.data_dir)]

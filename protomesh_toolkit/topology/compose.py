@@ -1,18 +1,19 @@
 """mesh.yaml → docker-compose.yml: the local cluster's topology, one container per process.
 
-Every service replica of the `compose` environment becomes a container of
-the one protomesh image with its own command (`python -m <module>`), the
-settings `wiring.py` gives it, its secrets as compose secrets, a gRPC
-healthcheck over mTLS, and `depends_on` conditions on what it depends on.
-One-shot jobs run first: `db-provision` makes every service's role and
-schema as the PostgreSQL admin (the only one that holds its password; a
-service gets its own role's), `certs` issues the mesh's certificates into the
-`ca` volume (the CA key included; no other container mounts it) and copies
-each identity's own certificate, key and the CA certificate into a volume of
-its own (`certs-user`, `certs-edge`, ...), which only that identity's
-containers mount (at /certs), and `edge-config` (`python -m gateway
-prepare`) renders Envoy's config, descriptor set, JWKS and SDS files into
-another, which the official Envoy image then runs, with the certificates at /etc/envoy/certs.
+Every service replica of the `compose` environment becomes a container of the one
+protomesh image with its own command (`python -m <module>`), the settings `wiring.py`
+gives it, its secrets as compose secrets, a gRPC healthcheck over mTLS, and `depends_on`
+conditions on what it depends on. Each `cdc` entry adds its change-capture worker
+(`order-cdc`), one container, after a one-shot `order-cdc-setup` (the admin makes its
+role's grants, the publication and the slot once the service has migrated). One-shot
+jobs run first: `db-provision` makes every service's role and schema as the PostgreSQL
+admin (the only one that holds its password; a service gets its own role's), `certs`
+issues the mesh's certificates into the `ca` volume (the CA key included; no other
+container mounts it) and copies each identity's own certificate, key and the CA
+certificate into a volume of its own (`certs-user`, `certs-edge`, ...), which only that
+identity's containers mount (at /certs), and `edge-config` (`python -m gateway prepare`)
+renders Envoy's config, descriptor set, JWKS and SDS files into another, which the
+official Envoy image then runs, with the certificates at /etc/envoy/certs.
 """
 
 from __future__ import annotations
@@ -22,13 +23,18 @@ from typing import Any
 
 from gateway.config import FILES
 from gateway.upstream_tls import EDGE_IDENTITY
-from protomesh.registry import Infrastructure, Mesh, Service
+from protomesh.registry import ChangeCapture, Infrastructure, Mesh, Service
 from protomesh.tls.files import TlsFiles
 from protomesh_toolkit.embedded.nats_auth import SERVER_IDENTITY, server_config
 from protomesh_toolkit.topology import images
 from protomesh_toolkit.topology.wiring import (
     ADMIN_PASSWORD,
     Wiring,
+    cdc_health_command,
+    cdc_password,
+    cdc_settings,
+    cdc_setup_command,
+    cdc_setup_secrets,
     database_password,
     health_command,
     provision_command,
@@ -45,6 +51,9 @@ CA_VOLUME = "ca"  # the issuing store: the CA key and every leaf, the certs job'
 PROVISION = "db-provision"  # the one-shot job that makes the roles and schemas
 HEALTHY = {"condition": "service_healthy"}
 COMPLETED = {"condition": "service_completed_successfully"}
+# A long-running container that exits is started again, as the local cluster's supervisor
+# restarts a process; the one-shot jobs (certs, edge-config) are not: they are meant to end.
+RESTART = "unless-stopped"
 HEADER = """\
 # The mesh in containers: `make compose-secrets && docker compose up --build`.
 # Rendered from mesh.yaml by `python -m protomesh_toolkit.topology`: do not edit; edit mesh.yaml and
@@ -91,6 +100,9 @@ def render(mesh: Mesh) -> dict[str, Any]:
                 services[PROVISION] = _provision_job(mesh)
         else:
             services |= _replicas(mesh, mesh.services[name], wiring)
+    for capture in mesh.cdc.values():
+        services[f"{capture.name}-setup"] = _cdc_setup_job(mesh, capture)
+        services[capture.name] = _cdc_worker(mesh, capture, wiring)
     if mesh.edge is not None:
         services["edge-config"] = _edge_config_job()
         services["edge"] = _edge(mesh)
@@ -111,6 +123,7 @@ def render(mesh: Mesh) -> dict[str, Any]:
                 "nats-data",
                 CA_VOLUME,
                 *(identity_volume(name) for name in published_identities(mesh)),
+                "mail",
                 "edge-config",
                 "edge-issuer",
             )
@@ -134,9 +147,10 @@ def identity_volume(identity: str) -> str:
 
 
 def published_identities(mesh: Mesh) -> list[str]:
-    """The identities with a container: every service, NATS, and the edge."""
+    """The identities with a container: every service, NATS, the edge, each CDC worker."""
     nats = [SERVER_IDENTITY] if "nats" in mesh.infrastructure else []
-    return [*mesh.services, *nats, *([EDGE_IDENTITY] if mesh.edge is not None else [])]
+    edge = [EDGE_IDENTITY] if mesh.edge is not None else []
+    return [*mesh.services, *nats, *edge, *(capture.name for capture in mesh.cdc.values())]
 
 
 def nats_config(mesh: Mesh) -> dict[str, Any]:
@@ -193,21 +207,32 @@ def _provision_job(mesh: Mesh) -> dict[str, Any]:
 
 def _infrastructure(part: Infrastructure) -> dict[str, Any]:
     port = part.ports[ENVIRONMENT]
+    if part.name == "payments":
+        return _payment_sandbox(port)
     if part.name == "postgres":
         return {
             "image": images.POSTGRES,
-            "command": ["postgres", "-c", f"port={port}", "-c", "wal_level=logical"],
+            # Logical decoding for change capture, and a bound on the WAL a slot
+            # whose worker is away may hold (docs/cdc.md).
+            "command": [
+                "postgres",
+                *("-c", f"port={port}", "-c", "wal_level=logical"),
+                *("-c", "max_slot_wal_keep_size=1GB"),
+            ],
             "environment": {
                 "POSTGRES_USER": "postgres",
                 "POSTGRES_PASSWORD_FILE": f"{images.SECRETS_DIR}/{ADMIN_PASSWORD}",
             },
             "secrets": [ADMIN_PASSWORD],
             "volumes": ["postgres-data:/var/lib/postgresql/data"],
+            "restart": RESTART,
             "healthcheck": healthcheck(
                 ["pg_isready", "-U", "postgres", "-h", "127.0.0.1", "-p", str(port)]
             ),
             "networks": [BACKEND],
         }
+    if part.name == "smtp":
+        return _mail_sink(port)
     monitor = part.monitor_ports[ENVIRONMENT]
     health_url = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
     # Mutual TLS only, a user per identity (NATS_CONFIG, rendered from mesh.yaml beside this).
@@ -220,7 +245,27 @@ def _infrastructure(part: Infrastructure) -> dict[str, Any]:
             f"./{NATS_CONFIG}:{NATS_CONFIG_PATH}:ro",
         ],
         "depends_on": {"certs": COMPLETED},
+        "restart": RESTART,
         "healthcheck": healthcheck(["wget", "-q", "-O", "/dev/null", health_url]),
+        "networks": [BACKEND],
+    }
+
+
+def _payment_sandbox(port: int) -> dict[str, Any]:
+    """The external payment provider's stand-in, on the backend network only."""
+    probe = f"import urllib.request as u; u.urlopen('http://127.0.0.1:{port}/health', timeout=2)"
+    return {
+        **_app(
+            [
+                "python",
+                "-m",
+                "protomesh_toolkit.payment_sandbox",
+                "--host=0.0.0.0",
+                f"--port={port}",
+            ],
+            images.TOOLKIT,
+        ),
+        "healthcheck": healthcheck(["python", "-c", probe], start_period="10s"),
         "networks": [BACKEND],
     }
 
@@ -248,11 +293,74 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
             },
             "secrets": secrets,
             "volumes": [f"{identity_volume(service.name)}:{images.CERTS_DIR}:ro"],
+            "restart": RESTART,
             "depends_on": depends_on,
             "healthcheck": healthcheck(health_command(service, port, wiring)),
             "networks": [BACKEND],
         }
     return containers
+
+
+def _cdc_setup_job(mesh: Mesh, capture: ChangeCapture) -> dict[str, Any]:
+    """The worker's role, grants, publication and slot, made as the admin once its service
+    is healthy (its migrations make the watched tables); the worker never sees the admin."""
+    service = mesh.services[capture.service]
+    depends_on = {container: HEALTHY for container in _containers_of(mesh, service.name)}
+    return {
+        **_app(cdc_setup_command(ENVIRONMENT), images.TOOLKIT),
+        "environment": {"PROTOMESH_ENV": ENVIRONMENT},
+        "secrets": cdc_setup_secrets(capture),
+        "depends_on": {"postgres": HEALTHY, **depends_on},
+        "networks": [BACKEND],
+    }
+
+
+def _cdc_worker(mesh: Mesh, capture: ChangeCapture, wiring: Wiring) -> dict[str, Any]:
+    """One container: a slot has one reader. It starts once its set-up job is done, with
+    its own certificate (NATS takes only its context's changes from it)."""
+    port = capture.metrics_ports[ENVIRONMENT]
+    service = mesh.services[capture.service]
+    depends_on = {
+        container: HEALTHY
+        for name in ("postgres", "nats", service.name)
+        for container in _containers_of(mesh, name)
+    }
+    depends_on[f"{capture.name}-setup"] = COMPLETED
+    return {
+        **_app(["python", "-m", "protomesh.cdc"]),
+        "environment": {
+            **cdc_settings(capture, service, wiring, metrics_port=port),
+            "PROTOMESH_ENV": ENVIRONMENT,
+            "PYTHONUNBUFFERED": "1",
+        },
+        "secrets": [cdc_password(capture)],
+        "volumes": [f"{identity_volume(capture.name)}:{images.CERTS_DIR}:ro"],
+        "restart": RESTART,
+        "depends_on": depends_on,
+        "healthcheck": healthcheck(cdc_health_command(port)),
+        "networks": [BACKEND],
+    }
+
+
+def _mail_sink(port: int) -> dict[str, Any]:
+    """The toolkit's mail sink: compose is a local stack, so mail stays inside it
+    (`docker compose exec smtp protomesh mail --dir /mail`). Kubernetes gets no sink: there
+    USER_SERVICE_SMTP_HOST names a real relay (docs/deployment.md)."""
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2).close()"
+    return {
+        **_app(
+            ["python", "-m", "protomesh_toolkit.mail.sink", *_sink_arguments(port)],
+            images.TOOLKIT,
+        ),
+        "volumes": ["mail:/mail"],
+        "healthcheck": healthcheck(["python", "-c", probe]),
+        "networks": [BACKEND],
+    }
+
+
+def _sink_arguments(port: int) -> list[str]:
+    """All interfaces, inside the backend network only; messages on the `mail` volume."""
+    return ["--host", "0.0.0.0", "--port", str(port), "--out", "/mail"]
 
 
 def _containers_of(mesh: Mesh, name: str) -> list[str]:
@@ -297,6 +405,7 @@ def _edge(mesh: Mesh) -> dict[str, Any]:
             f"{identity_volume(EDGE_IDENTITY)}:{FILES[ENVIRONMENT].certs}:ro",
         ],
         "ports": [f"127.0.0.1:{port}:{port}"],  # the one published port; loopback by default
+        "restart": RESTART,
         "depends_on": depends_on,
         "healthcheck": healthcheck(images.envoy_ready(admin), start_period="10s"),
         "networks": [BACKEND, PUBLIC],

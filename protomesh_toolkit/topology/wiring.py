@@ -10,7 +10,8 @@ provisioning step alone (`provision_command`). So do the service's
 certificate and key (`TLS_*_PATH`) and the registry whose `callers` it
 enforces (`MESH_FILE`). Telemetry rides along: the OTLP collector of the
 environment (`OTLP_ENDPOINT`, `TRACE_SAMPLE_RATE`) when it has one, and the
-replica's Prometheus port (`METRICS_PORT`) when the registry names one.
+replica's Prometheus port (`METRICS_PORT`) when the registry names one, and a
+replicated service's `SHUTDOWN_DELAY` (zero failed requests in a rolling restart).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from protomesh.registry import Mesh, Service
+from gateway.upstreams import HEALTH_CHECK
+from protomesh.registry import ChangeCapture, Mesh, Service
 from protomesh.registry.model import host_of
 from protomesh_toolkit.topology.images import SECRETS_DIR
 
@@ -31,6 +33,19 @@ DATABASE = "postgres"  # the database every service's schema lives in
 def database_password(service: Service) -> str:
     """The name of a service's role password file (one per service, shared by its replicas)."""
     return f"{service.name}_db_password"
+
+
+def _seconds(duration: object) -> float:
+    return float(str(duration).removesuffix("s"))
+
+
+# How long a replica of a replicated service keeps serving after SIGTERM while it says
+# NOT_SERVING: long enough for the edge's health checks to fail it out (an interval per
+# failed check it needs, plus the last check's timeout) before it stops taking calls, so a
+# rolling restart fails no request. The mesh's own clients watch health and move at once.
+SHUTDOWN_DELAY = _seconds(HEALTH_CHECK["interval"]) * int(
+    str(HEALTH_CHECK["unhealthy_threshold"])
+) + _seconds(HEALTH_CHECK["timeout"])
 
 
 @dataclass(frozen=True)
@@ -49,11 +64,13 @@ class Wiring:
     listen_host: str
     postgres: str | None  # host:port
     nats: str | None  # host:port
+    smtp: str | None  # host:port
     secret_file: Callable[[str], str]
     mesh_file: str
     certs_dir: str | None
     otlp_endpoint: str | None = None
     sample_rate: float = 1.0
+    environment: str | None = None  # which replicas run side by side (see `SHUTDOWN_DELAY`)
 
     @classmethod
     def of(
@@ -80,11 +97,13 @@ class Wiring:
             listen_host,
             address("postgres"),
             address("nats"),
+            address("smtp"),
             secret_file,
             mesh_file,
             certs_dir,
             otlp_endpoint or mesh.telemetry.otlp_endpoints.get(environment),
             mesh.telemetry.sample_rate,
+            environment,
         )
 
     def tls_paths(self, identity: str) -> dict[str, str] | None:
@@ -125,11 +144,16 @@ def service_settings(
         # Over mutual TLS with the service's own certificate whenever the mesh has TLS.
         scheme = "nats" if wiring.certs_dir is None else "tls"
         settings["NATS_URL"] = f"{scheme}://{wiring.nats}"
+    if "smtp" in service.depends_on and wiring.smtp is not None:
+        smtp_host, smtp_port = wiring.smtp.rsplit(":", 1)
+        settings |= {"SMTP_HOST": smtp_host, "SMTP_PORT": smtp_port}
     if wiring.otlp_endpoint is not None:
         settings["OTLP_ENDPOINT"] = wiring.otlp_endpoint
         settings["TRACE_SAMPLE_RATE"] = str(wiring.sample_rate)
     if metrics_port is not None:
         settings["METRICS_PORT"] = str(metrics_port)
+    if wiring.environment is not None and len(service.replicas_in(wiring.environment)) > 1:
+        settings["SHUTDOWN_DELAY"] = f"{SHUTDOWN_DELAY:g}"
     return {f"{service.env_prefix}{key}": value for key, value in settings.items()}
 
 
@@ -161,3 +185,64 @@ def provision_secrets(mesh: Mesh) -> list[str]:
     """What the provisioning job reads: the admin password and every service role's."""
     roles = [database_password(s) for s in mesh.services.values() if s.database is not None]
     return [ADMIN_PASSWORD, *roles]
+
+
+def cdc_setup_command(environment: str) -> list[str]:
+    """The one-shot job that makes each CDC worker's role, grants, publication and slot.
+
+    It needs the watched tables, so it runs once their service has migrated,
+    and before the worker; like `provision_command`, it holds the admin password.
+    """
+    command = ["protomesh", "db", "provision", "--cdc", "--environment", environment]
+    return [*command, "--secrets-dir", SECRETS_DIR]
+
+
+def cdc_setup_secrets(capture: ChangeCapture) -> list[str]:
+    """What a CDC set-up job reads: the admin password and the worker role's."""
+    return [ADMIN_PASSWORD, cdc_password(capture)]
+
+
+def cdc_password(capture: ChangeCapture) -> str:
+    """The name of a CDC worker's role password file."""
+    return f"{capture.service}_cdc_db_password"
+
+
+def cdc_settings(
+    capture: ChangeCapture, service: Service, wiring: Wiring, *, metrics_port: int
+) -> dict[str, str]:
+    """A change-capture worker's settings (`CDC_*`), in any environment.
+
+    Its own role's password only: the role, grants, publication and slot are
+    made by `cdc_setup_command`, which alone holds the admin's (docs/cdc.md).
+    NATS over mutual TLS with its own certificate (`cdc_identity`).
+    """
+    assert service.database is not None  # the registry checks it
+    settings = {
+        "CONTEXT": capture.service,
+        "TABLES": ",".join(f"{table}={message}" for table, message in capture.tables.items()),
+        "DATABASE_SCHEMA": service.database.schema,
+        "HOST": wiring.listen_host,
+        "METRICS_PORT": str(metrics_port),
+        "NAME": capture.name,
+    }
+    if wiring.postgres is not None:
+        settings |= {
+            "DATABASE_URL": dsn(wiring.postgres, capture.role),
+            "DATABASE_PASSWORD_FILE": wiring.secret_file(cdc_password(capture)),
+        }
+    if wiring.nats is not None:
+        scheme = "nats" if wiring.certs_dir is None else "tls"
+        settings["NATS_URL"] = f"{scheme}://{wiring.nats}"
+    settings |= wiring.tls_paths(capture.name) or {}
+    return {f"CDC_{key}": value for key, value in settings.items()}
+
+
+def cdc_health_command(metrics_port: int) -> list[str]:
+    """The container healthcheck of a CDC worker: it has read its slot (the lag gauge is out)."""
+    url = f"http://127.0.0.1:{metrics_port}/metrics"
+    check = (
+        "import sys, urllib.request; "
+        f"body = urllib.request.urlopen('{url}', timeout=3).read(); "
+        "sys.exit(0 if b'cdc_slot_lag_bytes{' in body else 1)"
+    )
+    return ["python", "-c", check]

@@ -15,7 +15,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from protomesh.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from protomesh.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
 INT64_MAX = 2**63 - 1
 # ISO 4217 codes the shop sells in; anything else is refused at the door.
@@ -31,8 +37,13 @@ class IllegalTransition(FailedPrecondition):
     """The order's status does not allow the change asked for."""
 
     def __init__(self, order_id: uuid.UUID, current: Status, wanted: Status) -> None:
+        message = (
+            f"order {order_id} is already {current.name}"
+            if current == wanted
+            else f"order {order_id} is {current.name} and cannot be {_DONE[wanted]}"
+        )
         super().__init__(
-            f"order {order_id} is {current.name} and cannot become {wanted.name}",
+            message,
             subject=f"order/{order_id}",
             kind="ORDER_STATUS",
         )
@@ -49,12 +60,65 @@ class UnknownCustomer(FailedPrecondition):
         )
 
 
+class PaymentDeclined(FailedPrecondition):
+    """The customer's payment was refused: placing again as-is will not help."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the payment was declined; use another means of payment",
+            subject="payment",
+            kind="PAYMENT_DECLINED",
+        )
+
+
+class PaymentUnavailable(Unavailable):
+    """No answer about the payment could be had now; the same call may be retried."""
+
+    def __init__(self, retry_after: float = 1.0) -> None:
+        super().__init__("payments cannot be taken right now", retry_after=retry_after)
+
+
+class Unpaid(FailedPrecondition):
+    """An order without a held payment cannot be confirmed."""
+
+    def __init__(self, order_id: uuid.UUID) -> None:
+        super().__init__(
+            f"order {order_id} has no payment authorization",
+            subject=f"order/{order_id}",
+            kind="PAYMENT_MISSING",
+        )
+
+
+@dataclass(frozen=True)
+class PaymentAuthorization:
+    """A hold on the customer's funds for an order's total, as our side knows it.
+
+    `reference` is whatever names the hold to the payment gateway; the domain
+    never reads it, it only requires one.
+    """
+
+    reference: str
+    amount: Money
+
+    def __post_init__(self) -> None:
+        if not self.reference:
+            raise ValueError("a payment authorization needs a reference")
+
+
 class Status(enum.Enum):
     PENDING = "PENDING"
     CONFIRMED = "CONFIRMED"
     SHIPPED = "SHIPPED"
     CANCELLED = "CANCELLED"
 
+
+# What a change to each status is called, for messages in the domain's words.
+_DONE = {
+    Status.PENDING: "placed again",
+    Status.CONFIRMED: "confirmed",
+    Status.SHIPPED: "shipped",
+    Status.CANCELLED: "cancelled",
+}
 
 # Where each status may go next; SHIPPED and CANCELLED are final.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -112,6 +176,7 @@ class OrderPlaced:
     items: tuple[LineItem, ...]
     total: Money
     at: datetime
+    version: int  # the order's version this event leaves it at: its place in the order's history
 
 
 @dataclass(frozen=True)
@@ -120,6 +185,7 @@ class OrderCancelled:
     customer_id: uuid.UUID
     reason: str
     at: datetime
+    version: int
 
 
 Event = OrderPlaced | OrderCancelled
@@ -135,23 +201,39 @@ class Order:
     version: int
     created_at: datetime
     updated_at: datetime
+    # The hold on the customer's funds. Every order placed since payments has one;
+    # None only for orders placed before, which therefore can never be confirmed.
+    payment: PaymentAuthorization | None = None
 
     @classmethod
     def place(
-        cls, *, customer_id: uuid.UUID, items: list[LineItem], now: datetime
+        cls,
+        *,
+        customer_id: uuid.UUID,
+        items: list[LineItem],
+        payment: PaymentAuthorization,
+        now: datetime,
     ) -> tuple[Order, OrderPlaced]:
-        """A new PENDING order at version 1, and the fact that it was placed."""
+        """A new PENDING order at version 1, paid by `payment`, and the fact that it was placed.
+
+        The authorization must hold exactly the order's total: an order is never
+        placed on a hold for another amount.
+        """
+        total = total_of(items)
+        if payment.amount != total:
+            raise ValueError(f"the payment holds {payment.amount}, the order costs {total}")
         order = cls(
             id=uuid.uuid4(),
             customer_id=customer_id,
             items=tuple(items),
-            total=total_of(items),
+            total=total,
             status=Status.PENDING,
             version=1,
             created_at=now,
             updated_at=now,
+            payment=payment,
         )
-        return order, OrderPlaced(order.id, customer_id, order.items, order.total, now)
+        return order, OrderPlaced(order.id, customer_id, order.items, order.total, now, 1)
 
     def _become(self, status: Status, now: datetime) -> Order:
         if status not in TRANSITIONS[self.status]:
@@ -159,6 +241,9 @@ class Order:
         return dataclasses.replace(self, status=status, version=self.version + 1, updated_at=now)
 
     def confirm(self, now: datetime) -> Order:
+        """Only a paid order can be confirmed: no CONFIRMED order without an authorization."""
+        if self.payment is None:
+            raise Unpaid(self.id)
         return self._become(Status.CONFIRMED, now)
 
     def ship(self, now: datetime) -> Order:
@@ -167,4 +252,4 @@ class Order:
     def cancel(self, reason: str, now: datetime) -> tuple[Order, OrderCancelled]:
         """Any order that has not shipped can be cancelled, once."""
         cancelled = self._become(Status.CANCELLED, now)
-        return cancelled, OrderCancelled(self.id, self.customer_id, reason, now)
+        return cancelled, OrderCancelled(self.id, self.customer_id, reason, now, cancelled.version)

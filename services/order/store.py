@@ -1,32 +1,30 @@
-"""PostgresOrderStore: orders in the service's own schema, through asyncpg.
+"""Orders in the service's own schema, through asyncpg.
 
-Every write is one transaction holding three things: the order row, the
-event row in the outbox (protomesh.outbox) and, for a call with an
-idempotency key, the key and its response (protomesh.idempotency). After the
-commit the relay is woken with a NOTIFY, a hint outside the business
-transaction (the relay polls as well).
+`PostgresOrderReader` reads committed orders from the pool. A change runs in
+a `PostgresOrderUnitOfWork`: one transaction (protomesh.db.unit_of_work)
+holding the order row, written by `PostgresOrderRepository` on the unit's
+connection, its event in the outbox and, for an idempotent call, the key and
+its reply.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
-from collections.abc import Callable
 
 import asyncpg
 
-from protomesh.idempotency import IdempotentCall, Replayed, claim, record, stored_response
-from protomesh.outbox import append_event, notify_relay
-from protomesh.telemetry.propagation import inject_headers
-from services.order.domain import Event, LineItem, Money, Order, OrderNotFound, Status
-from services.order.handlers import Once, PagePosition
+from protomesh.db.unit_of_work import OutboxRecord, PostgresUnitOfWork
+from protomesh.idempotency.calls import IdempotentReply
+from services.order.domain import Event, LineItem, Money, Order, PaymentAuthorization, Status
+from services.order.handlers import PagePosition
 from services.order.mapping import to_event
 
-Connection = asyncpg.pool.PoolConnectionProxy
 AGGREGATE_TYPE = "order"
-_COLUMNS = "id, customer_id, items, currency, total_minor, status, version, created_at, updated_at"
-log = logging.getLogger("services.order")
+_COLUMNS = (
+    "id, customer_id, items, currency, total_minor, status, version, created_at, updated_at,"
+    " payment_reference"
+)
 
 
 def _to_order(row: asyncpg.Record) -> Order:
@@ -35,15 +33,18 @@ def _to_order(row: asyncpg.Record) -> Order:
         LineItem(item["sku"], item["quantity"], Money(currency, item["unit_price_minor"]))
         for item in json.loads(row["items"])
     )
+    total = Money(currency, row["total_minor"])
+    reference = row["payment_reference"]
     return Order(
         id=row["id"],
         customer_id=row["customer_id"],
         items=items,
-        total=Money(currency, row["total_minor"]),
+        total=total,
         status=Status(row["status"]),
         version=row["version"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        payment=None if reference is None else PaymentAuthorization(reference, total),
     )
 
 
@@ -56,38 +57,14 @@ def _items_json(order: Order) -> str:
     )
 
 
-class PostgresOrderStore:
-    def __init__(self, pool: asyncpg.Pool, *, idempotency_retention: float) -> None:
+def outbox_record(event: Event) -> OutboxRecord:
+    """The order's version after the event is the event's per-order sequence."""
+    return OutboxRecord(AGGREGATE_TYPE, str(event.order_id), event.version, to_event(event))
+
+
+class PostgresOrderReader:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._retention = idempotency_retention
-
-    async def replay(self, call: IdempotentCall) -> Replayed | None:
-        response = await stored_response(self._pool, call)
-        return None if response is None else Replayed(response)
-
-    async def add(self, order: Order, event: Event, once: Once | None) -> Order | Replayed:
-        async with self._pool.acquire() as connection:
-            async with connection.transaction():
-                if once is not None:
-                    stored = await claim(connection, once.call, retention=self._retention)
-                    if stored is not None:
-                        return Replayed(stored)
-                await connection.execute(
-                    f"INSERT INTO orders ({_COLUMNS})"
-                    " VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9)",
-                    order.id,
-                    order.customer_id,
-                    _items_json(order),
-                    order.total.currency,
-                    order.total.amount_minor,
-                    order.status.value,
-                    order.version,
-                    order.created_at,
-                    order.updated_at,
-                )
-                await self._finish(connection, order, event, once)
-            await self._wake_relay(connection)
-        return order
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM orders WHERE id = $1", order_id)
@@ -114,53 +91,51 @@ class PostgresOrderStore:
         )
         return [_to_order(row) for row in rows]
 
-    async def change(
-        self,
-        order_id: uuid.UUID,
-        apply: Callable[[Order], tuple[Order, Event]],
-        once: Once | None,
-    ) -> Order | Replayed:
-        async with self._pool.acquire() as connection:
-            async with connection.transaction():
-                if once is not None:
-                    stored = await claim(connection, once.call, retention=self._retention)
-                    if stored is not None:
-                        return Replayed(stored)
-                row = await connection.fetchrow(
-                    f"SELECT {_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id
-                )
-                if row is None:
-                    raise OrderNotFound(order_id)
-                after, event = apply(_to_order(row))
-                await connection.execute(
-                    "UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1",
-                    order_id,
-                    after.status.value,
-                    after.version,
-                    after.updated_at,
-                )
-                await self._finish(connection, after, event, once)
-            await self._wake_relay(connection)
-        return after
 
-    async def _finish(
-        self, connection: Connection, order: Order, event: Event, once: Once | None
-    ) -> None:
-        """The event, and the key's response, in the transaction of the change."""
-        await append_event(
-            connection,
-            aggregate_type=AGGREGATE_TYPE,
-            aggregate_id=str(order.id),
-            sequence=order.version,
-            event=to_event(event),
-            headers=inject_headers(),  # the request's trace and id, on to the consumers
+class PostgresOrderRepository:
+    """Orders on a unit of work's connection, inside its transaction."""
+
+    def __init__(self, connection: asyncpg.pool.PoolConnectionProxy) -> None:
+        self._connection = connection
+
+    async def get_for_update(self, order_id: uuid.UUID) -> Order | None:
+        row = await self._connection.fetchrow(
+            f"SELECT {_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE", order_id
         )
-        if once is not None:
-            await record(connection, once.call, once.encode(order))
+        return None if row is None else _to_order(row)
 
-    async def _wake_relay(self, connection: Connection) -> None:
-        """Best effort: the change is committed; a lost hint only delays publishing."""
-        try:
-            await notify_relay(connection)
-        except (OSError, asyncpg.PostgresError) as error:
-            log.warning("could not wake the outbox relay: %r", error)
+    async def add(self, order: Order) -> None:
+        await self._connection.execute(
+            f"INSERT INTO orders ({_COLUMNS})"
+            " VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10)",
+            order.id,
+            order.customer_id,
+            _items_json(order),
+            order.total.currency,
+            order.total.amount_minor,
+            order.status.value,
+            order.version,
+            order.created_at,
+            order.updated_at,
+            None if order.payment is None else order.payment.reference,
+        )
+
+    async def save(self, order: Order) -> None:
+        await self._connection.execute(
+            "UPDATE orders SET status = $2, version = $3, updated_at = $4 WHERE id = $1",
+            order.id,
+            order.status.value,
+            order.version,
+            order.updated_at,
+        )
+
+
+class PostgresOrderUnitOfWork(PostgresUnitOfWork[Event, Order]):
+    def __init__(
+        self, pool: asyncpg.Pool, reply: IdempotentReply[Order] | None, *, retention: float
+    ) -> None:
+        super().__init__(pool, to_outbox=outbox_record, reply=reply, retention=retention)
+
+    @property
+    def orders(self) -> PostgresOrderRepository:
+        return PostgresOrderRepository(self.connection)

@@ -1,8 +1,15 @@
 """Wire the user service together: the composition root, and the only place
-that creates pools, stores and servicers."""
+that creates pools, stores and servicers.
+
+At start: provision and migrate the schema, then install the runtime's own
+tables in it (outbox, idempotency keys, processed events). Beside the RPCs
+run the sweeper of expired idempotency keys and, given NATS, the outbox relay
+and the order-count consumer.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,15 +20,26 @@ from shop.user.v2 import user_pb2_grpc as v2_grpc
 from protomesh.bus.processed import install_processed_events
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
-from protomesh.outbox import OutboxDatabase, OutboxRelay, RelaySettings, install_outbox
+from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
+from protomesh.outbox import (
+    OutboxDatabase,
+    OutboxRelay,
+    RelaySettings,
+    declare_produced,
+    install_outbox,
+)
+from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck
+from protomesh.registry import load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.user.config import UserServiceConfig
-from services.user.handlers import Clock, UserStore
+from services.user.handlers import Clock, UnitsOfWork, UserReader
+from services.user.mail import Mailer
 from services.user.order_counts import order_counts_consumer
 from services.user.servicer_v1 import UserServiceV1
 from services.user.servicer_v2 import UserServiceV2
-from services.user.store import PostgresUserStore
+from services.user.smtp_mailer import SmtpMailer
+from services.user.store import PostgresUserReader, PostgresUserUnitOfWork
 from services.user.streams import USER_EVENTS
 from services.user.validation import VALIDATORS
 
@@ -33,17 +51,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def registrations(store: UserStore, clock: Clock) -> list[Registration]:
-    """Both API versions over one store: v1 and v2 are served side by side."""
+def registrations(
+    users: UserReader, units: UnitsOfWork, clock: Clock, mailer: Mailer
+) -> list[Registration]:
+    """Both API versions over the same users: v1 and v2 are served side by side."""
     return [
         Registration(
             "shop.user.v1.UserService",
-            UserServiceV1(store, clock),
+            UserServiceV1(users, units, clock),
             v1_grpc.add_UserServiceServicer_to_server,
         ),
         Registration(
             "shop.user.v2.UserService",
-            UserServiceV2(store, clock),
+            UserServiceV2(users, units, clock, mailer),
             v2_grpc.add_UserServiceServicer_to_server,
         ),
     ]
@@ -67,23 +87,35 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
     )
 
 
+def mailer(config: UserServiceConfig) -> Mailer:
+    return SmtpMailer(
+        config.smtp_host, config.smtp_port, config.smtp_from, timeout=config.smtp_timeout
+    )
+
+
 async def build(config: UserServiceConfig) -> GrpcService:
+    # The outbox takes only the event types mesh.yaml says this service produces.
+    declare_produced(load_mesh(config.mesh_file).services["user"].produces)
     pool = await open_service_database(
         config,
         application_name="user-service",
         migrations=MIGRATIONS,
-        installs=[install_outbox, install_processed_events],
+        installs=[install_outbox, install_idempotency, install_processed_events],
     )
-    store = PostgresUserStore(pool)
+    users = PostgresUserReader(pool)
+    units = functools.partial(PostgresUserUnitOfWork, pool, retention=config.idempotency_retention)
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
+    workers: list[Worker] = [ExpiredKeySweeper(pool, interval=config.idempotency_sweep_interval)]
     relay = outbox_relay(config)
-    workers: list[Worker] = [relay] if relay is not None else []
+    if relay is not None:
+        workers.append(relay)
     if config.nats_url is not None:  # orders per customer, kept from the order events
         workers.append(order_counts_consumer(config.nats_url, pool, tls=config.tls))
 
     definition = ServiceDefinition(
         name="user",
-        registrations=registrations(store, utc_now),
+        registrations=registrations(users, units, utc_now, mailer(config)),
+        policies=ServicePolicies.of(load_mesh(config.mesh_file), "user"),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("postgres", postgres_ready)],
         workers=workers,

@@ -1,4 +1,8 @@
-"""Domain users ↔ the v1 and v2 wire shapes. The only place that knows both."""
+"""Domain users ↔ the v1 and v2 wire shapes. The only place that knows both.
+
+`private=False` gives the public profile: the user as anyone but themself
+(or an admin) may see them, without the email and its verification.
+"""
 
 from __future__ import annotations
 
@@ -29,27 +33,29 @@ def user_id(text: str) -> uuid.UUID:
     return uuid.UUID(text)
 
 
-def to_v1(user: User) -> v1.User:
+def to_v1(user: User, *, private: bool = True) -> v1.User:
     return v1.User(
         user_id=str(user.id),
-        email=user.email,
+        email=user.email if private else "",
         display_name=user.display_name,
         create_time=timestamp(user.created_at),
         update_time=timestamp(user.updated_at),
     )
 
 
-def to_v2(user: User) -> v2.User:
+def to_v2(user: User, *, private: bool = True) -> v2.User:
+    if not private:
+        verification = v2.EMAIL_VERIFICATION_UNSPECIFIED
+    elif user.email_verified:
+        verification = v2.EMAIL_VERIFICATION_VERIFIED
+    else:
+        verification = v2.EMAIL_VERIFICATION_UNVERIFIED
     return v2.User(
         user_id=str(user.id),
-        email=user.email,
+        email=user.email if private else "",
         name=v2.PersonName(given_name=user.given_name, family_name=user.family_name),
         display_name=user.display_name,
-        email_verification=(
-            v2.EMAIL_VERIFICATION_VERIFIED
-            if user.email_verified
-            else v2.EMAIL_VERIFICATION_UNVERIFIED
-        ),
+        email_verification=verification,
         create_time=timestamp(user.created_at),
         update_time=timestamp(user.updated_at),
     )

@@ -23,7 +23,7 @@ from protomesh.tls.files import TlsFiles
 from services.user.streams import ORDER_EVENTS
 
 CONSUMER = "user-order-counts"
-SPEC = ConsumerSpec(stream=ORDER_EVENTS.name, durable=CONSUMER, filter_subject="order.events.>")
+SPEC = ConsumerSpec(stream=ORDER_EVENTS.name, durable=CONSUMER, filter_subject="order.events.v1.>")
 EVENT_TYPES = EventTypes([events_pb2.OrderPlaced, events_pb2.OrderCancelled])
 
 

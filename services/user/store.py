@@ -1,25 +1,29 @@
-"""PostgresUserStore: the user context's data in its own schema, through asyncpg.
+"""Users in the service's own schema, through asyncpg.
 
-Every change other contexts must hear about writes its event to the outbox in
-the same transaction (UserRegistered, UserProfileChanged), then wakes the
-relay after the commit.
+`PostgresUserReader` reads committed users from the pool. A change runs in a
+`PostgresUserUnitOfWork`: one transaction (protomesh.db.unit_of_work) holding
+the user row, written by `PostgresUserRepository` on the unit's connection,
+its event in the outbox (UserRegistered, UserProfileChanged) and, for an
+idempotent call, the key and its reply. `PostgresEmailVerificationRepository`
+keeps each user's current verification code (hashed) on the same connection.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from datetime import datetime
 
 import asyncpg
 
-from protomesh.outbox import append_event, notify_relay
-from protomesh.telemetry.propagation import inject_headers
-from services.user.domain import EmailAlreadyTaken, User, UserNotFound, email_key
-from services.user.events import AGGREGATE_TYPE, user_profile_changed, user_registered
+from protomesh.db.unit_of_work import OutboxRecord, PostgresUnitOfWork
+from protomesh.idempotency.calls import IdempotentReply
+from services.user.domain import EmailAlreadyTaken, EmailVerification, Event, User, email_key
+from services.user.events import AGGREGATE_TYPE, to_event
 from services.user.handlers import PagePosition
 
 _COLUMNS = (
-    "id, email, display_name, given_name, family_name, email_verified, created_at, updated_at"
+    "id, email, display_name, given_name, family_name, email_verified, created_at, updated_at,"
+    " event_sequence"
 )
 _EMAIL_UNIQUE = "users_email_key_unique"
 
@@ -34,43 +38,18 @@ def _to_user(row: asyncpg.Record) -> User:
         email_verified=row["email_verified"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        version=row["event_sequence"],
     )
 
 
-class PostgresUserStore:
+def outbox_record(event: Event) -> OutboxRecord:
+    """The user's version after the event is the event's per-user sequence."""
+    return OutboxRecord(AGGREGATE_TYPE, str(event.user_id), event.version, to_event(event))
+
+
+class PostgresUserReader:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-
-    async def add(self, user: User) -> None:
-        async with self._pool.acquire() as connection:
-            try:
-                async with connection.transaction():
-                    await connection.execute(
-                        f"INSERT INTO users ({_COLUMNS}, email_key)"
-                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        user.id,
-                        user.email,
-                        user.display_name,
-                        user.given_name,
-                        user.family_name,
-                        user.email_verified,
-                        user.created_at,
-                        user.updated_at,
-                        email_key(user.email),
-                    )
-                    await append_event(
-                        connection,
-                        aggregate_type=AGGREGATE_TYPE,
-                        aggregate_id=str(user.id),
-                        sequence=0,
-                        event=user_registered(user),
-                        headers=inject_headers(),
-                    )
-            except asyncpg.UniqueViolationError as error:
-                if error.constraint_name == _EMAIL_UNIQUE:
-                    raise EmailAlreadyTaken(user.email) from None
-                raise
-            await notify_relay(connection)
 
     async def get(self, user_id: uuid.UUID) -> User | None:
         row = await self._pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id)
@@ -91,44 +70,107 @@ class PostgresUserStore:
         )
         return [_to_user(row) for row in rows]
 
-    async def change(self, user_id: uuid.UUID, apply: Callable[[User], User]) -> User:
-        async with self._pool.acquire() as connection:
-            async with connection.transaction():
-                row = await connection.fetchrow(
-                    f"SELECT {_COLUMNS} FROM users WHERE id = $1 FOR UPDATE", user_id
-                )
-                if row is None:
-                    raise UserNotFound(user_id)
-                before = _to_user(row)
-                after = apply(before)
-                if after == before:
-                    return before
-                try:
-                    sequence = await connection.fetchval(
-                        "UPDATE users SET email = $2, email_key = $3, display_name = $4,"
-                        " given_name = $5, family_name = $6, email_verified = $7, updated_at = $8,"
-                        " event_sequence = event_sequence + 1"
-                        " WHERE id = $1 RETURNING event_sequence",
-                        user_id,
-                        after.email,
-                        email_key(after.email),
-                        after.display_name,
-                        after.given_name,
-                        after.family_name,
-                        after.email_verified,
-                        after.updated_at,
-                    )
-                except asyncpg.UniqueViolationError as error:
-                    if error.constraint_name == _EMAIL_UNIQUE:
-                        raise EmailAlreadyTaken(after.email) from None
-                    raise
-                await append_event(
-                    connection,
-                    aggregate_type=AGGREGATE_TYPE,
-                    aggregate_id=str(user_id),
-                    sequence=sequence,
-                    event=user_profile_changed(after),
-                    headers=inject_headers(),
-                )
-            await notify_relay(connection)
-            return after
+
+class PostgresUserRepository:
+    """Users on a unit of work's connection, inside its transaction."""
+
+    def __init__(self, connection: asyncpg.pool.PoolConnectionProxy) -> None:
+        self._connection = connection
+
+    async def get_for_update(self, user_id: uuid.UUID) -> User | None:
+        row = await self._connection.fetchrow(
+            f"SELECT {_COLUMNS} FROM users WHERE id = $1 FOR UPDATE", user_id
+        )
+        return None if row is None else _to_user(row)
+
+    async def add(self, user: User) -> None:
+        await self._write(
+            user,
+            f"INSERT INTO users ({_COLUMNS}, email_key)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            user.created_at,
+        )
+
+    async def save(self, user: User) -> None:
+        await self._write(
+            user,
+            "UPDATE users SET email = $2, display_name = $3, given_name = $4, family_name = $5,"
+            " email_verified = $6, updated_at = $7, event_sequence = $8, email_key = $9"
+            " WHERE id = $1",
+        )
+
+    async def _write(self, user: User, statement: str, *created_at: datetime) -> None:
+        """One INSERT or UPDATE of every column; `created_at` only when inserting."""
+        try:
+            await self._connection.execute(
+                statement,
+                user.id,
+                user.email,
+                user.display_name,
+                user.given_name,
+                user.family_name,
+                user.email_verified,
+                *created_at,
+                user.updated_at,
+                user.version,
+                email_key(user.email),
+            )
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name == _EMAIL_UNIQUE:
+                raise EmailAlreadyTaken(user.email) from None
+            raise
+
+
+_VERIFICATION_COLUMNS = (
+    "user_id, email_key, code_hash, salt, expires_at, failed_attempts, used,"
+    " window_started_at, sends_in_window"
+)
+
+
+class PostgresEmailVerificationRepository:
+    """Verification codes on a unit of work's connection, inside its transaction."""
+
+    def __init__(self, connection: asyncpg.pool.PoolConnectionProxy) -> None:
+        self._connection = connection
+
+    async def get_for_update(self, user_id: uuid.UUID) -> EmailVerification | None:
+        row = await self._connection.fetchrow(
+            f"SELECT {_VERIFICATION_COLUMNS} FROM email_verifications"
+            " WHERE user_id = $1 FOR UPDATE",
+            user_id,
+        )
+        return None if row is None else EmailVerification(**dict(row))
+
+    async def save(self, verification: EmailVerification) -> None:
+        """Insert or replace the user's one verification."""
+        await self._connection.execute(
+            f"INSERT INTO email_verifications ({_VERIFICATION_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (user_id) DO UPDATE SET email_key = $2, code_hash = $3, salt = $4,"
+            " expires_at = $5, failed_attempts = $6, used = $7, window_started_at = $8,"
+            " sends_in_window = $9",
+            verification.user_id,
+            verification.email_key,
+            verification.code_hash,
+            verification.salt,
+            verification.expires_at,
+            verification.failed_attempts,
+            verification.used,
+            verification.window_started_at,
+            verification.sends_in_window,
+        )
+
+
+class PostgresUserUnitOfWork(PostgresUnitOfWork[Event, User]):
+    def __init__(
+        self, pool: asyncpg.Pool, reply: IdempotentReply[User] | None, *, retention: float
+    ) -> None:
+        super().__init__(pool, to_outbox=outbox_record, reply=reply, retention=retention)
+
+    @property
+    def users(self) -> PostgresUserRepository:
+        return PostgresUserRepository(self.connection)
+
+    @property
+    def verifications(self) -> PostgresEmailVerificationRepository:
+        return PostgresEmailVerificationRepository(self.connection)

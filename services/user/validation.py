@@ -18,10 +18,12 @@ from shop.user.v2 import user_pb2 as v2
 
 from protomesh.errors import FieldViolation
 from protomesh.interceptors.validation import Validator
+from services.user.domain import CODE_DIGITS
 
 MAX_EMAIL = 254
 MAX_NAME = 100
 MAX_PAGE_SIZE = 100
+_CODE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 
 
@@ -111,7 +113,12 @@ def list_users_v2(request: v2.ListUsersRequest) -> list[FieldViolation]:
 
 
 def verify_email_v2(request: v2.VerifyEmailRequest) -> list[FieldViolation]:
-    return [*_uuid(request.user_id, "user_id"), *_email(request.email, "email")]
+    violations = _uuid(request.user_id, "user_id")
+    if request.email:
+        violations += _email(request.email, "email")
+    if not _CODE.fullmatch(request.code):
+        violations.append(FieldViolation("code", f"required; the {CODE_DIGITS} digits mailed"))
+    return violations
 
 
 VALIDATORS: dict[str, Validator] = {
@@ -123,5 +130,6 @@ VALIDATORS: dict[str, Validator] = {
     "/shop.user.v2.UserService/GetUser": lambda r: _uuid(r.user_id, "user_id"),
     "/shop.user.v2.UserService/ListUsers": list_users_v2,
     "/shop.user.v2.UserService/UpdateUser": update_user_v2,
+    "/shop.user.v2.UserService/SendEmailVerification": lambda r: _uuid(r.user_id, "user_id"),
     "/shop.user.v2.UserService/VerifyEmail": verify_email_v2,
 }

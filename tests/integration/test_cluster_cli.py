@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,11 @@ def mesh_document(ports: list[int]) -> dict[str, Any]:
                 "database": {"schema": "users", "role": "user_svc"},
                 "serves": ["shop.user.v1.UserService", "shop.user.v2.UserService"],
                 "depends_on": ["postgres"],
+                # Its outbox takes only the event types declared here.
+                "produces": [
+                    "shop.user.events.v1.UserRegistered",
+                    "shop.user.events.v1.UserProfileChanged",
+                ],
                 # The printed grpcurl commands call as the operator; anyone else is denied.
                 "callers": {
                     "shop.user.v1.UserService/*": ["operator"],
@@ -197,7 +202,8 @@ def test_up_starts_everything_healthy_and_prints_commands_that_work(cluster: Clu
     assert fetched["user"]["email"] == printed_email.group(1)
 
     logs = cluster.cli("logs").stdout
-    assert logs.splitlines()[0].startswith("postgres | ")
+    assert re.match(r"postgres +\| ", logs.splitlines()[0])  # padded to "supervisor"
+    assert re.search(r"^supervisor \| .* supervising postgres, nats, user$", logs, re.MULTILINE)
     assert "user serving on" in cluster.cli("logs", "user").stdout
     assert_no_password_shows(cluster, up.stdout + up.stderr + logs)
     assert re.search(r"roles\s+provisioning \.\.\. 1 roles and schemas", up.stdout), up.stdout
@@ -246,7 +252,7 @@ def test_down_leaves_no_process_and_up_again_keeps_the_data(cluster: Cluster) ->
 
     assert re.search(r"user +stopping \.\.\. stopped \(SIGTERM\)", down.stdout)
     stopped = [line.split()[0] for line in down.stdout.splitlines() if " stopping ... " in line]
-    assert stopped == ["user", "nats", "postgres"]
+    assert stopped == ["supervisor", "user", "nats", "postgres"]
     assert [pid for pid in family if is_alive(pid)] == []
     assert not (cluster.run_dir / "cluster.json").exists()
     cluster.cli("up")
@@ -303,27 +309,69 @@ def test_up_refuses_a_port_in_use_and_leaves_nothing_running(cluster: Cluster) -
     assert processes_mentioning(str(cluster.run_dir)) == []
 
 
-def test_crashed_components_show_as_exited_and_up_restarts_only_them(cluster: Cluster) -> None:
+def test_the_supervisor_restarts_a_killed_component_and_status_says_why(
+    cluster: Cluster,
+) -> None:
     cluster.cli("up")
     before = cluster.pids()
-    for name in ("nats", "user"):
-        os.killpg(before[name], signal.SIGKILL)
+    os.killpg(before["user"], signal.SIGKILL)
 
-    assert {n: c["state"] for n, c in cluster.status().items()} == {
-        "postgres": "healthy",
-        "nats": "exited",
-        "user": "exited",
-    }
-    assert cluster.cli("status", expect=1).stdout.count("exited") == 2
+    assert wait_until(lambda: cluster.status()["user"]["state"] == "healthy", 30)
+    status = cluster.status()
+    assert status["user"]["pid"] != before["user"]
+    assert status["user"]["restarts"] == 1
+    assert status["user"]["last_exit"] == "killed by SIGKILL"
+    assert status["postgres"]["pid"] == before["postgres"]
+    assert status["postgres"]["restarts"] == 0
+    table = cluster.cli("status").stdout
+    assert re.search(r"user +healthy .* 1 +.*\(last exit: killed by SIGKILL\)", table)
+    assert "Supervisor: pid" in table
+    assert (
+        "user killed by SIGKILL; restarting it"
+        in (cluster.run_dir / "logs/supervisor.log").read_text()
+    )
+
+
+def test_down_stops_the_supervisor_first_so_nothing_comes_back(cluster: Cluster) -> None:
+    cluster.cli("up")
+    supervisor = json.loads((cluster.run_dir / "supervisor.json").read_text())["pid"]
+    cluster.seen_pids.add(supervisor)
+    assert is_alive(supervisor)
+
+    down = cluster.cli("down")
+
+    assert down.stdout.splitlines()[0].startswith("  supervisor  stopping ... stopped")
+    assert not is_alive(supervisor)
+    assert not (cluster.run_dir / "supervisor.json").exists()
+    time.sleep(1)  # longer than the supervisor's poll: anything it restarted would show now
+    assert processes_mentioning(str(cluster.run_dir)) == []
+
+
+def test_up_restarts_what_exited_while_no_supervisor_ran(cluster: Cluster) -> None:
+    cluster.cli("up")
+    supervisor = json.loads((cluster.run_dir / "supervisor.json").read_text())["pid"]
+    os.kill(supervisor, signal.SIGKILL)
+    before = cluster.pids()
+    os.killpg(before["nats"], signal.SIGKILL)
+
+    assert cluster.status()["nats"]["state"] == "exited"
     restarted = cluster.cli("up")
 
-    assert re.search(r"user +had exited", restarted.stdout)
     assert re.search(r"nats +had exited", restarted.stdout)
     after = cluster.pids()
     assert after["postgres"] == before["postgres"]
-    assert after["user"] != before["user"]
     assert after["nats"] != before["nats"]
     assert {c["state"] for c in cluster.status().values()} == {"healthy"}
+    assert is_alive(json.loads((cluster.run_dir / "supervisor.json").read_text())["pid"])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def test_logs_follow_prints_lines_as_they_are_written(cluster: Cluster) -> None:

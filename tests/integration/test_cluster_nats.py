@@ -71,6 +71,10 @@ def cluster(tmp_path: Path) -> Iterator[NatsCluster]:
                 "database": {"schema": "users", "role": "user_svc"},
                 "serves": ["shop.user.v1.UserService", "shop.user.v2.UserService"],
                 "depends_on": ["postgres", "nats"],
+                "produces": [
+                    "shop.user.events.v1.UserRegistered",
+                    "shop.user.events.v1.UserProfileChanged",
+                ],
                 "callers": {"shop.user.v1.UserService/*": ["operator"]},
             }
         },

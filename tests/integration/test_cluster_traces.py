@@ -55,8 +55,10 @@ def test_up_otlp_collects_one_trace_per_call_and_traces_prints_it(cluster: Clust
     started = [line.split()[0] for line in up.stdout.splitlines() if "starting ..." in line]
     assert started[0] == "otlp"
     assert " traces TRACE_ID" in up.stdout
-    metrics_url = next(
-        line.split()[1] for line in up.stdout.splitlines() if line.strip().startswith("metrics ")
+    lines = up.stdout.splitlines()
+    user_block = next(i for i, line in enumerate(lines) if line.split()[:2] == ["user", "grpc"])
+    metrics_url = next(  # the user service's (others print theirs too)
+        line.split()[1] for line in lines[user_block:] if line.strip().startswith("metrics ")
     )
 
     body = json.dumps({"email": "trace@example.com", "display_name": "Ada"}).encode()

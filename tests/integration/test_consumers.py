@@ -21,6 +21,7 @@ from protomesh.bus.dead_letters import DELIVERIES, ORIGINAL_MSG_ID, REASON
 from protomesh.bus.decoding import DecodedEvent, EventTypes
 from protomesh.bus.streams import DEAD_LETTERS, StreamSpec
 from tests.support.consumers import dead_letters, eventually, publish_event
+from tests.support.metrics import sample
 from tests.support.nats import Nats, declare, start_nats, unique_stream
 
 pytestmark = pytest.mark.integration
@@ -182,13 +183,19 @@ async def test_a_handler_failing_past_max_deliveries_is_dead_lettered(
     bus: Bus, running: list[DurableConsumer]
 ) -> None:
     handler = Recorder(fail=lambda event: event.message.order_id == "doomed")  # type: ignore[attr-defined]
-    await start(running, bus, handler, bus.spec(max_deliver=3, backoff=(0.1,)))
+    spec = bus.spec(max_deliver=3, backoff=(0.1,))
+    redelivered = sample("consumer_redeliveries_total", consumer=spec.durable)
+    parked_before = sample("consumer_dead_letters_total", consumer=spec.durable)
+    await start(running, bus, handler, spec)
     doomed = await bus.publish("doomed")
     await bus.publish("fine")
 
     await eventually(lambda: settled(bus))
     assert handler.handled("doomed") == [1, 2, 3]
     assert handler.handled("fine") == [1]
+    # Deliveries 2 and 3 of the doomed event were redeliveries; it was parked once.
+    assert sample("consumer_redeliveries_total", consumer=spec.durable) - redelivered == 2
+    assert sample("consumer_dead_letters_total", consumer=spec.durable) - parked_before == 1
     [parked] = await dead_letters(bus.js, f"dlq.{bus.prefix}.>", expected=1)
     assert parked.headers is not None
     assert parked.headers[ORIGINAL_MSG_ID] == doomed

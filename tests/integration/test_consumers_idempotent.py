@@ -96,6 +96,8 @@ async def test_redelivered_and_republished_events_have_one_effect_through_the_co
     )
     consumer = DurableConsumer(client, spec, EventTypes([events_pb2.OrderPlaced]), handler)
     await consumer.start()
+    async with asyncio.timeout(10):  # declared in the background; asked about below
+        await consumer.wait_attached()
     try:
         redelivered = await publish_event(js, subject, events_pb2.OrderPlaced(order_id="lost-ack"))
         # The relay re-publishing one event outside the dedupe window: two stream messages.

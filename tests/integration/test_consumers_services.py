@@ -21,7 +21,8 @@ from protomesh.bus.consumer import DurableConsumer
 from protomesh.bus.dead_letters import REASON
 from protomesh.bus.streams import ensure_streams
 from protomesh.outbox.naming import subject_for
-from services.order.customer_directory import CustomerDirectory, customer_directory_consumer
+from services.order.bootstrap import customer_directory_consumer
+from services.order.customer_store import PostgresCustomerDirectory
 from services.user.order_counts import OrderCount, OrderCountProjection, order_counts_consumer
 from tests.support.consumers import dead_letters, eventually, publish_event, schema_pool
 from tests.support.nats import MESH_STREAMS, Nats, start_nats
@@ -150,11 +151,11 @@ async def test_the_order_service_keeps_the_newest_customer_details(
         finally:
             await consumer.stop()
 
-        customer = await CustomerDirectory(pool).get(grace)
+        customer = await PostgresCustomerDirectory(pool).get(grace)
         assert customer is not None
         assert (customer.display_name, customer.email) == ("Grace Hopper", "grace@hopper.dev")
         assert customer.changed_at == registered + timedelta(days=2)
-        assert await CustomerDirectory(pool).get(uuid.uuid4()) is None
+        assert await PostgresCustomerDirectory(pool).get(uuid.uuid4()) is None
         processed = await pool.fetchval("SELECT count(*) FROM processed_events")
         assert processed == 3
 

@@ -1,9 +1,9 @@
 """End-user authentication at the edge: jwt_authn with the dev issuer's JWKS.
 
 Against the real Envoy and the probe upstream, which reports the end user it
-was told about and lets only that user update "their" record
-(`edge_auth.require_end_user`), as a service authorizing by subject would.
-In mesh.yaml, UpdateUser is protected and GetUser is not.
+was told about; the runtime applies mesh.yaml's route policies to it like to
+any service. In mesh.yaml, UpdateUser is `auth: {owner: user_id}`, ListUsers
+`{role: admin}` and GetUser `public`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def update(edge: Envoy, user_id: str, headers: dict[str, str]) -> Any:
     return edge.request("PATCH", f"/v1/users/{user_id}", {"display_name": "x"}, headers)
 
 
-def test_a_protected_route_needs_a_token(edge: Envoy) -> None:
+def test_a_route_that_is_not_public_needs_a_token(edge: Envoy) -> None:
     reply = update(edge, "alice", {})
     assert reply.status == 401
     assert reply.json()["message"] == "Jwt is missing"
@@ -67,7 +67,24 @@ def test_the_service_authorizes_by_the_subject(edge: Envoy) -> None:
     reply = update(edge, "bob", bearer(edge.token("alice")))
     assert reply.status == 403
     assert reply.json()["code"] == 7
-    assert reply.json()["message"] == "this resource belongs to another user"
+    assert reply.json()["message"] == (
+        "/shop.user.v1.UserService/UpdateUser: only the user its user_id names may call it"
+    )
+
+
+def test_the_roles_claim_reaches_the_service_and_a_client_sent_one_does_not(edge: Envoy) -> None:
+    """Envoy forwards an array claim as base64 JSON; the service reads it back."""
+    admin = bearer(edge.token("root", claims={"roles": ["admin", "support"]}))
+    listed = edge.request("GET", "/v1/users", headers=admin)
+    assert listed.status == 200
+    assert seen_by_service(listed.json()["users"][0])["roles"] == ["admin", "support"]
+    forged = {**bearer(edge.token("alice")), "x-jwt-roles": "admin"}
+    assert edge.request("GET", "/v1/users", headers=forged).status == 403
+    got = edge.request("GET", "/v1/users/u1", headers=forged)
+    assert (
+        seen_by_service(got.json()["user"])["end_user"],
+        seen_by_service(got.json()["user"])["roles"],
+    ) == ("alice", [])
 
 
 def test_an_expired_token_is_refused(edge: Envoy) -> None:
@@ -84,6 +101,31 @@ def test_a_token_signed_by_another_key_is_refused(edge: Envoy) -> None:
     token = jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": "protomesh-dev"})
     reply = update(edge, "alice", bearer(token))
     assert (reply.status, reply.json()["message"]) == (401, "Jwt verification fails")
+
+
+def test_an_unsigned_token_is_refused(edge: Envoy) -> None:
+    """`alg: none`: a token anyone can write, naming any subject and any role."""
+    claims = {"iss": edge.edge.jwt.issuer, "aud": "protomesh", "sub": "alice"}
+    claims |= {"exp": int(time.time()) + 600, "roles": ["admin"]}
+    header = {"alg": "none", "typ": "JWT", "kid": "protomesh-dev"}
+    token = (
+        ".".join(
+            jwt.utils.base64url_encode(json.dumps(part).encode()).decode()
+            for part in (header, claims)
+        )
+        + "."
+    )
+    reply = update(edge, "alice", bearer(token))
+    assert reply.status == 401
+    anonymous_get = edge.request("GET", "/v1/users/u1", headers=bearer(token))
+    assert anonymous_get.status == 401  # a public route verifies a token when one is sent
+
+
+def test_a_token_from_another_issuer_is_refused(edge: Envoy) -> None:
+    token = edge.token("alice", issuer="https://evil.example")
+    reply = update(edge, "alice", bearer(token))
+    assert reply.status == 401
+    assert reply.json()["message"] == "Jwt issuer is not configured"
 
 
 def test_a_tampered_token_is_refused(edge: Envoy) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,11 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     assert started[-1] == "edge"
     assert f"REST  http://127.0.0.1:{cluster.edge_port}" in up.stdout
     assert f"gRPC  127.0.0.1:{cluster.edge_port}" in up.stdout
+    docs = f"http://127.0.0.1:{cluster.edge_port}/docs"
+    assert docs in up.stdout
+    for url, kind in ((docs, "text/html"), (f"{docs[:-5]}/openapi.json", "application/json")):
+        with urllib.request.urlopen(url, timeout=10) as page:  # the cluster wrote the pages
+            assert (page.status, page.headers["content-type"].split(";")[0]) == (200, kind)
 
     status = json.loads(cluster.cli("status", "--json").stdout)
     edge = next(c for c in status["components"] if c["name"] == "edge")
@@ -116,7 +123,9 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     )
     assert tried.returncode == 0, tried.stdout + tried.stderr
     outputs = json_documents(tried.stdout)
-    got_v1, listed_v2, updated_v2, placed, listed_orders, listed_grpc = outputs
+    got_v1, listed_v2, updated_v2, placed, listed_orders, dashboard, listed_grpc, sent, verified = (
+        outputs
+    )
     user_id = got_v1["user"]["user_id"]
     assert user_id in [u["user_id"] for u in listed_v2["users"]]
     assert updated_v2["user"]["name"] == {"given_name": "Grace", "family_name": "Hopper"}
@@ -124,7 +133,14 @@ def test_up_starts_the_edge_last_and_its_printed_commands_work(cluster: Cluster)
     assert placed["order"]["customer_id"] == user_id
     assert placed["order"]["status"] == "ORDER_STATUS_PENDING"
     assert [o["order_id"] for o in listed_orders["orders"]] == [placed["order"]["order_id"]]
+    # the web BFF's dashboard for the token's subject: profile and orders in one call
+    assert dashboard["profile"]["user_id"] == user_id
+    assert [o["order_id"] for o in dashboard["recent_orders"]] == [placed["order"]["order_id"]]
+    assert dashboard["order_count"] == 1
     assert listed_grpc["users"]
+    # the email verified with the code `protomesh mail` read from the cluster's mail sink
+    assert sent == {"email": got_v1["user"]["email"], "expires_in": "600s"}
+    assert verified["user"]["email_verification"] == "EMAIL_VERIFICATION_VERIFIED"
 
 
 def test_the_issuer_key_stays_secret_and_token_needs_it(cluster: Cluster) -> None:
@@ -205,12 +221,20 @@ def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
     assert {c["name"]: c["state"] for c in status["components"]} == {
         "postgres": "healthy",
         "nats": "healthy",
+        "payments": "healthy",
         "user": "healthy",
+        "smtp": "healthy",
         "order": "healthy",
+        "reporting": "healthy",
+        "order-cdc": "healthy",  # change capture: it has read its slot
+        "bff": "healthy",
         "edge": "healthy",
     }
+    worker = next(c for c in status["components"] if c["name"] == "order-cdc")
+    assert worker["detail"].startswith("capturing; slot lag ")
+    assert re.search(r"order-cdc +change capture of orders from the WAL → ORDER_CHANGES", up.stdout)
     assert "transport_socket" not in (cluster.run_dir / "envoy" / "envoy.yaml").read_text()
-    for service in ("user", "order"):
+    for service in ("user", "order", "reporting", "bff"):
         assert "mTLS is OFF" in (cluster.run_dir / "logs" / f"{service}.log").read_text()
     commands = up.stdout.split("Try it:\n", 1)[1].split("\n\nIt keeps running", 1)[0]
     assert "-plaintext" in commands

@@ -11,6 +11,7 @@ from gateway.cli import rendered
 from gateway.config import FILES, EdgeFiles, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
 from gateway.dev_issuer import DevIssuer
+from gateway.openapi.pages import write_pages
 from gateway.upstream_tls import write_secret_documents
 from protomesh.paths import DESCRIPTOR_SET, ENVOY_DIR
 from protomesh.registry import LOCAL, RpcCatalogue, load_mesh
@@ -21,14 +22,17 @@ pytestmark = pytest.mark.integration
 
 
 def envoy_inputs(directory: Path) -> EdgeFiles:
-    """The descriptor set, a JWKS, the certificates and their SDS files, as the cluster lays
-    them out."""
+    """The descriptor set, a JWKS, the certificates and their SDS files, the API pages, as the
+    cluster lays them out."""
     files = EdgeFiles(
         str(directory / "envoy" / "edge.binpb"),
         str(directory / "envoy" / "jwks.json"),
         str(directory / "certs"),
         str(directory / "envoy" / "sds"),
+        str(directory / "envoy" / "pages"),
     )
+    assert files.pages is not None
+    write_pages(Path(files.pages), load_mesh())
     ensure_certificates(load_mesh(), Path(files.certs))
     write_secret_documents(Path(files.sds), files.certs)
     write_edge_descriptor_set(DESCRIPTOR_SET, Path(files.descriptor))
@@ -74,7 +78,7 @@ def test_envoy_accepts_the_committed_compose_config(tmp_path: Path) -> None:
     """envoy/compose.yaml reads its files from /etc/envoy, mounted in the container: moved here."""
     files = envoy_inputs(tmp_path)
     text = (ENVOY_DIR / "compose.yaml").read_text()
-    for moved in ("descriptor", "jwks", "sds"):
+    for moved in ("descriptor", "jwks", "sds", "pages"):
         text = text.replace(getattr(FILES["compose"], moved), getattr(files, moved))
     config = tmp_path / "compose.yaml"
     config.write_text(text)

@@ -26,7 +26,7 @@ BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 
 def slow_get_times_out(document: dict[str, Any]) -> None:
     routes = document["edge"]["routes"]
-    routes["shop.user.v1.UserService/GetUser"] = {"timeout": "300ms"}
+    routes["shop.user.v1.UserService/GetUser"]["timeout"] = "300ms"
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ RETRIES = 20  # with a back-off of up to 1 s each: time enough for a restart
 def patient_get_user(document: dict[str, Any]) -> None:
     """GetUser retried long enough to outlast a restart of the service."""
     routes = document["edge"]["routes"]
-    routes["shop.user.v1.UserService/GetUser"] = {"retries": RETRIES, "timeout": "60s"}
+    routes["shop.user.v1.UserService/GetUser"].update(retries=RETRIES, timeout="60s")
 
 
 def one_at_a_time(document: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
+from tests.support.openapi import check_reply
 from tests.support.order_service import running_user_and_order, schema_of
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess
@@ -97,3 +98,68 @@ def test_orders_need_a_signed_in_owner(edge: Envoy, customer: str) -> None:
     mine = {"authorization": f"Bearer {edge.token(customer)}"}
     listed = edge.request("GET", f"/v1/customers/{customer}/orders", headers=mine)
     assert listed.status == 200, listed.body
+
+
+def test_order_replies_match_the_edge_openapi_document(edge: Envoy, customer: str) -> None:
+    """int64 amounts as strings, enums by name, timestamps: as the document says."""
+    document = edge.request("GET", "/openapi.json").json()
+    mine = {"authorization": f"Bearer {edge.token(customer)}"}
+    placed = edge.request("POST", "/v1/orders", order_body(customer), headers=mine)
+    assert placed.status == 200, placed.body
+    check_reply(document, placed.json(), "/v1/orders", "post")
+    order_id = placed.json()["order"]["order_id"]
+    got = edge.request("GET", f"/v1/orders/{order_id}", headers=mine)
+    check_reply(document, got.json(), "/v1/orders/{order_id}", "get")
+    listed = edge.request("GET", f"/v1/customers/{customer}/orders", headers=mine)
+    check_reply(document, listed.json(), "/v1/customers/{customer_id}/orders", "get")
+    cancelled = edge.request("POST", f"/v1/orders/{order_id}:cancel", {}, headers=mine)
+    assert cancelled.status == 200, cancelled.body
+    check_reply(document, cancelled.json(), "/v1/orders/{order_id}:cancel", "post")
+    anonymous = edge.request("GET", f"/v1/orders/{order_id}")
+    assert anonymous.status == 401
+    check_reply(document, anonymous.json(), "/v1/orders/{order_id}", "get", 401)
+
+
+def test_another_customers_order_answers_like_a_missing_one(edge: Envoy, customer: str) -> None:
+    mine = {"authorization": f"Bearer {edge.token(customer)}"}
+    placed = edge.request("POST", "/v1/orders", order_body(customer), headers=mine)
+    assert placed.status == 200, placed.body
+    order_id = placed.json()["order"]["order_id"]
+    stranger = {"authorization": f"Bearer {edge.token(str(uuid.uuid4()))}"}
+    foreign = edge.request("GET", f"/v1/orders/{order_id}", headers=stranger)
+    missing_id = str(uuid.uuid4())
+    missing = edge.request("GET", f"/v1/orders/{missing_id}", headers=stranger)
+    assert (foreign.status, missing.status) == (404, 404), (foreign.body, missing.body)
+    assert foreign.json()["message"].replace(order_id, "<id>") == missing.json()["message"].replace(
+        missing_id, "<id>"
+    )
+    cancel_foreign = edge.request("POST", f"/v1/orders/{order_id}:cancel", {}, headers=stranger)
+    assert cancel_foreign.status == 404, cancel_foreign.body
+
+
+def test_cancelling_twice_says_already_cancelled(edge: Envoy, customer: str) -> None:
+    mine = {"authorization": f"Bearer {edge.token(customer)}"}
+    placed = edge.request("POST", "/v1/orders", order_body(customer), headers=mine)
+    order_id = placed.json()["order"]["order_id"]
+    first = edge.request("POST", f"/v1/orders/{order_id}:cancel", {}, headers=mine)
+    assert first.status == 200, first.body
+    second = edge.request("POST", f"/v1/orders/{order_id}:cancel", {}, headers=mine)
+    assert second.status == 400, second.body
+    assert second.json()["message"] == f"order {order_id} is already CANCELLED"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/orders/%ff%fe"),
+        ("POST", "/v1/orders/%ff%fe:cancel"),
+        ("GET", "/v1/customers/%ff%fe/orders"),
+    ],
+)
+def test_a_path_parameter_that_is_not_utf8_is_a_400(edge: Envoy, method: str, path: str) -> None:
+    mine = {"authorization": f"Bearer {edge.token(str(uuid.uuid4()))}"}
+    reply = edge.request(method, path, {} if method == "POST" else None, headers=mine)
+    assert reply.status == 400, reply.body
+    assert reply.json()["code"] == 3
+    assert "UTF-8" in reply.json()["message"]
+    assert "DecodeError" not in reply.body.decode()

@@ -56,15 +56,13 @@ def orders_service(
 
 @pytest.fixture
 async def orders(orders_service: ServiceProcess) -> AsyncIterator[v1_grpc.OrderServiceAsyncStub]:
-    # As the operator: a mesh identity that forwards no end user, so its calls are internal.
-    async with mesh_tls.aio_channel(orders_service.address) as channel:
+    # As the operator, a caller inside the mesh (the edge's calls are an end user's).
+    async with mesh_tls.aio_channel(orders_service.address, "operator") as channel:
         yield v1_grpc.OrderServiceStub(channel)
 
 
 @pytest.fixture
-async def through_edge(
-    orders_service: ServiceProcess,
-) -> AsyncIterator[v1_grpc.OrderServiceAsyncStub]:
+async def via_edge(orders_service: ServiceProcess) -> AsyncIterator[v1_grpc.OrderServiceAsyncStub]:
     # As the edge: the only caller whose forwarded end user (x-jwt-sub) is believed.
     async with mesh_tls.aio_channel(orders_service.address, "edge") as channel:
         yield v1_grpc.OrderServiceStub(channel)
@@ -237,39 +235,45 @@ async def test_bad_input_is_invalid_argument_and_writes_nothing(
 
 
 async def test_an_end_user_sees_and_cancels_only_their_own_orders(
-    through_edge: v1_grpc.OrderServiceAsyncStub,
-    orders: v1_grpc.OrderServiceAsyncStub,
-    customer: str,
+    orders: v1_grpc.OrderServiceAsyncStub, via_edge: v1_grpc.OrderServiceAsyncStub, customer: str
 ) -> None:
-    placed = await through_edge.PlaceOrder(
+    placed = await via_edge.PlaceOrder(
         v1.PlaceOrderRequest(customer_id=customer, items=[line()]),
         metadata=(("x-jwt-sub", customer),),
         timeout=5,
     )
     order_id = placed.order.order_id
-    mine = await through_edge.GetOrder(
+    mine = await via_edge.GetOrder(
         v1.GetOrderRequest(order_id=order_id), metadata=(("x-jwt-sub", customer),), timeout=5
     )
     assert mine.order.order_id == order_id
     stranger = (("x-jwt-sub", str(uuid.uuid4())),)
-    edge = through_edge
-    calls: list[Awaitable[object]] = [
-        edge.GetOrder(v1.GetOrderRequest(order_id=order_id), metadata=stranger, timeout=5),
-        edge.ListOrders(v1.ListOrdersRequest(customer_id=customer), metadata=stranger, timeout=5),
-        edge.CancelOrder(v1.CancelOrderRequest(order_id=order_id), metadata=stranger, timeout=5),
-        edge.PlaceOrder(
+    # Another customer's order is not found, as if it did not exist: ids cannot be probed.
+    hidden: list[Awaitable[object]] = [
+        via_edge.GetOrder(v1.GetOrderRequest(order_id=order_id), metadata=stranger, timeout=5),
+        via_edge.CancelOrder(
+            v1.CancelOrderRequest(order_id=order_id), metadata=stranger, timeout=5
+        ),
+    ]
+    refused: list[Awaitable[object]] = [
+        via_edge.ListOrders(
+            v1.ListOrdersRequest(customer_id=customer), metadata=stranger, timeout=5
+        ),
+        via_edge.PlaceOrder(
             v1.PlaceOrderRequest(customer_id=customer, items=[line()]), metadata=stranger, timeout=5
         ),
     ]
-    for call in calls:
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await call
-        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    denied = grpc.StatusCode.PERMISSION_DENIED
+    for calls, code in ((hidden, grpc.StatusCode.NOT_FOUND), (refused, denied)):
+        for call in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await call
+            assert raised.value.code() == code
     still = await orders.GetOrder(v1.GetOrderRequest(order_id=order_id), timeout=5)
     assert still.order.status == v1.ORDER_STATUS_PENDING
     # Through the edge without a signed-in user the call is anonymous, not internal.
     with pytest.raises(grpc.aio.AioRpcError) as anonymous:
-        await edge.GetOrder(v1.GetOrderRequest(order_id=order_id), timeout=5)
+        await via_edge.GetOrder(v1.GetOrderRequest(order_id=order_id), timeout=5)
     assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 

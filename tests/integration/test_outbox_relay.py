@@ -17,6 +17,8 @@ from protomesh.bus.streams import ensure_streams
 from protomesh.outbox import OutboxRelay, RelaySettings, notify_relay
 from protomesh.outbox.batch import relay_batch
 from protomesh.outbox.claims import claim_batch
+from protomesh.outbox.relay_metrics import BACKLOG_INTERVAL, RelayMetrics
+from tests.support.metrics import sample, total
 from tests.support.nats import MESH_STREAMS, Nats, start_nats
 from tests.support.outbox import (
     ORDER_STREAM,
@@ -111,23 +113,44 @@ async def test_writes_succeed_while_nats_is_down_and_all_arrive_when_it_returns(
     client, js = await _jetstream(own_nats)
     await client.close()
     relay = relay_for(outbox, own_nats, poll_interval=0.2, ack_timeout=1.0, max_backoff=0.5)
+    lag = "outbox_relay_lag_seconds_count"
+    published_before = total(lag)
     await relay.start()
     try:
         own_nats.kill()
         written = await outbox.write_many(aggregates=20, per_aggregate=5)
         await asyncio.sleep(1.0)  # the relay tries (and backs off) several times meanwhile
         assert await outbox.unpublished() == len(written)
+        assert total(lag) == published_before  # nothing acknowledged yet
 
         own_nats.start()
         await eventually(lambda: _all_published(outbox), message="published after NATS returned")
     finally:
         await relay.stop()
+    # The relay-lag histogram saw each event once, when JetStream acknowledged it.
+    assert total(lag) - published_before == len(written)
 
     client, js = await _jetstream(own_nats)
     try:
         assert sorted(ids_in(await stream_messages(js), written)) == sorted(written)
     finally:
         await client.close()
+
+
+async def test_the_backlog_gauge_counts_the_rows_not_yet_published(
+    outbox: ScratchOutbox,
+) -> None:
+    await outbox.write_many(aggregates=3, per_aggregate=2)
+    metrics = RelayMetrics(MESH_STREAMS)
+    async with outbox.pool.acquire() as connection:
+        await metrics.count_backlog_when_due(connection)
+        assert sample("outbox_backlog_rows", stream=ORDER_STREAM) == 6
+        await connection.execute("UPDATE outbox SET published_at = now()")
+        await metrics.count_backlog_when_due(connection)  # not due yet: a second apart
+        assert sample("outbox_backlog_rows", stream=ORDER_STREAM) == 6
+        await asyncio.sleep(BACKLOG_INTERVAL)  # due now
+        await metrics.count_backlog_when_due(connection)
+    assert sample("outbox_backlog_rows", stream=ORDER_STREAM) == 0
 
 
 async def test_a_relay_killed_mid_batch_loses_nothing_and_stores_nothing_twice(

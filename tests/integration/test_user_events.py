@@ -16,6 +16,7 @@ from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from services.user.streams import USER_EVENTS
 from tests.support import mesh_tls
+from tests.support.mail import MailSink
 from tests.support.nats import Nats
 from tests.support.outbox import eventually, stream_messages
 from tests.support.postgres import Postgres
@@ -28,10 +29,14 @@ GRACE = v2.PersonName(given_name="Grace", family_name="Hopper")
 
 @pytest.fixture(scope="module")
 def service(
-    postgres: Postgres, nats: Nats, tmp_path_factory: pytest.TempPathFactory
+    postgres: Postgres, nats: Nats, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     running = user_service(
-        postgres, tmp_path_factory.mktemp("user"), nats_url=nats.url, outbox_poll_interval="0.2"
+        postgres,
+        tmp_path_factory.mktemp("user"),
+        nats_url=nats.url,
+        outbox_poll_interval="0.2",
+        **mail_sink.service_settings,
     )
     running.start()
     yield running
@@ -60,16 +65,16 @@ async def events_of(js: JetStreamContext, user_id: str) -> list[RawStreamMsg]:
 
 
 async def test_registration_and_each_change_publish_one_event_in_order(
-    users: v2_grpc.UserServiceAsyncStub, js: JetStreamContext
+    users: v2_grpc.UserServiceAsyncStub, js: JetStreamContext, mail_sink: MailSink
 ) -> None:
     name = v2.PersonName(given_name="Ada", family_name="Lovelace")
     created = await users.CreateUser(
         v2.CreateUserRequest(email="ada@events.example", name=name), timeout=5
     )
     user_id = created.user.user_id
-    await users.VerifyEmail(
-        v2.VerifyEmailRequest(user_id=user_id, email="ada@events.example"), timeout=5
-    )
+    await users.SendEmailVerification(v2.SendEmailVerificationRequest(user_id=user_id), timeout=10)
+    code = mail_sink.code_for("ada@events.example")
+    await users.VerifyEmail(v2.VerifyEmailRequest(user_id=user_id, code=code), timeout=5)
     new_name = v2.PersonName(given_name="Augusta", family_name="King")
     await users.UpdateUser(v2.UpdateUserRequest(user_id=user_id, name=new_name), timeout=5)
 

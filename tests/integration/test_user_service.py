@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from shop.user.v1 import user_pb2 as v1
 from shop.user.v1 import user_pb2_grpc as v1_grpc
 from shop.user.v2 import user_pb2 as v2
@@ -16,7 +18,8 @@ from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh_toolkit.codegen import tool
 from tests.support import mesh_tls
-from tests.support.grpc_calls import field_violations
+from tests.support.grpc_calls import error_reason, field_violations, status_of
+from tests.support.mail import MailSink
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
 
@@ -25,9 +28,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def service(
-    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+    postgres: Postgres, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
-    running = user_service(postgres, tmp_path_factory.mktemp("user"))
+    running = user_service(postgres, tmp_path_factory.mktemp("user"), **mail_sink.service_settings)
     running.start()
     yield running
     assert running.terminate() == 0
@@ -63,16 +66,29 @@ async def test_a_user_created_through_v1_is_read_through_both_versions(
     assert got_v2.user.email_verification == v2.EMAIL_VERIFICATION_UNVERIFIED
 
 
+async def mailed_code(
+    users_v2: v2_grpc.UserServiceAsyncStub, mail_sink: MailSink, user_id: str, email: str
+) -> str:
+    sent = await users_v2.SendEmailVerification(
+        v2.SendEmailVerificationRequest(user_id=user_id), timeout=10
+    )
+    assert (sent.email, sent.expires_in.seconds) == (email, 600)
+    return mail_sink.code_for(email)
+
+
 async def test_v2_structured_names_and_email_verification(
-    users_v1: v1_grpc.UserServiceAsyncStub, users_v2: v2_grpc.UserServiceAsyncStub
+    users_v1: v1_grpc.UserServiceAsyncStub,
+    users_v2: v2_grpc.UserServiceAsyncStub,
+    mail_sink: MailSink,
 ) -> None:
     name = v2.PersonName(given_name="Grace", family_name="Hopper")
     created = await users_v2.CreateUser(
         v2.CreateUserRequest(email="grace@navy.mil", name=name), timeout=5
     )
     user_id = created.user.user_id
+    code = await mailed_code(users_v2, mail_sink, user_id, "grace@navy.mil")
     verified = await users_v2.VerifyEmail(
-        v2.VerifyEmailRequest(user_id=user_id, email="grace@navy.mil"), timeout=5
+        v2.VerifyEmailRequest(user_id=user_id, code=code), timeout=5
     )
     assert verified.user.email_verification == v2.EMAIL_VERIFICATION_VERIFIED
     seen_by_v1 = await users_v1.GetUser(v1.GetUserRequest(user_id=user_id), timeout=5)
@@ -83,11 +99,78 @@ async def test_v2_structured_names_and_email_verification(
     )
     assert moved.user.email_verification == v2.EMAIL_VERIFICATION_UNVERIFIED
     assert moved.user.name == name
+    stale_code = await mailed_code(users_v2, mail_sink, user_id, "grace@yale.edu")
+    await users_v2.UpdateUser(
+        v2.UpdateUserRequest(user_id=user_id, email="grace@harvard.edu"), timeout=5
+    )
     with pytest.raises(grpc.aio.AioRpcError) as stale:
         await users_v2.VerifyEmail(
-            v2.VerifyEmailRequest(user_id=user_id, email="grace@navy.mil"), timeout=5
+            v2.VerifyEmailRequest(user_id=user_id, code=stale_code), timeout=5
         )
     assert stale.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert error_reason(stale.value) == "EMAIL_CHANGED_SINCE_VERIFICATION"
+
+
+async def test_a_code_is_single_use_and_wrong_codes_burn_it(
+    users_v2: v2_grpc.UserServiceAsyncStub,
+    mail_sink: MailSink,
+    postgres: Postgres,
+    service: ServiceProcess,
+) -> None:
+    email = f"{uuid.uuid4().hex}@example.com"
+    created = await users_v2.CreateUser(v2.CreateUserRequest(email=email, name=ONCE), timeout=5)
+    user_id = created.user.user_id
+    code = await mailed_code(users_v2, mail_sink, user_id, email)
+    schema = service.env["USER_SERVICE_DATABASE_SCHEMA"]
+    connection = await postgres.connect()
+    try:
+        stored = await connection.fetchrow(
+            f"SELECT * FROM {schema}.email_verifications WHERE user_id = $1", uuid.UUID(user_id)
+        )
+    finally:
+        await connection.close()
+    assert stored is not None
+    assert code.encode() not in b"".join(v for v in stored.values() if isinstance(v, bytes))
+    assert code not in str(dict(stored))
+    assert code not in service.log()
+
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    reasons = []
+    for _ in range(6):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await users_v2.VerifyEmail(
+                v2.VerifyEmailRequest(user_id=user_id, code=wrong), timeout=5
+            )
+        reasons.append(error_reason(refused.value))
+    assert reasons == ["VERIFICATION_CODE_WRONG"] * 5 + ["VERIFICATION_CODE_BURNED"]
+
+    code = await mailed_code(users_v2, mail_sink, user_id, email)
+    verify = v2.VerifyEmailRequest(user_id=user_id, code=code)
+    verified = await users_v2.VerifyEmail(verify, timeout=5)
+    assert verified.user.email_verification == v2.EMAIL_VERIFICATION_VERIFIED
+    with pytest.raises(grpc.aio.AioRpcError) as used:
+        await users_v2.VerifyEmail(verify, timeout=5)
+    assert (used.value.code(), error_reason(used.value)) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "VERIFICATION_CODE_USED",
+    )
+
+
+async def test_sends_past_the_hourly_budget_are_refused_with_retry_info(
+    users_v2: v2_grpc.UserServiceAsyncStub, mail_sink: MailSink
+) -> None:
+    email = f"{uuid.uuid4().hex}@example.com"
+    created = await users_v2.CreateUser(v2.CreateUserRequest(email=email, name=ONCE), timeout=5)
+    send = v2.SendEmailVerificationRequest(user_id=created.user.user_id)
+    for _ in range(5):
+        await users_v2.SendEmailVerification(send, timeout=10)
+    with pytest.raises(grpc.aio.AioRpcError) as exhausted:
+        await users_v2.SendEmailVerification(send, timeout=10)
+    assert exhausted.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    retry = error_details_pb2.RetryInfo()
+    assert any(d.Unpack(retry) for d in status_of(exhausted.value).details)
+    assert 3500 < retry.retry_delay.seconds <= 3600
+    assert len(mail_sink.mail_for(email)) == 5
 
 
 async def test_an_unknown_user_is_not_found(users_v1: v1_grpc.UserServiceAsyncStub) -> None:
@@ -156,6 +239,100 @@ async def test_pages_walk_every_user_once_and_filter_by_verification(
         v2.ListUsersRequest(email_verification=v2.EMAIL_VERIFICATION_VERIFIED, page_size=100)
     )
     assert all(u.email_verification == v2.EMAIL_VERIFICATION_VERIFIED for u in verified.users)
+
+
+ONCE = v2.PersonName(given_name="Once")
+
+
+def keyed(key: str) -> tuple[tuple[str, str]]:
+    return (("idempotency-key", key),)
+
+
+async def effects(postgres: Postgres, service: ServiceProcess, user_id: str) -> tuple[int, int]:
+    """(users with this id, outbox events about them) in the service's schema."""
+    schema = service.env["USER_SERVICE_DATABASE_SCHEMA"]
+    connection = await postgres.connect()
+    try:
+        users = await connection.fetchval(
+            f"SELECT count(*) FROM {schema}.users WHERE id = $1", uuid.UUID(user_id)
+        )
+        events = await connection.fetchval(
+            f"SELECT count(*) FROM {schema}.outbox WHERE aggregate_id = $1", user_id
+        )
+    finally:
+        await connection.close()
+    return users, events
+
+
+async def test_a_keyed_create_repeated_replays_the_first_response_and_creates_nothing(
+    users_v1: v1_grpc.UserServiceAsyncStub, postgres: Postgres, service: ServiceProcess
+) -> None:
+    key = str(uuid.uuid4())
+    request = v1.CreateUserRequest(email=f"{key}@example.com", display_name="Once")
+    first = await users_v1.CreateUser(request, metadata=keyed(key), timeout=5)
+    again = await users_v1.CreateUser(request, metadata=keyed(key), timeout=5)
+    assert again.SerializeToString() == first.SerializeToString()
+    assert await effects(postgres, service, first.user.user_id) == (1, 1)
+    with pytest.raises(grpc.aio.AioRpcError) as unkeyed:  # without a key: a second attempt
+        await users_v1.CreateUser(request, timeout=5)
+    assert unkeyed.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_a_key_spent_on_another_body_is_refused_and_changes_nothing(
+    users_v2: v2_grpc.UserServiceAsyncStub, postgres: Postgres, service: ServiceProcess
+) -> None:
+    created = await users_v2.CreateUser(
+        v2.CreateUserRequest(email=f"{uuid.uuid4().hex}@example.com", name=ONCE), timeout=5
+    )
+    user_id, key = created.user.user_id, str(uuid.uuid4())
+    renamed = v2.UpdateUserRequest(user_id=user_id, name=v2.PersonName(given_name="Ada"))
+    first = await users_v2.UpdateUser(renamed, metadata=keyed(key), timeout=5)
+    assert first.user.display_name == "Ada"
+    other = v2.UpdateUserRequest(user_id=user_id, name=v2.PersonName(given_name="Eve"))
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await users_v2.UpdateUser(other, metadata=keyed(key), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    failure = error_details_pb2.PreconditionFailure()
+    assert any(d.Unpack(failure) for d in status_of(raised.value).details)
+    assert (failure.violations[0].type, failure.violations[0].subject) == (
+        "IDEMPOTENCY_KEY_REUSED",
+        "idempotency-key",
+    )
+    now = await users_v2.GetUser(v2.GetUserRequest(user_id=user_id), timeout=5)
+    assert now.user.display_name == "Ada"
+    assert await effects(postgres, service, user_id) == (1, 2)
+
+
+async def test_a_keyed_verification_repeated_replays_even_after_the_email_moved(
+    users_v2: v2_grpc.UserServiceAsyncStub,
+    mail_sink: MailSink,
+    postgres: Postgres,
+    service: ServiceProcess,
+) -> None:
+    email = f"{uuid.uuid4().hex}@example.com"
+    created = await users_v2.CreateUser(v2.CreateUserRequest(email=email, name=ONCE), timeout=5)
+    user_id, key = created.user.user_id, str(uuid.uuid4())
+    code = await mailed_code(users_v2, mail_sink, user_id, email)
+    verify = v2.VerifyEmailRequest(user_id=user_id, code=code)
+    first = await users_v2.VerifyEmail(verify, metadata=keyed(key), timeout=5)
+    await users_v2.UpdateUser(
+        v2.UpdateUserRequest(user_id=user_id, email=f"moved-{email}"), timeout=5
+    )
+    again = await users_v2.VerifyEmail(verify, metadata=keyed(key), timeout=5)
+    assert again == first  # not FAILED_PRECONDITION: the retry is answered, not re-run
+    assert await effects(postgres, service, user_id) == (1, 3)
+
+
+async def test_concurrent_keyed_creates_make_one_user_and_one_event(
+    users_v1: v1_grpc.UserServiceAsyncStub, postgres: Postgres, service: ServiceProcess
+) -> None:
+    key = str(uuid.uuid4())
+    request = v1.CreateUserRequest(email=f"{key}@example.com", display_name="Many")
+    replies = await asyncio.gather(
+        *(users_v1.CreateUser(request, metadata=keyed(key), timeout=10) for _ in range(10))
+    )
+    assert len({reply.SerializeToString() for reply in replies}) == 1
+    assert await effects(postgres, service, replies[0].user.user_id) == (1, 1)
 
 
 def test_grpcurl_lists_and_calls_the_service(service: ServiceProcess) -> None:

@@ -21,6 +21,7 @@ from shop.user.v2 import user_pb2_grpc as v2_grpc
 
 from protomesh_toolkit.codegen import tool
 from tests.support import mesh_tls
+from tests.support.mail import MailSink
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
 
@@ -29,9 +30,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def service(
-    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+    postgres: Postgres, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
-    running = user_service(postgres, tmp_path_factory.mktemp("p02"))
+    running = user_service(postgres, tmp_path_factory.mktemp("p02"), **mail_sink.service_settings)
     running.start()
     yield running
     running.terminate()
@@ -49,7 +50,7 @@ def test_one_process_serves_both_versions(service: ServiceProcess) -> None:
 
 
 def test_a_v1_client_keeps_working_on_users_that_v2_created_and_changed(
-    service: ServiceProcess,
+    service: ServiceProcess, mail_sink: MailSink
 ) -> None:
     with mesh_tls.channel(service.address) as channel:
         users_v1 = v1_grpc.UserServiceStub(channel)
@@ -60,9 +61,11 @@ def test_a_v1_client_keeps_working_on_users_that_v2_created_and_changed(
                 name=v2.PersonName(given_name="Margaret", family_name="Hamilton"),
             )
         ).user
-        users_v2.VerifyEmail(
-            v2.VerifyEmailRequest(user_id=created.user_id, email="margaret@example.com")
+        users_v2.SendEmailVerification(
+            v2.SendEmailVerificationRequest(user_id=created.user_id), timeout=10
         )
+        code = mail_sink.code_for("margaret@example.com")
+        users_v2.VerifyEmail(v2.VerifyEmailRequest(user_id=created.user_id, code=code))
         seen_by_v1 = users_v1.GetUser(v1.GetUserRequest(user_id=created.user_id)).user
         assert (seen_by_v1.email, seen_by_v1.display_name) == (
             "margaret@example.com",

@@ -7,7 +7,7 @@ gRPC for v1 and v2; gRPC passes through the same port; each route has its
 timeout (a stalled service answers 504 at the route's deadline) and retries
 only idempotent calls (a GET is tried three times, a POST once); CORS answers
 the registry's origins; one request id runs through the reply, Envoy's JSON
-access log and the service's log; protected routes need a valid JWT, whose
+access log and the service's log; routes that are not public need a valid JWT, whose
 subject reaches the service.
 """
 
@@ -70,10 +70,16 @@ def create_user(edge: Envoy, version: str = "v1") -> dict[str, Any]:
     return user
 
 
+def as_owner(edge: Envoy, user: dict[str, Any]) -> dict[str, str]:
+    """The user's own token: only they (and admins) see their email."""
+    return {"authorization": f"Bearer {edge.token(user['user_id'])}"}
+
+
 def test_rest_is_transcoded_to_each_api_version(edge: Envoy) -> None:
     for version in ("v1", "v2"):
         created = create_user(edge, version)
-        got = edge.request("GET", f"/{version}/users/{created['user_id']}")
+        path = f"/{version}/users/{created['user_id']}"
+        got = edge.request("GET", path, headers=as_owner(edge, created))
         assert got.json()["user"] == created
     v2_only = create_user(edge, "v2")
     assert "name" in v2_only
@@ -84,7 +90,9 @@ def test_grpc_passes_through_the_same_edge(edge: Envoy) -> None:
     created = create_user(edge)
     with grpc.insecure_channel(edge.address) as channel:
         reply = v1_grpc.UserServiceStub(channel).GetUser(
-            v1.GetUserRequest(user_id=created["user_id"]), timeout=10
+            v1.GetUserRequest(user_id=created["user_id"]),
+            timeout=10,
+            metadata=tuple(as_owner(edge, created).items()),
         )
     assert reply.user.email == created["email"]
 
@@ -158,7 +166,7 @@ def test_one_request_id_runs_through_reply_access_log_and_service_log(
     assert logged[0]["rpc_method"] == "/shop.user.v2.UserService/GetUser"
 
 
-def test_protected_routes_need_a_valid_jwt_whose_subject_is_logged(edge: Envoy) -> None:
+def test_routes_that_are_not_public_need_a_valid_jwt_whose_subject_is_logged(edge: Envoy) -> None:
     created = create_user(edge, "v2")
     path, body = f"/v2/users/{created['user_id']}", {"name": {"given_name": "Grace"}}
     assert edge.request("PATCH", path, body).status == 401

@@ -209,7 +209,13 @@ async def test_poison_messages_go_to_the_dead_letter_stream_and_the_consumer_kee
     counts = OrderCountProjection(mesh.pool)
     # Quick retries so the test can also outlast max deliveries in a moment.
     spec = dataclasses.replace(SPEC, backoff=(0.1,), max_deliver=2)
-    consumer = DurableConsumer(mesh.nats, spec, EVENT_TYPES, counts.handle)
+
+    async def handle(event: DecodedEvent) -> None:
+        if getattr(event.message, "order_id", "") == "always-failing":
+            raise ConnectionError("the projection's database keeps failing")
+        await counts.handle(event)
+
+    consumer = DurableConsumer(mesh.nats, spec, EVENT_TYPES, handle)
     await consumer.start()
     try:
         garbage = OutgoingEvent(
@@ -230,16 +236,21 @@ async def test_poison_messages_go_to_the_dead_letter_stream_and_the_consumer_kee
             order_events.OrderPlaced(order_id="x", customer_id="nobody")
         )
         good = await mesh.publish(placed(customer, "good"))
+        failing = await mesh.publish(placed(uuid.uuid4(), "always-failing"))
         await eventually(mesh.settled)
     finally:
         await consumer.stop()
 
     assert await counts.count_for(customer) == OrderCount(placed=1, cancelled=0)
-    parked = await dead_letters(mesh.client, "dlq.order.events.>", expected=3)
+    parked = await dead_letters(mesh.client, "dlq.order.events.>", expected=4)
     reasons = {msg.headers[ORIGINAL_MSG_ID]: msg.headers for msg in parked if msg.headers}
     assert good not in reasons
     assert "not a valid shop.order.events.v1.OrderPlaced" in reasons[garbage.event_id][REASON]
     assert "unknown major schema version 2" in reasons[from_v2][REASON]
     assert "is not a UUID" in reasons[not_a_customer][REASON]
-    assert {headers[DELIVERIES] for headers in reasons.values()} == {"1"}
+    poison = (garbage.event_id, from_v2, not_a_customer)
+    assert {reasons[event][DELIVERIES] for event in poison} == {"1"}  # parked at once
+    # A handler that keeps failing is retried, then parked after its last delivery.
+    assert reasons[failing][DELIVERIES] == "2"
+    assert "handler failed on all 2 deliveries" in reasons[failing][REASON]
     assert all(msg.subject == "dlq.order.events.v1.OrderPlaced" for msg in parked)

@@ -6,25 +6,34 @@ byte; the same key with another body is refused with FAILED_PRECONDITION and
 a PreconditionFailure; ten concurrent calls with one key make one order and
 one outbox row; a repeated CancelOrder replays its first answer instead of
 failing on the now-cancelled order. Without the pattern each repeat would
-place another order.
+place another order. Every other mutating RPC of the public contracts (the
+user service's, v1 and v2) replays a keyed repeat the same way, through the
+same runtime module, and a guard fails when a new mutating RPC is added
+without joining this proof.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from shop.order.v1 import order_pb2 as v1
 from shop.order.v1 import order_pb2_grpc as v1_grpc
 from shop.user.v1 import user_pb2 as user_v1
 from shop.user.v1 import user_pb2_grpc as user_v1_grpc
+from shop.user.v2 import user_pb2 as user_v2
+from shop.user.v2 import user_pb2_grpc as user_v2_grpc
 
+from protomesh.paths import DESCRIPTOR_SET
+from protomesh.registry.catalogue import RpcCatalogue
 from tests.support import mesh_tls
 from tests.support.grpc_calls import status_of
+from tests.support.mail import MailSink
 from tests.support.order_service import running_user_and_order, schema_of
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess
@@ -36,10 +45,11 @@ CONCURRENT_CALLS = 10
 
 @pytest.fixture(scope="module")
 def services(
-    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+    postgres: Postgres, mail_sink: MailSink, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     directory = tmp_path_factory.mktemp("p07")
-    with running_user_and_order(postgres, directory) as services:
+    mail = mail_sink.service_settings
+    with running_user_and_order(postgres, directory, user_overrides=mail) as services:
         yield services
 
 
@@ -47,8 +57,9 @@ def services(
 async def orders(
     services: tuple[ServiceProcess, ServiceProcess],
 ) -> AsyncIterator[v1_grpc.OrderServiceAsyncStub]:
-    # As the operator: a mesh identity that forwards no end user, so its calls are internal.
-    async with mesh_tls.aio_channel(services[1].address) as channel:
+    # As the operator, a caller inside the mesh: the edge's calls are an end user's,
+    # and anonymous ones are refused by the routes' end-user policy.
+    async with mesh_tls.aio_channel(services[1].address, "operator") as channel:
         yield v1_grpc.OrderServiceStub(channel)
 
 
@@ -176,12 +187,12 @@ async def test_keys_belong_to_their_caller(
     """An end user's key and the calling service's equal key are two different calls."""
     key = str(uuid.uuid4())
     as_user = (*keyed(key), ("x-jwt-sub", customer))
-    # The end user's call comes through the edge, the only forwarder of x-jwt-sub.
+    # Through the edge: the only caller whose forwarded end user (x-jwt-sub) is believed.
     async with mesh_tls.aio_channel(services[1].address, "edge") as channel:
         edge = v1_grpc.OrderServiceStub(channel)
         mine = await edge.PlaceOrder(request(customer), metadata=as_user, timeout=5)
-    internal = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
-    assert mine.order.order_id != internal.order.order_id
+    as_service = await orders.PlaceOrder(request(customer), metadata=keyed(key), timeout=5)
+    assert mine.order.order_id != as_service.order.order_id
     assert await effects(postgres, services, customer) == (2, 2)
 
 
@@ -191,3 +202,103 @@ async def test_a_malformed_key_is_invalid_argument(
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await orders.PlaceOrder(request(customer), metadata=keyed("has space"), timeout=5)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# Each mutating user RPC, as a keyed call on a fresh user (its id, its email, the
+# verification code mailed to it) → the reply.
+UserCall = Callable[
+    [
+        "user_v1_grpc.UserServiceAsyncStub",
+        "user_v2_grpc.UserServiceAsyncStub",
+        str,
+        str,
+        str,
+        str,
+    ],
+    Awaitable[Message],
+]
+USER_MUTATIONS: dict[str, UserCall] = {
+    "shop.user.v1.UserService/CreateUser": lambda v1s, _, __, email, ___, key: v1s.CreateUser(
+        user_v1.CreateUserRequest(email=f"new-{email}", display_name="N"),
+        metadata=keyed(key),
+        timeout=5,
+    ),
+    "shop.user.v1.UserService/UpdateUser": lambda v1s, _, user_id, __, ___, key: v1s.UpdateUser(
+        user_v1.UpdateUserRequest(user_id=user_id, display_name="Renamed"),
+        metadata=keyed(key),
+        timeout=5,
+    ),
+    "shop.user.v2.UserService/CreateUser": lambda _, v2s, __, email, ___, key: v2s.CreateUser(
+        user_v2.CreateUserRequest(email=f"new2-{email}", name=user_v2.PersonName(given_name="N")),
+        metadata=keyed(key),
+        timeout=5,
+    ),
+    "shop.user.v2.UserService/UpdateUser": lambda _, v2s, user_id, __, ___, key: v2s.UpdateUser(
+        user_v2.UpdateUserRequest(user_id=user_id, name=user_v2.PersonName(given_name="R")),
+        metadata=keyed(key),
+        timeout=5,
+    ),
+    "shop.user.v2.UserService/SendEmailVerification": (
+        lambda _, v2s, user_id, __, ___, key: v2s.SendEmailVerification(
+            user_v2.SendEmailVerificationRequest(user_id=user_id), metadata=keyed(key), timeout=10
+        )
+    ),
+    "shop.user.v2.UserService/VerifyEmail": lambda _, v2s, user_id, __, code, key: v2s.VerifyEmail(
+        user_v2.VerifyEmailRequest(user_id=user_id, code=code), metadata=keyed(key), timeout=5
+    ),
+}
+ORDER_MUTATIONS = {
+    "shop.order.v1.OrderService/PlaceOrder",
+    "shop.order.v1.OrderService/CancelOrder",
+}
+
+
+def test_every_mutating_public_rpc_is_proven_idempotent_here() -> None:
+    """A new POST or PATCH in a public contract must join this module's proof."""
+    catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
+    mutating = {
+        f"{service}/{name}"
+        for service, rpcs in catalogue.services.items()
+        if service.startswith(("shop.user.", "shop.order."))
+        for name, rpc in rpcs.items()
+        if not rpc.idempotent
+    }
+    assert mutating == set(USER_MUTATIONS) | ORDER_MUTATIONS
+
+
+@pytest.mark.parametrize("method", sorted(USER_MUTATIONS))
+async def test_every_mutating_user_rpc_replays_a_keyed_repeat_with_one_effect(
+    method: str,
+    services: tuple[ServiceProcess, ServiceProcess],
+    postgres: Postgres,
+    mail_sink: MailSink,
+) -> None:
+    email = f"{uuid.uuid4().hex}@example.com"
+    async with mesh_tls.aio_channel(services[0].address) as channel:
+        v1s, v2s = user_v1_grpc.UserServiceStub(channel), user_v2_grpc.UserServiceStub(channel)
+        created = await v1s.CreateUser(
+            user_v1.CreateUserRequest(email=email, display_name="U"), timeout=5
+        )
+        user_id, key = created.user.user_id, str(uuid.uuid4())
+        await v2s.SendEmailVerification(
+            user_v2.SendEmailVerificationRequest(user_id=user_id), timeout=10
+        )
+        code = mail_sink.code_for(email)
+        call = USER_MUTATIONS[method]
+        first = await call(v1s, v2s, user_id, email, code, key)
+        events_after_first = await user_outbox_rows(postgres, services[0])
+        mails_after_first = len(mail_sink.mail_for(email))
+        again = await call(v1s, v2s, user_id, email, code, key)
+    assert again.SerializeToString() == first.SerializeToString()
+    assert await user_outbox_rows(postgres, services[0]) == events_after_first
+    assert len(mail_sink.mail_for(email)) == mails_after_first  # a repeat sends no mail
+
+
+async def user_outbox_rows(postgres: Postgres, user_service: ServiceProcess) -> int:
+    schema = user_service.env["USER_SERVICE_DATABASE_SCHEMA"]
+    connection = await postgres.connect()
+    try:
+        count: int = await connection.fetchval(f"SELECT count(*) FROM {schema}.outbox")
+    finally:
+        await connection.close()
+    return count

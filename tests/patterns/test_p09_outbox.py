@@ -100,8 +100,43 @@ async def test_the_event_is_written_in_the_business_transaction(
             await create_users(service, 1, "ada")  # same email: the insert fails, rolls back
         assert rejected.value.code() == grpc.StatusCode.ALREADY_EXISTS
         assert list(await outbox_rows(postgres, service)) == [user_id]
+        # The duplicate failed before any event was written; now the event's own insert
+        # fails. Only an event appended inside the business transaction takes the user
+        # with it: appended after the commit, the user would exist with no event.
+        schema = service.env["USER_SERVICE_DATABASE_SCHEMA"]
+        await admin_execute(postgres, REFUSE_EVENTS.format(schema=schema))
+        with pytest.raises(grpc.aio.AioRpcError):
+            await create_users(service, 1, "grace")
+        await admin_execute(postgres, f"DROP TRIGGER refuse_events ON {schema}.outbox")
+        assert await users_named(postgres, schema, "grace0@p9.example") == 0
+        assert list(await outbox_rows(postgres, service)) == [user_id]
     finally:
         assert service.terminate() == 0
+
+
+REFUSE_EVENTS = """
+CREATE OR REPLACE FUNCTION {schema}.refuse_events() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'the outbox refuses events (test)'; END $$;
+CREATE TRIGGER refuse_events BEFORE INSERT ON {schema}.outbox
+FOR EACH ROW EXECUTE FUNCTION {schema}.refuse_events();
+"""
+
+
+async def admin_execute(postgres: Postgres, statements: str) -> None:
+    admin = await postgres.connect()
+    try:
+        await admin.execute(statements)
+    finally:
+        await admin.close()
+
+
+async def users_named(postgres: Postgres, schema: str, email: str) -> int:
+    admin = await postgres.connect()
+    try:
+        count = await admin.fetchval(f"SELECT count(*) FROM {schema}.users WHERE email = $1", email)
+    finally:
+        await admin.close()
+    return int(count)
 
 
 async def test_a_notify_wakes_the_relay_and_the_event_id_is_the_message_id(

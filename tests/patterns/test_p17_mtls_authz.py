@@ -205,7 +205,9 @@ def test_an_end_user_header_from_anyone_but_the_edge_is_ignored(probe: Probe) ->
         with pytest.raises(grpc.RpcError) as raised:
             stub.UpdateUser(v1.UpdateUserRequest(user_id="alice"), timeout=5, metadata=forged)
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert "ignored the end user x-jwt-sub sent by operator" in probe.log_file.read_text()
+    assert "ignored the end user (x-jwt-sub, x-jwt-roles) sent by operator" in (
+        probe.log_file.read_text()
+    )
     with mesh_tls.channel(address, "edge") as channel:  # the control: the edge is believed
         reply = v1_grpc.UserServiceStub(channel).GetUser(
             v1.GetUserRequest(user_id="u1"), timeout=5, metadata=forged

@@ -25,17 +25,20 @@ from pathlib import Path
 
 import pytest
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import NotFoundError
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, format_trace_id
+from opentelemetry.trace import SpanKind, Tracer, format_trace_id
 from prometheus_client import REGISTRY
+from shop.order.events.v1 import events_pb2
 
 from protomesh import logs, request_context
-from protomesh.telemetry.metrics import count_redelivery
-from protomesh.telemetry.propagation import consume_span, inject_headers, publish_span
+from protomesh.bus.consumer import ConsumerSpec, DurableConsumer
+from protomesh.bus.decoding import DecodedEvent, EventTypes
+from protomesh.telemetry.propagation import inject_headers, publish_span
 from protomesh.telemetry.tracing import tracer_provider
 from protomesh_toolkit.traces.view import Span
+from tests.support.consumers import event_headers, eventually
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 from tests.support.nats import Nats, declare, start_nats, unique_stream
 from tests.support.order_service import order_service
@@ -61,8 +64,46 @@ async def jetstream(nats: Nats) -> AsyncIterator[tuple[JetStreamContext, str]]:
     await client.drain()
 
 
+async def consume_failing_once(
+    js: JetStreamContext, nats: Nats, subject: str, tracer: Tracer
+) -> list[str]:
+    """Run the real DurableConsumer until the event is acknowledged; the ids it handled."""
+    attempts: list[str] = []
+
+    async def handle(decoded: DecodedEvent) -> None:
+        attempts.append(decoded.id)
+        logging.getLogger("services.order.consumer").info("handling attempt %d", len(attempts))
+        if len(attempts) == 1:
+            raise ConnectionError("the first delivery fails")
+
+    spec = ConsumerSpec(
+        stream=await js.find_stream_name_by_subject(subject),
+        durable=CONSUMER,
+        filter_subject=subject,
+        backoff=(0.1,),
+        fetch_wait=0.3,
+    )
+    consumer = DurableConsumer(
+        nats.url, spec, EventTypes([events_pb2.OrderPlaced]), handle, tracer=tracer
+    )
+    await consumer.start()
+    try:
+        await eventually(lambda: _acknowledged(js, spec))
+    finally:
+        await consumer.stop()
+    return attempts
+
+
+async def _acknowledged(js: JetStreamContext, spec: ConsumerSpec) -> bool:
+    try:
+        info = await js.consumer_info(spec.stream, spec.durable)
+    except NotFoundError:  # not created yet: the consumer creates it when it starts
+        return False
+    return bool(info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq)
+
+
 async def test_the_consumer_continues_the_trace_of_the_request_that_wrote_the_row(
-    jetstream: tuple[JetStreamContext, str],
+    jetstream: tuple[JetStreamContext, str], nats: Nats
 ) -> None:
     js, subject = jetstream
     exporter = InMemorySpanExporter()
@@ -79,26 +120,16 @@ async def test_the_consumer_continues_the_trace_of_the_request_that_wrote_the_ro
         request_context.request_id.reset(token)
 
     # The relay, later and elsewhere: publish the row with its headers.
+    event = events_pb2.OrderPlaced(order_id="o-1", customer_id=str(uuid.uuid4()))
     with publish_span(row_headers, subject, tracer=tracer) as headers:
-        await js.publish(subject, b"order 1", headers={**headers, "Nats-Msg-Id": "evt-1"})
+        envelope = {**headers, **event_headers("evt-1", event)}
+        await js.publish(subject, event.SerializeToString(), headers=envelope)
 
-    # The consumer: the first delivery fails (nak), the second is handled.
-    subscription = await js.pull_subscribe(
-        subject, CONSUMER, config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT)
-    )
+    # The real durable consumer: its handler fails the first delivery, handles the second.
     before = REGISTRY.get_sample_value("consumer_redeliveries_total", {"consumer": CONSUMER}) or 0
-    for attempt in (1, 2):
-        (message,) = await subscription.fetch(1, timeout=5)
-        delivery = message.metadata.num_delivered
-        assert delivery == attempt
-        if delivery > 1:
-            count_redelivery(CONSUMER)
-        with consume_span(
-            message.headers, message.subject, CONSUMER, delivery=delivery, tracer=tracer
-        ):
-            logging.getLogger("services.order.consumer").info("handling attempt %d", attempt)
-        await (message.nak() if attempt == 1 else message.ack())
+    attempts = await consume_failing_once(js, nats, subject, tracer)
     logging.getLogger().handlers.clear()
+    assert attempts == ["evt-1", "evt-1"]
 
     spans: dict[str, list[ReadableSpan]] = {}
     for span in exporter.get_finished_spans():

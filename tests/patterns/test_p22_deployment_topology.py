@@ -192,11 +192,22 @@ def test_every_component_has_a_healthcheck_and_waits_for_what_it_needs() -> None
     assert {"user", "order-1", "order-2"} <= set(containers)
     for name in [*mesh.infrastructure, *containers, "edge"]:
         assert services[name]["healthcheck"]["test"][0] == "CMD", name
+
+    def containers_of(name: str) -> list[str]:
+        """A dependency's containers: each replica of a service (bff waits for order-1 and -2)."""
+        dependency = mesh.services.get(name)
+        if dependency is None:  # infrastructure
+            return [name]
+        return [dependency.replica_name(r, "compose") for r in dependency.replicas_in("compose")]
+
     for name, service in containers.items():
         conditions = services[name]["depends_on"]
-        assert {dependency: conditions[dependency] for dependency in service.depends_on} == {
-            dependency: {"condition": "service_healthy"} for dependency in service.depends_on
+        healthy = {
+            container: {"condition": "service_healthy"}
+            for dependency in service.depends_on
+            for container in containers_of(dependency)
         }
+        assert {container: conditions[container] for container in healthy} == healthy
         assert conditions["certs"] == {"condition": "service_completed_successfully"}
 
 
@@ -292,7 +303,8 @@ def test_the_local_cluster_runs_the_compose_topology_without_containers(
     long_running = set(compose_services) - ONE_SHOT_JOBS - OBSERVABILITY
     components = {c["name"]: c for c in local_cluster["components"]}
     mesh = load_mesh(DEFAULT_MESH_FILE)
-    containers_of = {name: {name} for name in [*mesh.infrastructure, "edge"]}
+    workers = [capture.name for capture in mesh.cdc.values()]  # change capture
+    containers_of = {name: {name} for name in [*mesh.infrastructure, *workers, "edge"]}
     processes_of = dict(containers_of)
     for service in mesh.services.values():
         containers_of[service.name] = set(service_replicas(service, "compose"))
@@ -311,7 +323,16 @@ def test_the_local_cluster_runs_the_compose_topology_without_containers(
             if entry.startswith(service.env_prefix.encode())
         }
         compose_keys = {k for k in container["environment"] if k.startswith(service.env_prefix)}
-        assert local_keys == compose_keys, service.name
+        # Only where a service runs several replicas does it wait for the edge on shutdown.
+        replicated_only = {f"{service.env_prefix}SHUTDOWN_DELAY"}
+        assert local_keys - replicated_only == compose_keys - replicated_only, service.name
+    for worker in workers:
+        environ = Path(f"/proc/{components[worker]['pid']}/environ").read_bytes()
+        local_keys = {e.split(b"=", 1)[0].decode() for e in environ.split(b"\0")}
+        compose_keys = set(compose_services[worker]["environment"])
+        assert {k for k in local_keys if k.startswith("CDC_")} == {
+            k for k in compose_keys if k.startswith("CDC_")
+        }, worker
 
 
 def service_replicas(service: Service, environment: str) -> list[str]:

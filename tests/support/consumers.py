@@ -15,7 +15,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from protomesh.bus.decoding import CE_ID, CE_SOURCE, CE_TYPE, MSG_ID, SCHEMA_VERSION
+from protomesh.bus.cloudevents import CE_ID, CE_SOURCE, CE_TYPE, MSG_ID, SCHEMA_VERSION
 from protomesh.bus.processed import install_processed_events
 from protomesh.bus.streams import DEAD_LETTERS
 from tests.support.postgres import Postgres

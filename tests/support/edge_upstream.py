@@ -14,7 +14,8 @@ details) as a process of its own, like any service: `python -m tests.support.edg
 
 It serves over mTLS with the user service's certificate (the edge pins that
 identity) and says which certificate the caller connected with, so tests see
-the edge's rotated client certificate arrive.
+the edge's rotated client certificate arrive. Given a mesh file, it enforces
+the `limits` that file gives the user service (rate limits, load shedding).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from shop.user.v1 import user_pb2_grpc
 
 from protomesh import edge_auth, errors, logs, request_context, runner
 from protomesh.authz import CallerPolicy
+from protomesh.interceptors.end_user_policy import RoutePolicies
 from protomesh.paths import ROOT
-from protomesh.registry import load_mesh
+from protomesh.policies import ServicePolicies
+from protomesh.registry import Mesh, ServiceLimits, load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, serve_until_signalled
 from protomesh.settings import ServerSettings
 from protomesh.tls.files import TlsFiles
@@ -70,10 +73,13 @@ def _seen(context: Context) -> str:
     return json.dumps(
         {
             "end_user": edge_auth.end_user(context),
+            "roles": sorted(request_context.end_user_roles.get()),
             "request_id": request_context.request_id.get(),
             "idempotency_key": metadata.get("idempotency-key"),
             "caller": request_context.caller.get(),
             "caller_serial": _caller_serial(context),
+            # The deadline the call arrived with (grpc-timeout), in seconds; None without one.
+            "deadline": context.time_remaining(),
         }
     )
 
@@ -117,12 +123,17 @@ class ProbeUserService(user_pb2_grpc.UserServiceServicer):
         )
 
 
-def definition(trust_domain: str) -> ServiceDefinition:
+def definition(mesh: Mesh, limits: ServiceLimits | None = None) -> ServiceDefinition:
     return ServiceDefinition(
         name="probe",
-        # Like the user service it stands in for: the edge (and the operator) call it.
-        callers=CallerPolicy.from_rules(
-            trust_domain, {"shop.user.v1.UserService/*": ["edge", "operator"]}
+        policies=ServicePolicies(
+            # Like the user service it stands in for: the edge (and the operator) call it,
+            # end users as the project's edge routes say.
+            callers=CallerPolicy.from_rules(
+                mesh.trust_domain, {"shop.user.v1.UserService/*": ["edge", "operator"]}
+            ),
+            routes=RoutePolicies(mesh.edge),
+            limits=limits or ServiceLimits(),
         ),
         registrations=[
             Registration(
@@ -163,10 +174,10 @@ class Probe:
 
 @contextmanager
 def probe_upstream(
-    directory: Path, identity: str = "user", certs: Path | None = None
+    directory: Path, identity: str = "user", certs: Path | None = None, mesh: Path | None = None
 ) -> Iterator[Probe]:
     """The probe, serving with `identity`'s certificate (the edge accepts only `user`'s)
-    from `certs` (default: the session's)."""
+    from `certs` (default: the session's), with the user service's limits in `mesh`."""
     port = free_port()
     log_file = directory / "probe.log"
     with log_file.open("ab") as log:
@@ -178,6 +189,7 @@ def probe_upstream(
                 str(port),
                 str(certs or mesh_tls.directory()),
                 identity,
+                *([str(mesh)] if mesh else []),
             ],
             cwd=ROOT,
             stdout=log,
@@ -214,10 +226,12 @@ def main() -> None:
         tls_key_path=identity.key,
         tls_ca_path=identity.ca,
     )
-    trust_domain = load_mesh().trust_domain
+    given = len(sys.argv) > 4  # a registry of the test's own: its edge routes, user's limits
+    mesh = load_mesh(Path(sys.argv[4])) if given else load_mesh()
+    limits = mesh.services["user"].limits if given else None
 
     async def serve() -> None:  # the server is made inside the loop that runs it
-        await serve_until_signalled(GrpcService(definition(trust_domain), settings))
+        await serve_until_signalled(GrpcService(definition(mesh, limits), settings))
 
     runner.run(serve)
 

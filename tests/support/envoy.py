@@ -24,6 +24,7 @@ import yaml
 from gateway.config import EdgeFiles, as_yaml, render
 from gateway.descriptors import write_edge_descriptor_set
 from gateway.dev_issuer import DevIssuer
+from gateway.openapi.pages import write_pages
 from gateway.upstream_tls import write_secret_documents
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, RpcCatalogue, parse_mesh
@@ -40,20 +41,29 @@ def edge_mesh(
     change: Callable[[dict[str, Any]], None] | None = None,
     *,
     order_ports: list[int] | None = None,
+    reporting_ports: list[int] | None = None,
+    bff_ports: list[int] | None = None,
 ) -> Mesh:
     """The project's registry with the user service on `user_ports` and the edge on free ports.
 
-    The order service (on `order_ports`) is left out, routes and all, unless
-    ports are given: the edge would wait for its health otherwise.
+    The order, reporting and web BFF services (on `order_ports`,
+    `reporting_ports`, `bff_ports`) are left out, routes and all, unless ports
+    are given: the edge would wait for their health otherwise.
     `change` edits the YAML document first (a route policy, a CORS origin...).
     """
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["environments"] = [ENVIRONMENT]
     relocate_infrastructure(document, ENVIRONMENT)
     document.pop("telemetry", None)  # its endpoints name other environments; tests add their own
-    if order_ports is None:
-        _leave_out(document, "order")
-    given = {"user": user_ports, "order": order_ports}
+    given = {
+        "user": user_ports,
+        "order": order_ports,
+        "reporting": reporting_ports,
+        "bff": bff_ports,
+    }
+    for name, ports in given.items():
+        if ports is None:
+            _leave_out(document, name)
     for name, service in document["services"].items():
         ports = given.get(name) or [free_port()]
         service.pop("port", None)
@@ -67,11 +77,14 @@ def edge_mesh(
 
 
 def _leave_out(document: dict[str, Any], name: str) -> None:
-    """Drop a service, its edge routes and what depends on it being listed.
+    """Drop a service, its edge routes, its change capture and what depends on it being listed.
 
     It keeps its certificate identity: other services' `callers` may name it.
+    Nobody here consumes its events any more (the registry refuses a consumer
+    of a type no service produces).
     """
-    served = document["services"].pop(name).get("serves", [])
+    dropped = document["services"].pop(name)
+    served, produced = dropped.get("serves", []), dropped.get("produces", [])
     document["identities"] = [*document.get("identities", []), name]
     routes = document["edge"]["routes"]
     for key in [k for k in routes if k.split("/", 1)[0] in served]:
@@ -79,6 +92,9 @@ def _leave_out(document: dict[str, Any], name: str) -> None:
     for service in document["services"].values():
         if name in service.get("depends_on", []):
             service["depends_on"].remove(name)
+        if "consumes" in service:
+            service["consumes"] = [t for t in service["consumes"] if t not in produced]
+    document.get("cdc", {}).pop(name, None)
 
 
 @dataclass
@@ -131,7 +147,9 @@ class Envoy:
         catalogue = RpcCatalogue.load(DESCRIPTOR_SET)
         sds = self.directory / "sds"
         write_secret_documents(sds, str(self.certs))
-        files = EdgeFiles(str(descriptor), str(jwks), str(self.certs), str(sds))
+        pages = self.directory / "pages"
+        write_pages(pages, self.mesh)
+        files = EdgeFiles(str(descriptor), str(jwks), str(self.certs), str(sds), str(pages))
         config = render(self.mesh, ENVIRONMENT, catalogue, files)
         self.config_file.write_text(as_yaml(config, ENVIRONMENT))
         return self.config_file

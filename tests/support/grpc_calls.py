@@ -55,3 +55,12 @@ def field_violations(error: grpc.RpcError | grpc.aio.AioRpcError) -> list[str]:
         if detail.Unpack(bad_request):
             return [v.field for v in bad_request.field_violations]
     return []
+
+
+def error_reason(error: grpc.RpcError | grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason a server attached (the stable key clients switch on)."""
+    info = error_details_pb2.ErrorInfo()
+    for detail in status_of(error).details:
+        if detail.Unpack(info):
+            return str(info.reason)
+    raise AssertionError("the status carried no ErrorInfo")

@@ -13,6 +13,7 @@ import yaml
 
 from protomesh.registry import DEFAULT_MESH_FILE
 from tests.support import mesh_tls
+from tests.support.payment_sandbox import shared_sandbox
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
@@ -40,7 +41,8 @@ def order_service(
     """An order service with its own role and schema, so tests never share data.
 
     NATS defaults to a port nobody listens on: the service must serve without
-    it (the relay waits); pass `nats_url=` for a real one.
+    it (the relay waits); pass `nats_url=` for a real one. Payments go to the
+    test process's shared sandbox unless `payments_url=` names another.
     """
     suffix = secrets.token_hex(3)
     role, schema = f"order_svc_{suffix}", f"orders_{suffix}"
@@ -60,6 +62,7 @@ def order_service(
         "ORDER_SERVICE_READINESS_INTERVAL": "0.1",
         "ORDER_SERVICE_MESH_FILE": str(mesh),
         "ORDER_SERVICE_NATS_URL": f"nats://127.0.0.1:{free_port()}",
+        "ORDER_SERVICE_PAYMENTS_URL": shared_sandbox().url,
         **mesh_tls.service_environment("ORDER_SERVICE_", "order"),
         **{f"ORDER_SERVICE_{k.upper()}": v for k, v in overrides.items()},
     }
@@ -81,13 +84,17 @@ def role_of(service: ServiceProcess, prefix: str) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def running_user_and_order(
-    postgres: Postgres, directory: Path, **order_overrides: str
+    postgres: Postgres,
+    directory: Path,
+    *,
+    user_overrides: dict[str, str] | None = None,
+    **order_overrides: str,
 ) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
     """A user service and an order service that finds it through the registry.
 
     Both are killed on the way out, failures included.
     """
-    users = user_service(postgres, directory)
+    users = user_service(postgres, directory, **(user_overrides or {}))
     users.start()
     try:
         orders = order_service(postgres, directory, users.port, **order_overrides)

@@ -142,16 +142,17 @@ async def eventually(
 
 @dataclass
 class RelayProcess:
-    """`python -m protomesh.outbox` as a child in its own process group."""
+    """`python -m protomesh.outbox` (or another worker `module`) in its own process group."""
 
     env: dict[str, str]
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
+    module: str = "protomesh.outbox"
 
     def start(self) -> None:
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "protomesh.outbox"],
+                [sys.executable, "-m", self.module],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

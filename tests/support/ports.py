@@ -53,7 +53,10 @@ def _bindable(port: int) -> bool:
 
 
 def relocate_infrastructure(document: dict[str, Any], environment: str = "local") -> None:
-    """Put every infrastructure part of a mesh.yaml document on free ports of one environment."""
+    """Put every infrastructure part of a mesh.yaml document, and every change-capture
+    worker's metrics port, on free ports of one environment."""
     for component in document.get("infrastructure", {}).values():
         for key in [key for key in component if key.endswith("port")]:
             component[key] = {environment: free_port()}
+    for capture in document.get("cdc", {}).values():
+        capture["metrics_port"] = {environment: free_port()}

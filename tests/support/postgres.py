@@ -38,11 +38,12 @@ class Postgres:
         )
 
 
-def start_postgres(directory: Path) -> Postgres:
+def start_postgres(directory: Path, settings: dict[str, str] | None = None) -> Postgres:
+    """`settings` are server options over the defaults (wal_level=logical, ...)."""
     password = secrets.token_urlsafe(16)
     password_file = directory / "admin_password"
     password_file.write_text(password)
     server = EmbeddedPostgres(directory / "data", free_port())
     server.initialise(password)
-    server.start()
+    server.start(settings=settings)
     return Postgres(server, password, password_file)

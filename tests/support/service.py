@@ -28,6 +28,8 @@ class ServiceProcess:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     secrets_shown: list[str] = field(default_factory=list)
+    # Where `python -m services.<name>` runs: a mutated copy of the checkout runs its own code.
+    cwd: Path = ROOT
 
     @property
     def address(self) -> str:
@@ -37,7 +39,7 @@ class ServiceProcess:
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", f"services.{self.name}"],
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

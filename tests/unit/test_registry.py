@@ -67,7 +67,10 @@ def test_the_checked_in_mesh_describes_the_user_service() -> None:
     assert user.serves == ("shop.user.v1.UserService", "shop.user.v2.UserService")
     assert mesh.infrastructure["nats"].ports == {"local": 54222, "compose": 4222}
     assert mesh.infrastructure["nats"].monitor_ports == {"local": 58222, "compose": 8222}
-    assert mesh.start_order == ("postgres", "nats", "user", "order")
+    assert mesh.start_order == (
+        *("postgres", "nats", "smtp", "payments"),
+        *("user", "reporting", "order", "bff"),
+    )
 
 
 def test_the_checked_in_mesh_runs_two_order_replicas_in_compose_on_one_port() -> None:
@@ -77,7 +80,7 @@ def test_the_checked_in_mesh_runs_two_order_replicas_in_compose_on_one_port() ->
     assert order.addresses("compose") == ["order-1:50052", "order-2:50052"]
     assert order.database is not None
     assert (order.database.schema, order.database.role) == ("orders", "order_svc")
-    assert order.depends_on == ("postgres", "nats", "user")
+    assert order.depends_on == ("postgres", "nats", "user", "payments")
 
 
 def test_components_start_after_what_they_depend_on_whatever_the_file_order() -> None:
@@ -136,7 +139,7 @@ def test_a_port_is_a_number_from_1_to_65535(port: object) -> None:
 def test_only_infrastructure_the_cluster_can_run_is_accepted() -> None:
     text = mesh_with(lambda d: d["infrastructure"].update(redis={"port": {"local": 6379}}))
     assert problems_in(text) == [
-        "infrastructure.redis: unknown key (expected one of: postgres, nats)"
+        "infrastructure.redis: unknown key (expected one of: postgres, nats, smtp, payments)"
     ]
 
 
@@ -249,12 +252,14 @@ def test_the_telemetry_section_names_an_endpoint_per_environment() -> None:
         document["telemetry"] = {
             "otlp_endpoint": {"compose": "otel-collector:4317"},
             "receiver_port": {"local": 4317},
+            "console_port": {"local": 8070},
             "sample_rate": 0.25,
         }
 
     telemetry = parse_mesh(mesh_with(change)).telemetry
     assert telemetry.otlp_endpoints == {"compose": "otel-collector:4317"}
     assert telemetry.receiver_ports == {"local": 4317}
+    assert telemetry.console_ports == {"local": 8070}
     assert telemetry.sample_rate == 0.25
     assert parse_mesh(mesh_with(lambda d: None)).telemetry.otlp_endpoints == {}
 

@@ -13,12 +13,14 @@ volume), and its probes are exec probes running `python -m
 protomesh.healthcheck` with them, because the kubelet's native gRPC probe
 cannot present a client certificate.
 
-The edge is a Deployment of the official Envoy image behind a Service, with
+A change-capture worker (`cdc` in mesh.yaml) is a one-pod Deployment with
+its ConfigMap. The edge is a Deployment of the official Envoy image behind a Service, with
 the edge's certificate from the same Secret at /etc/envoy/certs.
 PostgreSQL and NATS are not rendered: a cluster takes them from its operator
 or provider, reachable as the Services `postgres` and `nats`; the Job
 `db-provision` makes each service's role and schema there, the only pod
-with the admin password. Secrets are referenced, never rendered:
+with the admin password. The payment provider's sandbox is (payments.yaml),
+as the Service `payments`. Secrets are referenced, never rendered:
 docs/deployment.md says how to create them.
 """
 
@@ -29,10 +31,12 @@ from typing import Any
 
 from protomesh.registry import Mesh
 from protomesh_toolkit.topology.compose import wiring_of
+from protomesh_toolkit.topology.kubernetes.cdc import cdc_documents
 from protomesh_toolkit.topology.kubernetes.database import NAME as PROVISION
 from protomesh_toolkit.topology.kubernetes.database import provision_documents
 from protomesh_toolkit.topology.kubernetes.edge import edge_documents
 from protomesh_toolkit.topology.kubernetes.names import HEADER, NAMESPACE
+from protomesh_toolkit.topology.kubernetes.payments import payments_documents
 from protomesh_toolkit.topology.kubernetes.services import service_documents
 
 __all__ = ["HEADER", "NAMESPACE", "render"]
@@ -49,8 +53,13 @@ def render(mesh: Mesh) -> dict[str, list[dict[str, Any]]]:
     files = {"namespace.yaml": [_namespace()]}
     if "postgres" in mesh.infrastructure:
         files[f"{PROVISION}.yaml"] = provision_documents(mesh)
+    if "payments" in mesh.infrastructure:
+        files["payments.yaml"] = payments_documents(mesh.infrastructure["payments"])
     for service in mesh.services.values():
         files[f"{service.name}.yaml"] = service_documents(service, wiring)
+    for capture in mesh.cdc.values():
+        service = mesh.services[capture.service]
+        files[f"{capture.name}.yaml"] = cdc_documents(capture, service, wiring)
     if mesh.edge is not None:
         files["edge.yaml"] = edge_documents(mesh.edge)
     kustomization = {

@@ -13,6 +13,7 @@ from protomesh_toolkit.topology.kubernetes.names import (
     ENVIRONMENT,
     ENVOY_UID,
     ISSUER_SECRET,
+    RESTART_POLICY,
 )
 from protomesh_toolkit.topology.kubernetes.services import certificate_volume
 
@@ -73,6 +74,7 @@ def edge_documents(edge: Edge) -> list[dict[str, Any]]:
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
+                    "restartPolicy": RESTART_POLICY,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "fsGroup": images.APP_UID,

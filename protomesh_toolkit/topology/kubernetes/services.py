@@ -11,6 +11,7 @@ from protomesh_toolkit.topology.kubernetes.names import (
     DATABASE_SECRET,
     ENVIRONMENT,
     MAX_REPLICAS_FACTOR,
+    RESTART_POLICY,
 )
 from protomesh_toolkit.topology.wiring import (
     Wiring,
@@ -139,6 +140,9 @@ def _deployment(
             "template": {
                 "metadata": {"labels": _labels(service)},
                 "spec": {
+                    # A container that exits is started again, with the kubelet's backoff,
+                    # as the local cluster's supervisor does (the default, said out loud).
+                    "restartPolicy": RESTART_POLICY,
                     # SIGTERM drains: the runtime's grace period, plus room to exit.
                     "terminationGracePeriodSeconds": 30,
                     "securityContext": {

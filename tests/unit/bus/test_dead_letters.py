@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from protomesh.bus.cloudevents import CE_TYPE, MSG_ID
 from protomesh.bus.dead_letters import (
     CONSUMER,
     DELIVERIES,
@@ -10,7 +11,6 @@ from protomesh.bus.dead_letters import (
     dead_letter_headers,
     dead_letter_subject,
 )
-from protomesh.bus.decoding import CE_TYPE, MSG_ID
 
 
 def park(consumer: str = "c", reason: str = "bad") -> dict[str, str]:

@@ -3,17 +3,9 @@ from __future__ import annotations
 import pytest
 from shop.order.events.v1 import events_pb2
 
-from protomesh.bus.decoding import (
-    CE_ID,
-    CE_SOURCE,
-    CE_TYPE,
-    MSG_ID,
-    SCHEMA_VERSION,
-    TRACEPARENT,
-    EventTypes,
-    Undecodable,
-    major_version,
-)
+from protomesh.bus.cloudevents import CE_ID, CE_SOURCE, CE_TYPE, MSG_ID, SCHEMA_VERSION
+from protomesh.bus.decoding import EventTypes, Undecodable, major_version
+from protomesh.telemetry.propagation import TRACEPARENT
 
 PLACED = "shop.order.events.v1.OrderPlaced"
 TYPES = EventTypes([events_pb2.OrderPlaced, events_pb2.OrderCancelled])

@@ -27,9 +27,10 @@ def test_every_service_the_edge_the_listed_identities_and_the_operator_get_a_lea
     tmp_path: Path,
 ) -> None:
     outcomes = ensure_certificates(MESH, tmp_path)
-    # Only what exists: the declared services, NATS's server, the edge, and the operator;
-    # no `bff` ahead of time.
-    assert [o.name for o in outcomes] == ["user", "order", "nats", "edge", "operator"]
+    # Only what exists: the declared services, NATS's server, the edge, the CDC worker
+    # (a NATS client), and the operator.
+    names = ["user", "order", "reporting", "bff", "nats", "edge", "order-cdc", "operator"]
+    assert [o.name for o in outcomes] == names
     assert {o.action for o in outcomes} == {"issued"}
     user = leaf(tmp_path, "user")
     san = user.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -114,7 +115,7 @@ def test_the_cli_issues_and_lists_without_printing_keys(
     assert cli.main(["issue", "--dir", str(tmp_path)]) == 0
     assert cli.main(["list", "--dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "user      exists" in out
+    assert ["user", "exists"] in [line.split()[:2] for line in out.splitlines()]
     assert "expires" in out
     assert "PRIVATE KEY" not in out
     assert cli.main(["list", "--dir", str(tmp_path / "none")]) == 1

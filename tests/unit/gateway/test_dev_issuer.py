@@ -10,6 +10,9 @@ import jwt
 import pytest
 
 from gateway.dev_issuer import DevIssuer
+from protomesh.edge_auth import ROLES_CLAIM
+from protomesh_toolkit import cli
+from protomesh_toolkit.layout import RUN_DIR_VARIABLE, Layout
 
 ISSUER, AUDIENCE = "https://auth.example", "protomesh"
 
@@ -52,3 +55,18 @@ def test_another_issuers_token_does_not_verify(tmp_path: Path) -> None:
     token = theirs.token("mallory", issuer=ISSUER, audience=AUDIENCE)
     with pytest.raises(jwt.InvalidSignatureError):
         verify(token, ours.jwks())
+
+
+def test_the_token_command_puts_roles_in_the_roles_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`protomesh token --sub root --role admin`: the claim the edge forwards as x-jwt-roles."""
+    monkeypatch.setenv(RUN_DIR_VARIABLE, str(tmp_path))
+    issuer = DevIssuer(Layout.from_environment().issuer_key)
+    issuer.ensure_key()
+    assert cli.main(["token", "--sub", "root", "--role", "admin", "--role", "support"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert (claims["sub"], claims[ROLES_CLAIM]) == ("root", ["admin", "support"])
+    assert cli.main(["token", "--sub", "alice"]) == 0
+    plain = jwt.decode(capsys.readouterr().out.strip(), options={"verify_signature": False})
+    assert ROLES_CLAIM not in plain

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from gateway.config import FILES, render
-from gateway.routes import SIGNED_IN, SIGNED_IN_IF_ANY, SUBJECT_HEADER
+from gateway.routes import ROLES_HEADER, SIGNED_IN, SIGNED_IN_IF_ANY, SUBJECT_HEADER
 from protomesh.paths import DESCRIPTOR_SET
 from protomesh.registry import DEFAULT_MESH_FILE, RpcCatalogue, parse_mesh
 
@@ -61,13 +61,23 @@ def test_every_rpc_of_an_exposed_service_gets_a_route_and_nothing_else_does() ->
 
 def test_filters_run_in_the_documented_order() -> None:
     assert filter_names(rendered()) == [
+        "status_header",
         "cors",
         "buffer",
+        "strict_json",
         "grpc_json_transcoder",
+        "transport_headers",
         "jwt_authn",
         "local_ratelimit",
         "router",
     ]
+
+
+def test_no_strict_json_filter_when_every_route_turns_it_off() -> None:
+    def lenient(document: dict[str, Any]) -> None:
+        document["edge"]["defaults"]["strict_json"] = False
+
+    assert "strict_json" not in filter_names(rendered(lenient))
 
 
 def test_retries_go_only_to_idempotent_methods_of_a_retried_service() -> None:
@@ -81,22 +91,24 @@ def test_retries_go_only_to_idempotent_methods_of_a_retried_service() -> None:
 
 def test_a_method_timeout_overrides_its_service_and_the_defaults() -> None:
     def tune(document: dict[str, Any]) -> None:
-        document["edge"]["routes"]["shop.user.v1.UserService/ListUsers"] = {"timeout": "750ms"}
+        document["edge"]["routes"]["shop.user.v1.UserService/ListUsers"]["timeout"] = "750ms"
 
     table = routes(rendered(tune))
     assert table["shop.user.v1.UserService/ListUsers"]["route"]["timeout"] == "0.75s"
     assert table["shop.user.v1.UserService/GetUser"]["route"]["timeout"] == "2s"
 
 
-def test_protected_routes_require_a_token_and_the_others_verify_one_if_sent() -> None:
+def test_every_route_but_a_public_one_requires_a_token_and_those_verify_one_if_sent() -> None:
     table = routes(rendered())
 
     def requirement(name: str) -> str:
         config = table[name]["typed_per_filter_config"]["envoy.filters.http.jwt_authn"]
         return str(config["requirement_name"])
 
-    assert requirement("shop.user.v2.UserService/UpdateUser") == SIGNED_IN
+    for name in ("user.v2.UserService/UpdateUser", "user.v2.UserService/ListUsers"):
+        assert requirement(f"shop.{name}") == SIGNED_IN
     assert requirement("shop.user.v2.UserService/GetUser") == SIGNED_IN_IF_ANY
+    assert requirement("shop.user.v2.UserService/CreateUser") == SIGNED_IN_IF_ANY
 
 
 def test_the_verified_subject_is_forwarded_and_never_the_token() -> None:
@@ -104,7 +116,10 @@ def test_the_verified_subject_is_forwarded_and_never_the_token() -> None:
         f for f in manager(rendered())["http_filters"] if f["name"].endswith("jwt_authn")
     )
     provider = next(iter(jwt_filter["typed_config"]["providers"].values()))
-    assert provider["claim_to_headers"] == [{"header_name": SUBJECT_HEADER, "claim_name": "sub"}]
+    assert provider["claim_to_headers"] == [
+        {"header_name": SUBJECT_HEADER, "claim_name": "sub"},
+        {"header_name": ROLES_HEADER, "claim_name": "roles"},
+    ]
     assert provider["forward"] is False
 
 
@@ -112,13 +127,14 @@ def test_without_jwt_a_client_sent_subject_header_is_removed() -> None:
     def no_jwt(document: dict[str, Any]) -> None:
         del document["edge"]["jwt"]
         for policy in document["edge"]["routes"].values():
-            policy.pop("protected", None)
             policy.pop("quota", None)
+            if "auth" in policy:
+                policy["auth"] = "public"
 
     config = rendered(no_jwt)
     assert "jwt_authn" not in filter_names(config)
     host = manager(config)["route_config"]["virtual_hosts"][0]
-    assert host["request_headers_to_remove"] == [SUBJECT_HEADER]
+    assert host["request_headers_to_remove"] == [SUBJECT_HEADER, ROLES_HEADER]
 
 
 def test_a_quota_is_a_bucket_per_subject() -> None:

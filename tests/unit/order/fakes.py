@@ -1,45 +1,57 @@
-"""In-memory ports with the same contracts as PostgresOrderStore and the user service."""
+"""In-memory ports with the same contracts as the order store and the user service."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 
 from protomesh.errors import Unavailable
-from protomesh.idempotency import IdempotentCall, KeyReused, Replayed
-from services.order.domain import Event, Order, OrderNotFound, Status
-from services.order.handlers import Once, PagePosition
+from protomesh.idempotency import IdempotentReply
+from services.order.customer_directory import Customer
+from services.order.domain import (
+    Event,
+    Money,
+    Order,
+    PaymentAuthorization,
+    PaymentDeclined,
+    PaymentUnavailable,
+    Status,
+)
+from services.order.handlers import PagePosition
+from tests.unit.runtime.fake_unit_of_work import InMemoryLedger, InMemoryUnitOfWork
 
 
-class InMemoryOrderStore:
+class InMemoryOrderRepository:
+    def __init__(self, rows: dict[uuid.UUID, Order]) -> None:
+        self._rows = rows
+
+    async def get_for_update(self, order_id: uuid.UUID) -> Order | None:
+        return self._rows.get(order_id)
+
+    async def add(self, order: Order) -> None:
+        self._rows[order.id] = order
+
+    async def save(self, order: Order) -> None:
+        self._rows[order.id] = order
+
+
+class InMemoryOrderUnitOfWork(InMemoryUnitOfWork[Order, Event, Order]):
+    @property
+    def orders(self) -> InMemoryOrderRepository:
+        return InMemoryOrderRepository(self.rows)
+
+
+class InMemoryOrders:
+    """The OrderReader, and the units of work writing the same orders."""
+
     def __init__(self) -> None:
         self.orders: dict[uuid.UUID, Order] = {}
-        self.events: list[tuple[uuid.UUID, int, Event]] = []
-        self.keys: dict[tuple[str, str], tuple[IdempotentCall, bytes]] = {}
+        self.events: list[Event] = []
+        self.ledger = InMemoryLedger()
         self._lock = asyncio.Lock()
 
-    async def replay(self, call: IdempotentCall) -> Replayed | None:
-        stored = self.keys.get((call.caller, call.key))
-        if stored is None:
-            return None
-        first, response = stored
-        if (first.method, first.request_hash) != (call.method, call.request_hash):
-            raise KeyReused(call, first.method)
-        return Replayed(response)
-
-    def _save(self, order: Order, event: Event, once: Once | None) -> None:
-        self.orders[order.id] = order
-        self.events.append((order.id, order.version, event))
-        if once is not None:
-            self.keys[(once.call.caller, once.call.key)] = (once.call, once.encode(order))
-
-    async def add(self, order: Order, event: Event, once: Once | None) -> Order | Replayed:
-        async with self._lock:
-            if once is not None and (stored := await self.replay(once.call)) is not None:
-                return stored
-            self._save(order, event, once)
-            return order
+    def unit_of_work(self, reply: IdempotentReply[Order] | None = None) -> InMemoryOrderUnitOfWork:
+        return InMemoryOrderUnitOfWork(self.orders, self.events, self.ledger, self._lock, reply)
 
     async def get(self, order_id: uuid.UUID) -> Order | None:
         return self.orders.get(order_id)
@@ -66,22 +78,6 @@ class InMemoryOrderStore:
             ]
         return mine[:limit]
 
-    async def change(
-        self,
-        order_id: uuid.UUID,
-        apply: Callable[[Order], tuple[Order, Event]],
-        once: Once | None,
-    ) -> Order | Replayed:
-        async with self._lock:
-            if once is not None and (stored := await self.replay(once.call)) is not None:
-                return stored
-            order = self.orders.get(order_id)
-            if order is None:
-                raise OrderNotFound(order_id)
-            changed, event = apply(order)
-            self._save(changed, event, once)
-            return changed
-
 
 class FakeCustomers:
     """Knows a fixed set of customers; `down` makes it answer like an unreachable service."""
@@ -96,3 +92,51 @@ class FakeCustomers:
         if self.down:
             raise Unavailable("the user service could not check the customer (UNAVAILABLE)")
         return customer_id in self.known
+
+
+class InMemoryCustomerCopy:
+    """The CustomerCopy contract of PostgresCustomerDirectory, in a dict."""
+
+    def __init__(self) -> None:
+        self.customers: dict[uuid.UUID, Customer] = {}
+        self.applied: set[str] = set()
+
+    async def apply_once(self, event_id: str, customer: Customer) -> bool:
+        if event_id in self.applied:
+            return False
+        self.applied.add(event_id)
+        stored = self.customers.get(customer.customer_id)
+        if stored is None or stored.changed_at <= customer.changed_at:
+            self.customers[customer.customer_id] = customer
+        return True
+
+
+class FakePayments:
+    """The PaymentGateway contract in memory: holds by reference, once each.
+
+    `declining` refuses every authorization, `down` answers like an unreachable
+    provider; `holds` maps each reference to its hold, `voided` lists released ones.
+    """
+
+    def __init__(self) -> None:
+        self.declining = False
+        self.down = False
+        self.holds: dict[str, PaymentAuthorization] = {}
+        self.voided: list[PaymentAuthorization] = []
+
+    async def authorize(self, amount: Money, *, reference: str) -> PaymentAuthorization:
+        if self.down:
+            raise PaymentUnavailable()
+        if self.declining:
+            raise PaymentDeclined()
+        if reference not in self.holds:
+            self.holds[reference] = PaymentAuthorization(f"hold-{len(self.holds) + 1}", amount)
+        return self.holds[reference]
+
+    async def void(self, payment: PaymentAuthorization) -> None:
+        self.voided.append(payment)
+
+    @property
+    def held(self) -> list[PaymentAuthorization]:
+        """Holds still standing."""
+        return [p for p in self.holds.values() if p not in self.voided]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 
@@ -15,7 +16,9 @@ from services.order.domain import (
     Money,
     Order,
     OrderCancelled,
+    PaymentAuthorization,
     Status,
+    Unpaid,
     total_of,
 )
 
@@ -26,17 +29,39 @@ def line(price: int, quantity: int = 1, currency: str = "EUR") -> LineItem:
     return LineItem("SKU-1", quantity, Money(currency, price))
 
 
+def paid(amount: int) -> PaymentAuthorization:
+    return PaymentAuthorization("hold-1", Money("EUR", amount))
+
+
 def placed() -> Order:
-    order, _ = Order.place(customer_id=uuid.uuid4(), items=[line(250, 2), line(100)], now=NOW)
+    order, _ = Order.place(
+        customer_id=uuid.uuid4(), items=[line(250, 2), line(100)], payment=paid(600), now=NOW
+    )
     return order
 
 
 def test_placing_totals_the_lines_and_starts_pending_at_version_1() -> None:
     customer = uuid.uuid4()
-    order, event = Order.place(customer_id=customer, items=[line(250, 2), line(100)], now=NOW)
+    order, event = Order.place(
+        customer_id=customer, items=[line(250, 2), line(100)], payment=paid(600), now=NOW
+    )
     assert order.total == Money("EUR", 600)
+    assert order.payment == paid(600)
     assert (order.status, order.version) == (Status.PENDING, 1)
     assert (event.order_id, event.customer_id, event.total) == (order.id, customer, order.total)
+
+
+def test_an_order_is_placed_only_on_a_hold_of_its_exact_total() -> None:
+    with pytest.raises(ValueError, match="holds"):
+        Order.place(customer_id=uuid.uuid4(), items=[line(600)], payment=paid(599), now=NOW)
+
+
+def test_an_order_without_a_payment_cannot_be_confirmed() -> None:
+    unpaid = dataclasses.replace(placed(), payment=None)
+    with pytest.raises(Unpaid) as raised:
+        unpaid.confirm(NOW)
+    assert raised.value.kind == "PAYMENT_MISSING"
+    assert placed().confirm(NOW).status == Status.CONFIRMED
 
 
 def test_an_unknown_currency_is_refused() -> None:
@@ -71,17 +96,19 @@ def test_any_order_not_shipped_can_be_cancelled(steps: list[str]) -> None:
     cancelled, event = order.cancel("changed my mind", NOW)
     assert cancelled.status == Status.CANCELLED
     assert cancelled.version == order.version + 1
-    assert event == OrderCancelled(order.id, order.customer_id, "changed my mind", NOW)
+    assert event == OrderCancelled(
+        order.id, order.customer_id, "changed my mind", NOW, version=cancelled.version
+    )
 
 
 def test_shipped_and_cancelled_orders_are_final() -> None:
     shipped = placed().confirm(NOW).ship(NOW)
-    with pytest.raises(IllegalTransition, match="SHIPPED and cannot become CANCELLED"):
+    with pytest.raises(IllegalTransition, match=r"is SHIPPED and cannot be cancelled$"):
         shipped.cancel("", NOW)
     cancelled, _ = placed().cancel("", NOW)
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransition, match=r"is already CANCELLED$"):
         cancelled.cancel("", NOW)
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalTransition, match=r"is CANCELLED and cannot be confirmed$"):
         cancelled.confirm(NOW)
 
 

@@ -110,6 +110,8 @@ async def test_every_message_carries_the_cloudevents_envelope_and_the_dedupe_id(
         "ce-source": "/shop/order",
         "ce-specversion": "1.0",
         "ce-time": "2026-01-02T03:04:05+00:00",
+        "ce-dataschema": "proto:shop/order/events/v1/events.proto#OrderPlaced",
+        "ce-datacontenttype": "application/protobuf",
         "schema-version": "1",
         "aggregate-type": "order",
         "aggregate-id": "order-0",

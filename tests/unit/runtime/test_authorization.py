@@ -54,11 +54,11 @@ def viewer_of(
 
 def test_the_checked_in_mesh_lets_order_read_users_but_not_create_them() -> None:
     policy = CallerPolicy.of(load_mesh(), "user")
-    for caller in ("edge", "order", "operator"):
+    for caller in ("edge", "order", "bff", "operator"):
         assert policy.allows(GET_USER, caller)
     assert policy.allows(CREATE_USER, "edge")
     assert not policy.allows(CREATE_USER, "order")
-    for undeclared in ("stranger", "bff"):  # no service and no declared identity: no access
+    for undeclared in ("stranger", "order-cdc"):  # not a caller this service names: no access
         assert not policy.allows(GET_USER, undeclared)
 
 

@@ -64,3 +64,24 @@ def test_failed_precondition_names_the_subject() -> None:
     error = errors.FailedPrecondition("shipped orders cannot be cancelled", subject="order/1")
     (failure,) = unpack(decoded(to_status(error, "x")), error_details_pb2.PreconditionFailure)
     assert failure.violations[0].subject == "order/1"
+
+
+def test_resource_exhausted_names_the_quota_and_when_to_retry() -> None:
+    violation = errors.QuotaViolation("caller:order", "3 calls per 60s, burst 3, for the service")
+    error = errors.ResourceExhausted("over the limit", retry_after=0.4, violations=(violation,))
+    status = to_status(error, "x")
+    assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    (quota,) = unpack(decoded(status), error_details_pb2.QuotaFailure)
+    assert [(v.subject, v.description) for v in quota.violations] == [
+        ("caller:order", "3 calls per 60s, burst 3, for the service")
+    ]
+    (retry,) = unpack(decoded(status), error_details_pb2.RetryInfo)
+    assert retry.retry_delay.ToMilliseconds() == 400
+
+
+def test_a_retry_hint_also_travels_as_whole_seconds_in_a_retry_after_trailer() -> None:
+    trailers = dict(to_status(errors.Unavailable("down", retry_after=1.2), "x").trailing_metadata)
+    assert trailers["retry-after"] == "2"  # rounded up: never sooner than the hint
+    no_hint = to_status(errors.ResourceExhausted("full"), "x")
+    assert "retry-after" not in dict(no_hint.trailing_metadata)
+    assert not unpack(decoded(no_hint), error_details_pb2.QuotaFailure)

@@ -25,8 +25,9 @@ from services.user.domain import User
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
 from tests.support.grpc_calls import field_violations, health_async
+from tests.support.policies import project_policies
 from tests.support.ports import free_port
-from tests.unit.user.fakes import InMemoryUserStore
+from tests.unit.user.fakes import FakeMailer, InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.usefixtures("mesh_certificates")
 SERVING, NOT_SERVING = "SERVING", "NOT_SERVING"
 
 
-class GatedStore(InMemoryUserStore):
+class GatedStore(InMemoryUsers):
     """Reads wait at a gate the test opens, to hold calls in flight; or blow up."""
 
     def __init__(self) -> None:
@@ -75,9 +76,11 @@ async def start(settings: ServerSettings) -> Running:
         if not dependency_up[0]:
             raise ConnectionError("down")
 
+    store = GatedStore()
     definition = ServiceDefinition(
         name="user",
-        registrations=registrations(store, utc_now),
+        policies=project_policies("user"),
+        registrations=registrations(store, store.unit_of_work, utc_now, FakeMailer()),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", probe)],
     )
@@ -224,7 +227,7 @@ async def test_a_service_without_certificates_refuses_to_start_unless_the_mesh_i
 ) -> None:
     """Async: grpc.aio builds its server on the running loop, not on a global default one
     (which an earlier `asyncio.run` in the session leaves unset)."""
-    definition = ServiceDefinition(name="user", registrations=[])
+    definition = ServiceDefinition(name="user", policies=project_policies("user"), registrations=[])
     monkeypatch.delenv("PROTOMESH_INSECURE", raising=False)
     with pytest.raises(TlsConfigurationError, match="no TLS certificate configured"):
         GrpcService(definition, ServerSettings(port=0))
@@ -237,7 +240,7 @@ async def test_the_insecure_switch_refuses_any_address_but_loopback(
     monkeypatch: pytest.MonkeyPatch, host: str
 ) -> None:
     monkeypatch.setenv("PROTOMESH_INSECURE", "1")
-    definition = ServiceDefinition(name="user", registrations=[])
+    definition = ServiceDefinition(name="user", policies=project_policies("user"), registrations=[])
     with pytest.raises(TlsConfigurationError, match="listens on loopback only"):
         GrpcService(definition, ServerSettings(host=host, port=0))
     for loopback in ("127.0.0.1", "::1", "localhost"):
@@ -249,7 +252,11 @@ async def test_the_insecure_switch_serves_plaintext_and_says_so_loudly(
 ) -> None:
     monkeypatch.setenv("PROTOMESH_INSECURE", "1")
     store = GatedStore()
-    definition = ServiceDefinition(name="user", registrations=registrations(store, utc_now))
+    definition = ServiceDefinition(
+        name="user",
+        policies=project_policies("user"),
+        registrations=registrations(store, store.unit_of_work, utc_now, FakeMailer()),
+    )
     service = GrpcService(definition, ServerSettings(port=0))
     with caplog.at_level(logging.WARNING, logger="protomesh.server"):
         port = await service.start()
@@ -270,9 +277,11 @@ async def test_health_never_says_serving_before_the_first_readiness_check() -> N
         await release.wait()
         raise ConnectionError("down")
 
+    store = GatedStore()
     definition = ServiceDefinition(
         name="user",
-        registrations=registrations(GatedStore(), utc_now),
+        policies=project_policies("user"),
+        registrations=registrations(store, store.unit_of_work, utc_now, FakeMailer()),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("fake-db", database_down, timeout=10)],
     )

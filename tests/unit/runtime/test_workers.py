@@ -9,6 +9,7 @@ from protomesh.server import GrpcService, ServiceDefinition
 from protomesh.settings import ServerSettings
 from tests.support import mesh_tls
 from tests.support.grpc_calls import health_async
+from tests.support.policies import project_policies
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")
@@ -55,6 +56,7 @@ async def test_workers_start_after_the_server_and_stop_before_the_closers() -> N
 
     definition = ServiceDefinition(
         name="worker-test",
+        policies=project_policies("worker-test"),
         registrations=[],
         workers=workers,
         closers=[close_pool],

@@ -31,7 +31,8 @@ from protomesh_toolkit.certs.issuance import ensure_certificates
 from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
-from tests.unit.user.fakes import InMemoryUserStore
+from tests.support.policies import project_policies
+from tests.unit.user.fakes import FakeMailer, InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")
@@ -64,8 +65,11 @@ async def test_an_outgoing_call_joins_the_callers_trace_and_is_counted(
     # The process's provider, as `Telemetry.from_settings` installs it; restored afterwards.
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
     monkeypatch.setattr(rotating_channel, "CHECK_INTERVAL", 0.0)
-    served = registrations(InMemoryUserStore(), utc_now)
-    definition = ServiceDefinition(name="user", registrations=served, validators=VALIDATORS)
+    users = InMemoryUsers()
+    served = registrations(users, users.unit_of_work, utc_now, FakeMailer())
+    definition = ServiceDefinition(
+        name="user", policies=project_policies("user"), registrations=served, validators=VALIDATORS
+    )
     settings = mesh_tls.with_identity(ServerSettings(port=0))
     service = GrpcService(definition, settings, Telemetry("user", provider))
     port = await service.start()

@@ -27,7 +27,8 @@ from protomesh.telemetry.tracing import tracer_provider
 from services.user.bootstrap import registrations, utc_now
 from services.user.validation import VALIDATORS
 from tests.support import mesh_tls
-from tests.unit.user.fakes import InMemoryUserStore
+from tests.support.policies import project_policies
+from tests.unit.user.fakes import FakeMailer, InMemoryUsers
 
 # These tests serve real gRPC in process, over mTLS with the session CA.
 pytestmark = pytest.mark.usefixtures("mesh_certificates")
@@ -63,9 +64,11 @@ async def serve(rate: float, caller: str = "operator") -> Served:
     exporter = InMemorySpanExporter()
     provider = tracer_provider("user", rate, exporter, batch=False)
     telemetry = Telemetry("user", provider, metrics_port=0)
+    users = InMemoryUsers()
     definition = ServiceDefinition(
         name="user",
-        registrations=registrations(InMemoryUserStore(), utc_now),
+        policies=project_policies("user"),
+        registrations=registrations(users, users.unit_of_work, utc_now, FakeMailer()),
         validators=VALIDATORS,
     )
     settings = mesh_tls.with_identity(ServerSettings(port=0, grace_period=1))

@@ -28,6 +28,7 @@ def test_each_compose_replica_is_a_container_of_the_one_image_with_its_command(
             "postgres": {"condition": "service_healthy"},
             "nats": {"condition": "service_healthy"},
             "user": {"condition": "service_healthy"},
+            "payments": {"condition": "service_healthy"},
         }
     assert "order" not in services
     assert services["user"]["environment"]["USER_SERVICE_NATS_URL"] == "tls://nats:4222"
@@ -55,7 +56,16 @@ def test_the_edge_waits_for_every_replica_it_routes_to(tmp_path: Path) -> None:
     _, mesh = mesh_with_order(tmp_path)
     edge = compose.render(mesh)["services"]["edge"]
 
-    assert set(edge["depends_on"]) == {"certs", "edge-config", "user", "order-1", "order-2"}
+    assert set(edge["depends_on"]) == {
+        "certs",
+        "edge-config",
+        "user",
+        "order-1",
+        "order-2",
+        "reporting",
+        "bff-1",
+        "bff-2",
+    }
     # The SDS files the edge-config job writes point Envoy at its certificate here.
     assert "certs-edge:/etc/envoy/certs:ro" in edge["volumes"]  # its own set only
     assert edge["ports"] == ["127.0.0.1:8080:8080"]
@@ -89,14 +99,42 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
     assert [item["key"] for item in certs["items"]] == ["ca.crt", "order.crt", "order.key"]
     assert not [d for d in files["user.yaml"] if d["kind"] == "HorizontalPodAutoscaler"]
     assert files["kustomization.yaml"][0]["resources"] == [
+        "bff.yaml",
         "db-provision.yaml",
         "edge.yaml",
         "namespace.yaml",
+        "order-cdc.yaml",
         "order.yaml",
+        "payments.yaml",
+        "reporting.yaml",
         "user.yaml",
     ]
     service = next(d for d in files["order.yaml"] if d["kind"] == "Service")
     assert service["spec"]["clusterIP"] == "None"  # every pod is an address, not one VIP
+
+
+def test_long_running_parts_restart_when_they_exit_and_one_shot_jobs_do_not(
+    tmp_path: Path,
+) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    containers = compose.render(mesh)["services"]
+    restarting = {name for name, c in containers.items() if c.get("restart") == "unless-stopped"}
+    assert {"postgres", "nats", "user", "order-1", "order-2", "order-cdc", "edge"} <= restarting
+    assert {"certs", "edge-config", "db-provision", "order-cdc-setup"}.isdisjoint(restarting)
+    files = kubernetes.render(mesh)
+    deployments = [d for f in files.values() for d in f if d.get("kind") == "Deployment"]
+    assert {d["metadata"]["name"] for d in deployments} == {
+        "user",
+        "order",
+        "reporting",
+        "bff",
+        "payments",
+        "order-cdc",
+        "edge",
+    }
+    # A Deployment restarts its pods: Always, the default where it is not written.
+    policies = {d["spec"]["template"]["spec"].get("restartPolicy", "Always") for d in deployments}
+    assert policies == {"Always"}
 
 
 def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
@@ -110,12 +148,51 @@ def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
     compose_file = tmp_path / "docker-compose.yml"
     compose_file.write_text(compose_file.read_text().replace("order-2:", "order-3:"))
     (tmp_path / "deploy/k8s/order.yaml").unlink()
-    (tmp_path / "deploy/k8s/bff.yaml").write_text("kind: Service\n")
+    (tmp_path / "deploy/k8s/redis.yaml").write_text("kind: Service\n")
 
     assert drift(tmp_path, expected) == [
         "docker-compose.yml: service order-2 is missing",
         "docker-compose.yml: service order-3 is not in mesh.yaml",
+        "docker-compose.yml: service bff-1 differs",  # they wait for order-2 too
+        "docker-compose.yml: service bff-2 differs",
+        "docker-compose.yml: service order-cdc-setup differs",  # it waits for order-2 too
+        "docker-compose.yml: service order-cdc differs",
         "docker-compose.yml: service edge differs",
         "deploy/k8s/order.yaml: missing",
-        "deploy/k8s/bff.yaml: not rendered from mesh.yaml",
+        "deploy/k8s/redis.yaml: not rendered from mesh.yaml",
     ]
+
+
+def test_a_cdc_worker_is_one_container_and_one_recreated_pod_with_its_own_role(
+    tmp_path: Path,
+) -> None:
+    _, mesh = mesh_with_order(tmp_path)
+    worker = compose.render(mesh)["services"]["order-cdc"]
+    assert worker["command"] == ["python", "-m", "protomesh.cdc"]
+    settings = worker["environment"]
+    assert settings["CDC_DATABASE_URL"] == "postgresql://order_cdc@postgres:5432/postgres"
+    assert settings["CDC_TABLES"] == "orders=shop.order.changes.v1.OrderChanged"
+    assert settings["CDC_DATABASE_SCHEMA"] == "orders"
+    # Its own role's password and certificate; the admin's is its set-up job's alone.
+    assert worker["secrets"] == ["order_cdc_db_password"]
+    assert worker["volumes"] == ["certs-order-cdc:/certs:ro"]
+    assert settings["CDC_NATS_URL"] == "tls://nats:4222"
+    assert not [key for key in settings if "ADMIN" in key]
+    assert set(worker["depends_on"]) == {
+        "postgres",
+        "nats",
+        "order-1",
+        "order-2",
+        "order-cdc-setup",
+    }
+    setup = compose.render(mesh)["services"]["order-cdc-setup"]
+    assert setup["command"][:4] == ["protomesh", "db", "provision", "--cdc"]
+    assert setup["secrets"] == ["postgres_admin_password", "order_cdc_db_password"]
+    postgres = compose.render(mesh)["services"]["postgres"]["command"]
+    assert "wal_level=logical" in postgres
+    assert "max_slot_wal_keep_size=1GB" in postgres
+
+    [config, deployment] = kubernetes.render(mesh)["order-cdc.yaml"]
+    assert config["data"]["CDC_NATS_URL"] == "tls://nats:4222"
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # one reader per slot

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, load_mesh
+from protomesh_toolkit.cluster.cdc import CdcProcess
 from protomesh_toolkit.cluster.components import ServiceProcess
 from protomesh_toolkit.cluster.plan import components
 from protomesh_toolkit.topology import compose, kubernetes
@@ -24,8 +25,13 @@ def own_set(service: str) -> set[str]:
     return {"ca.crt", f"{service}.crt", f"{service}.key"}
 
 
+def role_passwords(mesh: Mesh) -> set[str]:
+    return {f"{name}_db_password" for name, s in mesh.services.items() if s.database is not None}
+
+
 def everything_issued(mesh: Mesh) -> set[str]:
-    names = [*mesh.services, "edge", *mesh.identities, "operator"]
+    cdc = [capture.name for capture in mesh.cdc.values()]
+    names = [*mesh.services, "nats", "edge", *cdc, *mesh.identities, "operator"]
     return {"ca.key", "ca.crt"} | {f"{n}.{kind}" for n in names for kind in ("crt", "key")}
 
 
@@ -71,12 +77,16 @@ def test_compose_gives_each_service_container_its_own_key_and_password_only(
         assert readable[replica] == own_set("order") | {"order_db_password"}
     assert readable["edge"] == own_set("edge")
     assert readable["nats"] == own_set("nats")
+    # The CDC worker: its own certificate (NATS) and its role's password, never the admin's.
+    assert readable["order-cdc"] == own_set("order-cdc") | {"order_cdc_db_password"}
     assert [name for name, files in readable.items() if "ca.key" in files] == ["certs"]
     assert sorted(name for name, files in readable.items() if ADMIN in files) == [
         "db-provision",
+        "order-cdc-setup",
         "postgres",
     ]
-    assert readable["db-provision"] == {ADMIN, "user_db_password", "order_db_password"}
+    assert readable["db-provision"] == {ADMIN, *role_passwords(mesh)}
+    assert readable["order-cdc-setup"] == {ADMIN, "order_cdc_db_password"}
 
 
 def test_the_ca_volume_is_mounted_by_the_certs_job_alone(tmp_path: Path) -> None:
@@ -105,7 +115,7 @@ def pod_readable(mesh: Mesh) -> dict[str, set[str]]:
             keys = {
                 volume["name"]: {item["key"] for item in volume["secret"].get("items", [])}
                 or {"<every key>"}
-                for volume in pod["volumes"]
+                for volume in pod.get("volumes", [])
                 if "secret" in volume
             }
             for container in [*pod.get("initContainers", []), *pod["containers"]]:
@@ -124,14 +134,13 @@ def test_kubernetes_gives_each_pod_its_own_key_and_password_only(tmp_path: Path)
     assert readable["order/order"] == own_set("order") | {"order_db_password"}
     assert readable["edge/envoy"] == own_set("edge")
     assert readable["edge/edge-config"] == {"<every key>"}  # the issuer Secret: jwt_issuer.pem
-    assert readable["db-provision/db-provision"] == {
-        ADMIN,
-        "user_db_password",
-        "order_db_password",
-    }
+    assert readable["db-provision/db-provision"] == {ADMIN, *role_passwords(mesh)}
+    assert readable["order-cdc/order-cdc"] == own_set("order-cdc") | {"order_cdc_db_password"}
+    assert readable["order-cdc/setup"] == {ADMIN, "order_cdc_db_password"}
     assert not [name for name, files in readable.items() if "ca.key" in files]
-    assert [name for name, files in readable.items() if ADMIN in files] == [
-        "db-provision/db-provision"
+    assert sorted(name for name, files in readable.items() if ADMIN in files) == [
+        "db-provision/db-provision",
+        "order-cdc/setup",
     ]
 
 
@@ -150,6 +159,13 @@ def test_each_local_service_is_pointed_at_its_own_files_only(tmp_path: Path) -> 
             if key.startswith(process.service.env_prefix) and value.startswith(str(layout.run_dir))
         }
         service = process.service.name
-        assert own == {str(layout.certs_dir / f) for f in own_set(service)} | {
-            str(layout.secret(f"{service}_db_password"))
-        }, name
+        password = (
+            {str(layout.secret(f"{service}_db_password"))} if process.service.database else set()
+        )
+        assert own == {str(layout.certs_dir / f) for f in own_set(service)} | password, name
+    worker = planned["order-cdc"]
+    assert isinstance(worker, CdcProcess)
+    own = {v for v in worker.environment().values() if v.startswith(str(layout.run_dir))}
+    assert own == {str(layout.certs_dir / f) for f in own_set("order-cdc")} | {
+        str(layout.secret("order_cdc_db_password"))
+    }

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from protomesh.registry import load_mesh
+from protomesh_toolkit.cluster.cdc import CdcProcess
 from protomesh_toolkit.cluster.components import ServiceProcess
 from protomesh_toolkit.cluster.plan import components
 from protomesh_toolkit.topology import compose, kubernetes
@@ -18,7 +19,10 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     mesh_file, mesh = mesh_with_order(tmp_path)
     planned = components(mesh, prepared(tmp_path, mesh_file))
 
-    assert list(planned) == ["postgres", "nats", "user", "order", "edge"]
+    assert list(planned) == [
+        *("postgres", "nats", "smtp", "payments", "user", "reporting", "order", "bff"),
+        *("order-cdc", "edge", "console"),
+    ]
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
     assert isinstance(user, ServiceProcess)
@@ -27,6 +31,19 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     assert user.environment()["USER_SERVICE_NATS_URL"] == "tls://127.0.0.1:54222"
     # Over mutual TLS with its own certificate; plaintext only when the mesh runs insecure.
     assert user.environment()["USER_SERVICE_TLS_CERT_PATH"].endswith("/certs/user.crt")
+    worker = planned["order-cdc"]
+    assert isinstance(worker, CdcProcess)
+    assert worker.port == 9467
+    assert worker.environment()["CDC_NATS_URL"] == "tls://127.0.0.1:54222"
+    assert worker.environment()["CDC_TLS_CERT_PATH"].endswith("/certs/order-cdc.crt")
+    assert not any("ADMIN" in key for key in worker.environment() if key.startswith("CDC_"))
+    assert (
+        worker.environment()["CDC_DATABASE_URL"]
+        == "postgresql://order_cdc@127.0.0.1:55432/postgres"
+    )
+    # It sends verification mail: to the cluster's mail sink.
+    smtp = {k: v for k, v in user.environment().items() if "_SMTP_" in k}
+    assert smtp == {"USER_SERVICE_SMTP_HOST": "127.0.0.1", "USER_SERVICE_SMTP_PORT": "58025"}
 
 
 def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> None:
@@ -38,7 +55,10 @@ def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> 
     local = {k: v for k, v in order.environment().items() if k.startswith("ORDER_SERVICE_")}
     container = compose.render(mesh)["services"]["order-1"]["environment"]
 
-    assert set(local) == {k for k in container if k.startswith("ORDER_SERVICE_")}
+    # Two replicas in compose, one locally: only the replicated one waits for the edge to notice.
+    assert set(local) | {"ORDER_SERVICE_SHUTDOWN_DELAY"} == {
+        k for k in container if k.startswith("ORDER_SERVICE_")
+    }
     assert local["ORDER_SERVICE_DATABASE_SCHEMA"] == container["ORDER_SERVICE_DATABASE_SCHEMA"]
     assert local["ORDER_SERVICE_DATABASE_URL"] == "postgresql://order_svc@127.0.0.1:55432/postgres"
     # The mTLS identity and the registry whose `callers` it enforces, as each place mounts them.
@@ -49,6 +69,27 @@ def test_local_and_compose_settings_differ_only_in_addresses(tmp_path: Path) -> 
     assert container["ORDER_SERVICE_MESH_FILE"] == "/app/mesh.yaml"
     assert local["ORDER_SERVICE_OTLP_ENDPOINT"] == "127.0.0.1:4317"  # telemetry.receiver_port
     assert container["ORDER_SERVICE_OTLP_ENDPOINT"] == "otel-collector:4317"
+
+
+def test_a_replicated_service_keeps_serving_until_the_edge_has_failed_it_out(
+    tmp_path: Path,
+) -> None:
+    mesh_file, _ = mesh_with_order(tmp_path)
+    document = yaml.safe_load(mesh_file.read_text())
+    replicas = document["services"]["order"]["replicas"]
+    replicas[1]["port"]["local"] = 50062
+    replicas[1].get("metrics_port", {}).pop("local", None)
+    mesh_file.write_text(yaml.safe_dump(document))
+    planned = components(load_mesh(mesh_file), prepared(tmp_path, mesh_file))
+
+    # The edge needs 2 failed checks 2 s apart, the last with its 1 s timeout: 5 s.
+    for name in ("order-1", "order-2"):
+        part = planned[name]
+        assert isinstance(part, ServiceProcess)
+        assert part.environment()["ORDER_SERVICE_SHUTDOWN_DELAY"] == "5"
+    user = planned["user"]
+    assert isinstance(user, ServiceProcess)
+    assert "USER_SERVICE_SHUTDOWN_DELAY" not in user.environment()  # no other replica to go to
 
 
 def test_telemetry_settings_follow_the_registry_in_every_environment(tmp_path: Path) -> None:
@@ -87,7 +128,7 @@ def test_the_insecure_switch_gives_local_services_no_certificate(
 def test_replicas_of_a_service_share_its_role_password(tmp_path: Path) -> None:
     mesh_file, _ = mesh_with_order(tmp_path)
     document = yaml.safe_load(mesh_file.read_text())
-    document["services"]["order"]["replicas"][1]["port"]["local"] = 50053
+    document["services"]["order"]["replicas"][1]["port"]["local"] = 50062
     mesh_file.write_text(yaml.safe_dump(document))
     planned = components(load_mesh(mesh_file), prepared(tmp_path, mesh_file))
 

@@ -4,18 +4,25 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.user.domain import EmailChangedSinceVerification, User, email_key
+from services.user.domain import (
+    EmailChangedSinceVerification,
+    User,
+    UserProfileChanged,
+    UserRegistered,
+    email_key,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
 
 
 def registered(**overrides: str) -> User:
-    return User.register(
+    user, _ = User.register(
         email=overrides.get("email", "Ada@Example.com"),
         now=NOW,
         display_name=overrides.get("display_name", "Ada"),
     )
+    return user
 
 
 def test_new_users_start_unverified() -> None:
@@ -23,7 +30,7 @@ def test_new_users_start_unverified() -> None:
 
 
 def test_a_structured_name_sets_the_display_name() -> None:
-    user = User.register(email="a@b.io", given_name=" Ada ", family_name="Lovelace", now=NOW)
+    user, _ = User.register(email="a@b.io", given_name=" Ada ", family_name="Lovelace", now=NOW)
     assert (user.given_name, user.family_name, user.display_name) == (
         "Ada",
         "Lovelace",
@@ -60,6 +67,27 @@ def test_verifying_twice_changes_nothing_the_second_time() -> None:
 
 
 def test_a_v1_rename_keeps_the_structured_name() -> None:
-    user = User.register(email="a@b.io", given_name="Ada", family_name="Lovelace", now=NOW)
-    renamed = user.rename("Countess", LATER)
+    user, _ = User.register(email="a@b.io", given_name="Ada", family_name="Lovelace", now=NOW)
+    renamed, _ = user.update(LATER, display_name="Countess")
     assert (renamed.display_name, renamed.given_name) == ("Countess", "Ada")
+
+
+def test_registering_is_the_users_first_event() -> None:
+    user, event = User.register(email=" ada@example.com ", display_name="Ada", now=NOW)
+    assert user.version == 0
+    assert event == UserRegistered(user.id, "ada@example.com", "Ada", NOW, version=0)
+
+
+def test_each_change_is_one_event_carrying_the_new_profile_and_version() -> None:
+    user = registered()
+    verified, first = user.verify("ada@example.com", NOW)
+    moved, second = verified.update(LATER, email="ada@lovelace.org", given_name="Ada")
+    assert first == UserProfileChanged(user.id, "Ada@Example.com", "Ada", True, NOW, version=1)
+    assert second == UserProfileChanged(user.id, "ada@lovelace.org", "Ada", False, LATER, version=2)
+    assert (verified.version, moved.version) == (1, 2)
+
+
+def test_a_command_that_changes_nothing_has_no_event() -> None:
+    verified, _ = registered().verify("ada@example.com", NOW)
+    again, event = verified.verify("ada@example.com", LATER)
+    assert (again, event) == (verified, None)
