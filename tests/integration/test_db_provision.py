@@ -64,6 +64,8 @@ def mesh_on(postgres: Postgres, path: Path, suffix: str) -> Path:
     document: dict[str, Any] = yaml.safe_load(DEFAULT_MESH_FILE.read_text())
     document["infrastructure"]["postgres"]["port"]["local"] = postgres.server.port
     for service in document["services"].values():
+        if "database" not in service:
+            continue  # bff keeps no data
         database = service["database"]
         database["role"] = f"{database['role']}_{suffix}"
         database["schema"] = f"{database['schema']}_{suffix}"
@@ -79,7 +81,7 @@ async def test_db_provision_makes_every_role_and_schema_and_rotates_on_repeat(
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir()
     (secrets_dir / "postgres_admin_password").write_text(postgres.password + "\n")
-    for name in ("user", "order"):
+    for name in ("user", "order", "reporting"):  # every service with a database
         (secrets_dir / f"{name}_db_password").write_text(secrets.token_urlsafe(12))
 
     def provision() -> str:
@@ -116,7 +118,7 @@ def test_db_provision_without_the_admin_password_says_which_file(
     mesh = mesh_on(postgres, tmp_path / "mesh.yaml", secrets.token_hex(3))
     secrets_dir = tmp_path / "secrets"
     secrets_dir.mkdir()
-    for name in ("user", "order"):
+    for name in ("user", "order", "reporting"):
         (secrets_dir / f"{name}_db_password").write_text("x")
     done = run_protomesh(
         tmp_path / "run", mesh, "db", "provision", "--secrets-dir", str(secrets_dir)

@@ -36,7 +36,7 @@ from protomesh_toolkit.topology.files import COMPOSE_FILE, K8S_DIR, rendered
 from tests.support.ports import free_port, relocate_infrastructure
 from tests.support.topology import mesh_with_order
 
-ONE_SHOT_JOBS = {"certs", "db-provision", "edge-config"}
+ONE_SHOT_JOBS = {"certs", "db-provision", "edge-config", "order-cdc-setup"}
 OBSERVABILITY = {"otel-collector", "jaeger"}
 
 
