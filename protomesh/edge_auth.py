@@ -36,6 +36,8 @@ SUBJECT_METADATA = "x-jwt-sub"
 ROLES_METADATA = "x-jwt-roles"
 ROLES_CLAIM = "roles"  # the token claim the edge forwards as ROLES_METADATA
 ADMIN = "admin"
+# Metadata that says who is calling: sent twice, the call is refused (UNAUTHENTICATED).
+IDENTITY_METADATA = frozenset({SUBJECT_METADATA, ROLES_METADATA})
 
 
 def end_user(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:

@@ -39,3 +39,6 @@ end_user_roles: ContextVar[frozenset[str]] = ContextVar("end_user_roles", defaul
 # Whether the call comes from a forwarder of end users (the edge): then it acts for
 # an end user, anonymous or not, and the route's end-user policy applies to it.
 for_end_user: ContextVar[bool] = ContextVar("for_end_user", default=False)
+# True only for a call without an end user whose certificate names a mesh service that
+# does not forward end users: the edge's calls without one are anonymous, not internal.
+internal: ContextVar[bool] = ContextVar("internal", default=False)

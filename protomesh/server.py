@@ -39,7 +39,7 @@ from protomesh.policies import ServicePolicies
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
 from protomesh.settings import ServerSettings
 from protomesh.telemetry.runtime import Telemetry
-from protomesh.tls.files import TlsConfigurationError, insecure, warn_insecure
+from protomesh.tls.files import TlsConfigurationError, insecure, require_loopback, warn_insecure
 from protomesh.tls.server import server_credentials
 
 log = logging.getLogger("protomesh.server")
@@ -103,6 +103,8 @@ class GrpcService:
         # everywhere or nowhere, never on one hop only.
         self.insecure = insecure()
         self.tls = None if self.insecure else settings.tls
+        if self.insecure:
+            require_loopback(settings.host, definition.name)
         if self.tls is None and not self.insecure:
             raise TlsConfigurationError(
                 f"{definition.name}: no TLS certificate configured; set the service's "

@@ -43,6 +43,7 @@ from protomesh.bus.decoding import DecodedEvent, EventTypes, Undecodable
 from protomesh.bus.streams import DEAD_LETTERS, ensure_streams
 from protomesh.telemetry.metrics import count_redelivery
 from protomesh.telemetry.propagation import consume_span
+from protomesh.tls.files import TlsFiles
 
 log = logging.getLogger("protomesh.bus.consumer")
 
@@ -115,12 +116,15 @@ class DurableConsumer:
         event_types: EventTypes,
         handler: Handler,
         *,
+        tls: TlsFiles | None = None,
         tracer: trace.Tracer | None = None,
     ) -> None:
-        """`tracer` takes the CONSUMER spans; the process's global one by default."""
+        """`tls`: the process's certificate, for a `tls://` NATS URL; `tracer` takes
+        the CONSUMER spans (the process's global one by default)."""
         self.spec = spec
         self._tracer = tracer
         self._nats = nats
+        self._tls = tls
         self._nc: NatsClient | None = None if isinstance(nats, str) else nats
         self._types = event_types
         self._handler = handler
@@ -154,7 +158,7 @@ class DurableConsumer:
     async def _attach(self) -> DeadLetters:
         if self._nc is None:
             assert isinstance(self._nats, str)
-            self._nc = await connect_nats(self._nats, name=self.spec.durable)
+            self._nc = await connect_nats(self._nats, name=self.spec.durable, tls=self._tls)
         js = self._nc.jetstream()
         # Where this consumer parks what it cannot handle: without the stream, parking
         # finds no responder and the poison message is retried forever.

@@ -4,9 +4,11 @@
         --dsn postgresql://order_cdc@127.0.0.1:55432/postgres --schema orders
 
 Every flag has a `CDC_<NAME>` variable (flags win); passwords come from
-`CDC_DATABASE_PASSWORD_FILE` and `CDC_ADMIN_DATABASE_PASSWORD_FILE`, never
-from a flag. With `CDC_ADMIN_DATABASE_URL` the worker sets up its role, the
-publication and the slot itself (idempotently) before reading.
+`CDC_DATABASE_PASSWORD_FILE`, never from a flag. The worker holds no admin
+password: its role, grants, publication and slot are made beforehand by
+`protomesh db provision --cdc` (docs/cdc.md); until they exist it waits and
+retries. With `CDC_TLS_*_PATH` it connects to a tls:// NATS with its own
+certificate.
 """
 
 from __future__ import annotations
@@ -56,13 +58,12 @@ async def _serve(config: CaptureConfig, tables: dict[str, str]) -> None:
             config.database_url,
             config.database_password,
             config.database_schema,
-            config.admin_database_url,
-            config.admin_database_password,
         ),
         tables,
         config.nats_url,
         config,
         name=config.name,
+        tls=config.tls,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -41,6 +41,7 @@ from protomesh.cdc.naming import CaptureNames
 from protomesh.cdc.resnapshot import snapshot_events
 from protomesh.cdc.settings import CaptureSettings
 from protomesh.config import Secret
+from protomesh.tls.files import TlsFiles
 
 log = logging.getLogger("protomesh.cdc")
 
@@ -65,7 +66,12 @@ _DEPENDENCY_ERRORS = (
 
 @dataclass(frozen=True)
 class CaptureDatabase:
-    """Where the watched tables are, and how the worker logs in (and, optionally, sets up)."""
+    """Where the watched tables are, and how the worker logs in.
+
+    `admin_url` sets everything up first, for an embedding that holds the
+    admin anyway (a test); `python -m protomesh.cdc` never gets one: there the
+    set-up is `protomesh db provision --cdc`'s.
+    """
 
     url: str
     password: Secret | None
@@ -86,14 +92,17 @@ class ChangeCapture:
         settings: CaptureSettings | None = None,
         *,
         name: str = "cdc",
+        tls: TlsFiles | None = None,
     ) -> None:
-        """`tables` maps each watched table to the full name of its change message."""
+        """`tables` maps each watched table to the full name of its change message;
+        `tls` is the worker's certificate, for a tls:// NATS."""
         self._names = names
         self._database = database
         self._tables = dict(tables)
         self._servers = nats_servers
         self._settings = settings or CaptureSettings()
         self._name = name
+        self._tls = tls
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._metrics = instruments()
@@ -170,7 +179,7 @@ class ChangeCapture:
                 if table not in keys:
                     raise ValueError(f"{database.schema}.{table} has no primary key to key changes")
                 builders[table] = TableEvents(self._names, table, message, keys[table])
-            client = await connect_nats(self._servers, name=self._name)
+            client = await connect_nats(self._servers, name=self._name, tls=self._tls)
             await ensure_streams(client.jetstream(), [self._names.stream])
             publisher = JetStreamPublisher(
                 client,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from protomesh.config import Secret, setting
+from protomesh.tls.files import TlsFiles, tls_files
 
 PREFIX = "CDC_"
 
@@ -50,12 +52,10 @@ class CaptureConfig(CaptureSettings):
     )
     database_password: Secret | None = setting(None, doc="that role's password; use _FILE")
     database_schema: str = setting(doc="the schema holding the watched tables")
-    admin_database_url: str | None = setting(
-        None,
-        doc="when set, create the worker's role, the publication and the slot from this admin DSN",
-    )
-    admin_database_password: Secret | None = setting(None, doc="the admin's password; use _FILE")
     nats_url: str = setting("nats://127.0.0.1:4222", doc="NATS server(s), comma-separated")
+    tls_cert_path: Path | None = setting(None, doc="its mesh certificate, for a tls:// NATS")
+    tls_key_path: Path | None = setting(None, doc="that certificate's key")
+    tls_ca_path: Path | None = setting(None, doc="the mesh CA certificate")
     host: str = setting("127.0.0.1", doc="address the metrics endpoint listens on")
     metrics_port: int | None = setting(
         None, minimum=0, maximum=65535, doc="Prometheus /metrics port (the health check too)"
@@ -63,6 +63,11 @@ class CaptureConfig(CaptureSettings):
     name: str = setting("cdc", doc="client name in NATS and application_name in PostgreSQL")
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
     log_pretty: bool = setting(False, doc="human-readable logs instead of JSON lines")
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        """The worker's own certificate (identity `<context>-cdc`), when NATS takes mutual TLS."""
+        return tls_files(self.tls_cert_path, self.tls_key_path, self.tls_ca_path)
 
     def table_messages(self) -> dict[str, str]:
         """table → full proto name of its change message; ValueError on a malformed pair."""

@@ -1,9 +1,10 @@
-"""Open a service's own database at start: its role and schema, a pool, its migrations.
+"""Open a service's own database at start: a pool as its own role, then its migrations.
 
 Every PostgreSQL-backed service starts the same way, so the order of the
-steps lives here once: provision (only when an admin DSN is configured),
-pool, then migrations and the runtime's own tables (outbox, idempotency
-keys, processed events) in the service's schema.
+steps lives here once: pool, then migrations and the runtime's own tables
+(outbox, idempotency keys, processed events) in the service's schema. The
+role and schema already exist (`protomesh db provision` made them); the
+role owns the schema, so it can migrate it, and can touch nothing else.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncpg
 
 from protomesh.db.migrations import migrate
 from protomesh.db.pool import create_pool
-from protomesh.db.provision import provision_from_admin
 from protomesh.db.settings import DatabaseSettings
 
 Install = Callable[[asyncpg.pool.PoolConnectionProxy], Awaitable[None]]
@@ -24,20 +24,10 @@ Install = Callable[[asyncpg.pool.PoolConnectionProxy], Awaitable[None]]
 async def open_service_database(
     settings: DatabaseSettings,
     *,
-    env_prefix: str,
     application_name: str,
     migrations: Path,
     installs: Sequence[Install] = (),
 ) -> asyncpg.Pool:
-    if settings.admin_database_url:
-        await provision_from_admin(
-            settings.admin_database_url,
-            settings.admin_database_password,
-            role=settings.database_role,
-            password=settings.database_password,
-            schema=settings.database_schema,
-            password_setting=f"{env_prefix}DATABASE_PASSWORD",
-        )
     pool = await create_pool(
         settings.database_url,
         password=settings.database_password,

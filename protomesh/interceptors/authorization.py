@@ -19,8 +19,16 @@ must not be a way around deny-by-default. Health and reflection are open to
 every mesh certificate and pass through untouched (no per-call cost).
 
 With TLS off (`PROTOMESH_INSECURE=1`) there are no identities to check: the
-interceptor is built with `enforce=False`, allows every call and believes
-the end user header, as the loud startup warning says.
+interceptor is built with `enforce=False` and allows every call (the server
+then listens on loopback only), but it believes no end user header: no
+caller can be identified as the edge, so the switch changes how calls travel,
+never who is trusted. Nor is any call internal: a call without an end user
+is internal only when the caller's certificate names a mesh service that
+does not forward end users (not the edge: from it, such a call is anonymous).
+
+An identity-bearing metadata key sent more than once is refused
+(UNAUTHENTICATED): picking one of the values would let a client smuggle a
+second one past whoever checked the first.
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import grpc
 
 from protomesh import errors, request_context
 from protomesh.authz import CallerPolicy, caller_name, is_open_to_mesh
-from protomesh.edge_auth import ROLES_METADATA, SUBJECT_METADATA, parse_roles
+from protomesh.edge_auth import IDENTITY_METADATA, ROLES_METADATA, SUBJECT_METADATA, parse_roles
 
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
@@ -68,9 +76,19 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
 
     def admit(self, method: str, context: Context) -> None:
         """Raise PermissionDenied unless the caller may call `method`; note the end user."""
-        subject = _metadata(context, SUBJECT_METADATA)
+        identity = _identity(context)
+        subject = identity.get(SUBJECT_METADATA)
+        roles = identity.get(ROLES_METADATA)
         if not self.enforce:
-            request_context.end_user.set(subject)
+            # No caller can be known to be the edge: the call acts for an anonymous
+            # end user, never for a believed one and never internally.
+            request_context.for_end_user.set(True)
+            if subject is not None or roles is not None:
+                log.warning(
+                    "ignored the end user (%s, %s): without mTLS no caller is known to forward one",
+                    SUBJECT_METADATA,
+                    ROLES_METADATA,
+                )
             return
         caller = self.caller(context)
         request_context.caller.set(caller)
@@ -82,13 +100,14 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         if not self.policy.allows(method, caller):
             log.warning("denied %s to %s", method, caller, extra={"caller": caller})
             raise errors.PermissionDenied(f"{caller} may not call {method}")
-        roles = _metadata(context, ROLES_METADATA)
         if self.policy.forwards_end_user(caller):
             request_context.for_end_user.set(True)
             request_context.end_user.set(subject)
             if subject is not None and roles is not None:
                 request_context.end_user_roles.set(parse_roles(roles))
-        elif subject is not None or roles is not None:
+        elif subject is None and roles is None:
+            request_context.internal.set(True)
+        else:
             log.warning(
                 "ignored the end user (%s, %s) sent by %s: only %s may forward one",
                 SUBJECT_METADATA,
@@ -156,10 +175,20 @@ async def _admit_stream(
         admit(method, context)
     except errors.PermissionDenied as denied:
         await context.abort(grpc.StatusCode.PERMISSION_DENIED, denied.message)
+    except errors.Unauthenticated as refused:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, refused.message)
 
 
-def _metadata(context: Context, name: str) -> str | None:
+def _identity(context: Context) -> dict[str, str]:
+    """The one value of each IDENTITY_METADATA key sent; a key sent twice is refused."""
+    values: dict[str, list[str | bytes]] = {}
     for key, value in context.invocation_metadata() or ():
-        if key == name and isinstance(value, str) and value:
-            return value
-    return None
+        if key in IDENTITY_METADATA:
+            values.setdefault(key, []).append(value)
+    found: dict[str, str] = {}
+    for key, sent in values.items():
+        if len(sent) > 1:
+            raise errors.Unauthenticated(f"{key} was sent {len(sent)} times; send it once")
+        if isinstance(sent[0], str) and sent[0]:
+            found[key] = sent[0]
+    return found

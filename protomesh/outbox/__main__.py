@@ -53,6 +53,7 @@ async def _serve(config: RelayConfig, streams: list[StreamSpec]) -> None:
         config,
         streams=streams,
         name=config.name,
+        tls=config.tls,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -40,6 +40,7 @@ from protomesh.outbox.claims import delete_expired
 from protomesh.outbox.relay_metrics import RelayMetrics
 from protomesh.outbox.settings import RelaySettings
 from protomesh.outbox.writer import NOTIFY_CHANNEL
+from protomesh.tls.files import TlsFiles
 
 log = logging.getLogger("protomesh.outbox")
 
@@ -68,8 +69,11 @@ class OutboxRelay:
         *,
         streams: Sequence[StreamSpec] = (),
         name: str = "outbox-relay",
+        tls: TlsFiles | None = None,
     ) -> None:
-        """`streams` are declared (created or updated) on every connection to NATS."""
+        """`streams` are declared (created or updated) on every connection to NATS;
+        `tls` is the process's certificate, for a `tls://` NATS URL."""
+        self._tls = tls
         self._database = database
         self._servers = nats_servers
         self._settings = settings or RelaySettings()
@@ -148,7 +152,7 @@ class OutboxRelay:
 
     async def _connect(self) -> None:
         if self._nats is None:
-            client = await connect_nats(self._servers, name=self._name)
+            client = await connect_nats(self._servers, name=self._name, tls=self._tls)
             try:
                 if self._streams:
                     await ensure_streams(client.jetstream(), self._streams)

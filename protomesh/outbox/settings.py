@@ -9,8 +9,10 @@ through `OUTBOX_RELAY_DATABASE_PASSWORD_FILE`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from protomesh.config import Secret, setting
+from protomesh.tls.files import TlsFiles, tls_files
 
 PREFIX = "OUTBOX_RELAY_"
 
@@ -57,5 +59,15 @@ class RelayConfig(RelaySettings):
     name: str = setting(
         "outbox-relay", doc="client name in NATS and application_name in PostgreSQL"
     )
+    # A tls:// NATS (the mesh's) admits a client by its certificate: the relay runs as the
+    # identity of the service whose outbox it drains, so it may publish that context's events.
+    tls_cert_path: Path | None = setting(None, doc="its mesh certificate, for a tls:// NATS")
+    tls_key_path: Path | None = setting(None, doc="the certificate's private key")
+    tls_ca_path: Path | None = setting(None, doc="the mesh CA certificate")
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        return tls_files(self.tls_cert_path, self.tls_key_path, self.tls_ca_path)
+
     log_level: str = setting("info", choices=("debug", "info", "warning", "error"))
     log_pretty: bool = setting(False, doc="human-readable logs instead of JSON lines")

@@ -1,16 +1,17 @@
 """Each service's `callers` section: which identity may call which of its RPCs.
 
     callers:
-      shop.user.v1.UserService/GetUser: [edge, order, bff]   # this method: these callers
+      shop.user.v1.UserService/GetUser: [edge, order]   # this method: these callers
       shop.user.v1.UserService/*: [edge]                     # every other method of it
 
 The most specific key wins (a method's list replaces its service's `*`), and a
 method no key covers is denied to everyone: deny by default. A caller is
 named by its certificate's identity: a service of this registry, `edge`, or a
-name under the top-level `identities:` list (callers that hold a certificate
-but are not described here, like `operator`, the human with grpcurl, or a
-service that another deployment runs). An unknown name is an error, so a typo
-cannot silently lock a caller out.
+name under the top-level `identities:` list (humans and tools that hold a
+certificate but are not run by this registry, like `operator`, the human
+with grpcurl). An unknown name is an error, so a typo cannot silently lock a
+caller out, and a service that does not exist yet cannot be granted access
+(nor get a certificate) ahead of time: it gets both when it is declared.
 """
 
 from __future__ import annotations
@@ -41,6 +42,21 @@ def read_callers(
             continue
         callers[key] = _names(reader, names, where)
     return callers
+
+
+def check_identities(
+    reader: Reader, identities: tuple[str, ...], services: Collection[str]
+) -> None:
+    """`identities:` declares certificate holders this registry does not run (the operator,
+    a tool): a service or the edge gets its certificate from being declared, and listing
+    one here would keep its certificate, and its access, alive after it is removed."""
+    for index, name in enumerate(identities):
+        if name in services or name == "edge":
+            reader.fail(
+                f"identities[{index}]",
+                f"{name} is {'the edge' if name == 'edge' else 'a service'}: its certificate "
+                "comes with it; list only holders this file does not run",
+            )
 
 
 def check_caller_names(

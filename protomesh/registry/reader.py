@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from protomesh.paths import ROOT
-from protomesh.registry.callers import check_caller_names, read_callers
+from protomesh.registry.callers import check_caller_names, check_identities, read_callers
 from protomesh.registry.catalogue import RpcCatalogue, check_against
 from protomesh.registry.cdc import read_cdc
 from protomesh.registry.edge import read_edge
@@ -143,6 +143,7 @@ class _MeshReader(Reader):
             telemetry,
             cdc,
         )
+        check_identities(self, identities, services)
         check_caller_names(self, services, mesh.known_identities)
         check_event_flow(self, services)
         return mesh

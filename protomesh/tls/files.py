@@ -5,10 +5,16 @@ whole mesh at once (the local cluster passes it to every service and renders
 Envoy without upstream TLS); there is no per-hop switch, because a mesh where
 one hop is plaintext has no verified caller identities at all. Whoever honours
 the switch says so loudly in its log.
+
+The switch changes how calls travel, never who is trusted: without TLS no
+caller can be identified, so no forwarded end user is believed and no call
+counts as internal (`protomesh/interceptors/authorization.py`), and a server
+refuses to listen anywhere but on loopback (`require_loopback`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -36,6 +42,24 @@ def insecure(env: Mapping[str, str] | None = None) -> bool:
 
 def warn_insecure(log: logging.Logger, who: str) -> None:
     log.warning("%s: %s", who, INSECURE_WARNING)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_loopback(host: str, who: str) -> None:
+    """Plaintext without caller identities is for one machine only: refuse any other address."""
+    if not is_loopback(host):
+        raise TlsConfigurationError(
+            f"{who}: PROTOMESH_INSECURE=1 serves plaintext with no caller identities, so it "
+            f"listens on loopback only (127.0.0.1), not {host}; turn TLS on to listen there"
+        )
 
 
 @dataclass(frozen=True)

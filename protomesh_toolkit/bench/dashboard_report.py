@@ -25,8 +25,8 @@ def _as(customer: str) -> tuple[tuple[str, str], ...]:
 async def _sign_up(stack: DashboardStack, customers: int, orders: int) -> list[str]:
     """`customers` new users with `orders` orders each, placed as each of them."""
     async with (
-        grpc.aio.insecure_channel(stack.user) as user_channel,
-        grpc.aio.insecure_channel(stack.order) as order_channel,
+        stack.channel(stack.user, "user") as user_channel,
+        stack.channel(stack.order, "order") as order_channel,
     ):
         users = user_pb2_grpc.UserServiceStub(user_channel)
         placing = order_pb2_grpc.OrderServiceStub(order_channel)
@@ -79,8 +79,8 @@ async def measure_and_report(stack: DashboardStack, options: argparse.Namespace)
         "limit": len(customers),
     }
     async with (
-        grpc.aio.insecure_channel(stack.bff[0]) as first,
-        grpc.aio.insecure_channel(stack.bff[1]) as second,
+        stack.channel(stack.bff[0], "bff") as first,
+        stack.channel(stack.bff[1], "bff") as second,
     ):
         cold = await run_phase("cold", _dashboard(first), customers, **once)
         shared = await run_phase("tier 2", _dashboard(second), customers, **once)

@@ -118,7 +118,7 @@ def _targets(servers: Servers) -> list[Target]:
 def running_servers(pool_size: int, access_log: bool) -> Iterator[Servers]:
     from protomesh.registry import load_mesh
     from protomesh_toolkit.bench.processes import free_port
-    from protomesh_toolkit.bench.stack import prefixed_environment, secret_file
+    from protomesh_toolkit.bench.stack import prefixed_environment, provision_role, secret_file
     from protomesh_toolkit.certs.issuance import ensure_certificates
     from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
 
@@ -132,6 +132,7 @@ def running_servers(pool_size: int, access_log: bool) -> Iterator[Servers]:
         postgres.start(START_TIMEOUT)
         cleanup.callback(postgres.stop)
         role_password = secret_file(directory / "role_password")
+        provision_role(postgres, admin_password, ROLE, role_password, SCHEMA)
         common = {
             "DATABASE_URL": postgres.dsn(user=ROLE),
             "DATABASE_PASSWORD_FILE": str(role_password),
@@ -150,8 +151,6 @@ def running_servers(pool_size: int, access_log: bool) -> Iterator[Servers]:
                 {
                     **common,
                     "PORT": str(secure_port),
-                    "ADMIN_DATABASE_URL": postgres.dsn(),
-                    "ADMIN_DATABASE_PASSWORD_FILE": str(admin_password),
                     "TLS_CERT_PATH": str(own.cert),
                     "TLS_KEY_PATH": str(own.key),
                     "TLS_CA_PATH": str(own.ca),

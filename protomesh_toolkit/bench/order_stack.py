@@ -22,10 +22,15 @@ import yaml
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
 from protomesh import healthcheck
-from protomesh.registry import DEFAULT_MESH_FILE
+from protomesh.config import Secret
+from protomesh.registry import DEFAULT_MESH_FILE, load_mesh
+from protomesh.tls.client import channel_credentials, server_name_options
+from protomesh.tls.files import INSECURE_VARIABLE, TlsFiles
 from protomesh_toolkit.bench.processes import HOST, START_TIMEOUT, BenchProcess, free_port
 from protomesh_toolkit.bench.stack import PLAINTEXT
 from protomesh_toolkit.bench.write_stack import WriteStack, write_secret
+from protomesh_toolkit.certs.issuance import ensure_certificates
+from protomesh_toolkit.db.provision import ServiceRole, provision
 
 ENVIRONMENT = "local"
 
@@ -50,22 +55,30 @@ def service_process(
     *,
     database: bool = True,
     log_name: str | None = None,
+    certs: Path | None = None,
 ) -> BenchProcess:
-    """`python -m services.<name>` on `port`, plaintext, with its own role and schema."""
+    """`python -m services.<name>` on `port` with its own role and schema (provisioned
+    here, as the admin: the service gets only its own password); over mTLS with the
+    service's certificate from `certs`, else plaintext."""
     settings = {"PORT": str(port), "LOG_LEVEL": "warning", **extra}
     if database:
         password_file = stack.directory / f"{name}_password"
-        write_secret(password_file)
+        role, schema = f"bench_{name}_svc", f"bench_{name}"
+        own = ServiceRole(role, Secret(write_secret(password_file)), schema)
+        provision(stack.admin_dsn, Secret(stack.admin_password), [own])
         settings |= {
-            "DATABASE_URL": stack.dsn_for(f"bench_{name}_svc"),
+            "DATABASE_URL": stack.dsn_for(role),
             "DATABASE_PASSWORD_FILE": str(password_file),
-            "DATABASE_SCHEMA": f"bench_{name}",
-            "ADMIN_DATABASE_URL": stack.admin_dsn,
-            "ADMIN_DATABASE_PASSWORD_FILE": str(stack.directory / "admin_password"),
+            "DATABASE_SCHEMA": schema,
         }
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(prefix)}
-    # Plaintext like the other write benches: `protomesh_toolkit.bench.mtls` prices mTLS.
-    env = {**inherited, **PLAINTEXT, "PROTOMESH_ENV": ENVIRONMENT}
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith(prefix) and k != INSECURE_VARIABLE
+    }
+    env = {**inherited, "PROTOMESH_ENV": ENVIRONMENT}
+    if certs is None:
+        env |= PLAINTEXT  # `protomesh_toolkit.bench.mtls` prices mTLS
+    else:
+        settings |= _tls_settings(TlsFiles.of(certs, name))
     env.update({prefix + key: value for key, value in settings.items()})
     return BenchProcess(
         f"{log_name or name} service",
@@ -75,15 +88,31 @@ def service_process(
     )
 
 
+def _tls_settings(files: TlsFiles) -> dict[str, str]:
+    return {
+        "TLS_CERT_PATH": str(files.cert),
+        "TLS_KEY_PATH": str(files.key),
+        "TLS_CA_PATH": str(files.ca),
+    }
+
+
+def _serving(address: str, operator: TlsFiles, server_name: str) -> bool:
+    return healthcheck.check(address, 1.0, operator, server_name)[0]
+
+
 @contextlib.contextmanager
-def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[str, str]]:
-    """(order service address, a registered customer id); both stopped on exit."""
+def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[str, str, TlsFiles]]:
+    """(order service address, a registered customer id, the operator's certificate files
+    to call it with); both services stopped on exit."""
     with contextlib.ExitStack() as cleanup:
+        certs = stack.directory / "certs"
+        ensure_certificates(load_mesh(DEFAULT_MESH_FILE), certs)
+        operator = TlsFiles.of(certs, "operator")
         user_port, order_port = free_port(), free_port()
-        user = service_process(stack, "user", "USER_SERVICE_", user_port, {})
+        user = service_process(stack, "user", "USER_SERVICE_", user_port, {}, certs=certs)
         cleanup.callback(user.stop)
         user_address = f"{HOST}:{user_port}"
-        user.wait_until(functools.partial(healthcheck.serving, user_address, 1.0), START_TIMEOUT)
+        user.wait_until(functools.partial(_serving, user_address, operator, "user"), START_TIMEOUT)
         mesh = mesh_with_ports(stack.directory / "mesh.yaml", {"user": user_port})
         order = service_process(
             stack,
@@ -96,15 +125,19 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
                 "POOL_MIN_SIZE": str(pool_size),
                 "POOL_MAX_SIZE": str(pool_size),
             },
+            certs=certs,
         )
         cleanup.callback(order.stop)
         order_address = f"{HOST}:{order_port}"
-        order.wait_until(functools.partial(healthcheck.serving, order_address, 1.0), START_TIMEOUT)
-        yield order_address, _customer(user_address)
+        order.wait_until(
+            functools.partial(_serving, order_address, operator, "order"), START_TIMEOUT
+        )
+        yield order_address, _customer(user_address, operator), operator
 
 
-def _customer(user_address: str) -> str:
-    with grpc.insecure_channel(user_address) as channel:
+def _customer(user_address: str, operator: TlsFiles) -> str:
+    credentials = channel_credentials(operator)
+    with grpc.secure_channel(user_address, credentials, server_name_options("user")) as channel:
         created = user_pb2_grpc.UserServiceStub(channel).CreateUser(
             user_pb2.CreateUserRequest(email="buyer@bench.example", display_name="Bench Buyer"),
             timeout=10,

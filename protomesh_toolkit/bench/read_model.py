@@ -43,12 +43,12 @@ from protomesh.bus.publisher import JetStreamPublisher, OutgoingEvent
 from protomesh.bus.streams import DEAD_LETTERS, ensure_streams, events_stream
 from protomesh.config import Secret
 from protomesh.db.pool import create_pool
-from protomesh.db.provision import provision_service_database
 from protomesh.outbox.naming import schema_version, source_for, subject_for
 from protomesh_toolkit.bench.load import percentile
 from protomesh_toolkit.bench.processes import HOST, START_TIMEOUT, BenchProcess, free_port
 from protomesh_toolkit.bench.write_stack import write_secret
 from protomesh_toolkit.codegen import ensure_generated
+from protomesh_toolkit.db.provision import provision_service_database
 from protomesh_toolkit.embedded.nats import EmbeddedNats
 from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
 

@@ -23,6 +23,7 @@ import grpc
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
 from protomesh import healthcheck
+from protomesh.config import Secret
 from protomesh_toolkit.bench.processes import (
     HOST,
     START_TIMEOUT,
@@ -30,6 +31,7 @@ from protomesh_toolkit.bench.processes import (
     free_port,
     http_status,
 )
+from protomesh_toolkit.db.provision import ServiceRole, provision
 from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
 
 ROLE, SCHEMA = "bench_user", "bench_users"
@@ -59,6 +61,7 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
         postgres.start(START_TIMEOUT)
         cleanup.callback(postgres.stop)
         role_password = secret_file(directory / "role_password")
+        provision_role(postgres, admin_password, ROLE, role_password, SCHEMA)
         database = {
             "DATABASE_URL": postgres.dsn(user=ROLE),
             "DATABASE_PASSWORD_FILE": str(role_password),
@@ -75,8 +78,6 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
                 {
                     **database,
                     "PORT": str(port),
-                    "ADMIN_DATABASE_URL": postgres.dsn(),
-                    "ADMIN_DATABASE_PASSWORD_FILE": str(directory / "admin_password"),
                     "POOL_MIN_SIZE": str(pool_size),
                     "POOL_MAX_SIZE": str(pool_size),
                     # Per-request logging is on or off in both servers alike.
@@ -133,6 +134,14 @@ def _start_baseline(
 
 
 _NO_SUCH_USER = "00000000-0000-0000-0000-000000000000"
+
+
+def provision_role(
+    postgres: EmbeddedPostgres, admin_password: Path, role: str, password: Path, schema: str
+) -> None:
+    """The role and schema, made as the admin before the service starts (as `up` does)."""
+    own = ServiceRole(role, Secret(password.read_text()), schema)
+    provision(postgres.dsn(), Secret(admin_password.read_text()), [own])
 
 
 def secret_file(path: Path) -> Path:

@@ -24,6 +24,7 @@ from protomesh_toolkit.bench.stack import (
     SCHEMA,
     _seed,
     prefixed_environment,
+    provision_role,
     secret_file,
 )
 from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
@@ -64,6 +65,7 @@ def running_services(modes: Mapping[str, Mapping[str, str]], pool_size: int) -> 
         cleanup.callback(receiver.stop)
         receiver.wait_until(lambda: "OTLP receiver on" in receiver.tail(), START_TIMEOUT)
         role_password = secret_file(directory / "role_password")
+        provision_role(postgres, admin_password, ROLE, role_password, SCHEMA)
         addresses: dict[str, str] = {}
         pids: dict[str, int] = {}
         for mode, extra in modes.items():
@@ -73,8 +75,6 @@ def running_services(modes: Mapping[str, Mapping[str, str]], pool_size: int) -> 
                 "DATABASE_URL": postgres.dsn(user=ROLE),
                 "DATABASE_PASSWORD_FILE": str(role_password),
                 "DATABASE_SCHEMA": SCHEMA,
-                "ADMIN_DATABASE_URL": postgres.dsn(),
-                "ADMIN_DATABASE_PASSWORD_FILE": str(admin_password),
                 "POOL_MIN_SIZE": str(pool_size),
                 "POOL_MAX_SIZE": str(pool_size),
                 "LOG_LEVEL": "warning",

@@ -25,6 +25,8 @@ from shop.order.v1 import order_pb2, order_pb2_grpc
 
 from protomesh.outbox import OutboxRelay, append_event, notify_relay
 from protomesh.outbox.naming import schema_version, subject_for
+from protomesh.tls.client import channel_credentials, server_name_options
+from protomesh.tls.files import TlsFiles
 
 EVENT = events_pb2.OrderPlaced
 SUBJECT = subject_for(EVENT.DESCRIPTOR.full_name)
@@ -212,16 +214,28 @@ async def commit_to_consumer_lag(
 
 
 async def place_orders_over_grpc(
-    address: str, customer_id: str, count: int, seconds: float, concurrency: int
+    address: str,
+    customer_id: str,
+    tls: TlsFiles,
+    *,
+    count: int,
+    seconds: float,
+    concurrency: int,
 ) -> Rate:
-    """PlaceOrder on the real order service: validation, customer check, order + event."""
+    """PlaceOrder on the real order service: validation, customer check, order + event.
+
+    Over mTLS as the operator (a mesh identity, so the call is internal): without TLS no
+    call is, and an order with no signed-in user would be refused."""
     item = order_pb2.LineItem(
         sku="SKU-12345",
         quantity=2,
         unit_price=order_pb2.Money(currency_code="EUR", amount_minor=1999),
     )
     request = order_pb2.PlaceOrderRequest(customer_id=customer_id, items=[item])
-    async with grpc.aio.insecure_channel(address) as channel:
+    credentials = channel_credentials(tls)
+    async with grpc.aio.secure_channel(
+        address, credentials, server_name_options("order")
+    ) as channel:
         orders = order_pb2_grpc.OrderServiceStub(channel)
 
         async def call() -> None:

@@ -128,9 +128,14 @@ async def _through_the_order_service(
     from protomesh_toolkit.bench.order_stack import running_order_service
 
     before = await measure.stored_messages(js, ORDER_EVENTS.name)
-    with running_order_service(stack, options.pool_size) as (address, customer_id):
+    with running_order_service(stack, options.pool_size) as (address, customer_id, tls):
         placed = await measure.place_orders_over_grpc(
-            address, customer_id, options.count, options.seconds, options.concurrency
+            address,
+            customer_id,
+            tls,
+            count=options.count,
+            seconds=options.seconds,
+            concurrency=options.concurrency,
         )
         _row("place order over gRPC (order service, in-process relay)", placed, "orders/s")
         deadline = time.monotonic() + SETTLE

@@ -20,10 +20,10 @@ import asyncpg
 
 from protomesh.config import Secret
 from protomesh.db.pool import create_pool
-from protomesh.db.provision import provision_service_database
 from protomesh.outbox import OutboxDatabase, install_outbox
 from protomesh.outbox.settings import PREFIX
 from protomesh_toolkit.bench.processes import HOST, START_TIMEOUT, BenchProcess, free_port
+from protomesh_toolkit.db.provision import provision_service_database
 from protomesh_toolkit.embedded.nats import EmbeddedNats
 from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
 

@@ -4,6 +4,7 @@
     protomesh certs rotate           # every leaf anew, same CA
     protomesh certs issue --new-ca   # a new CA too (restart everything after)
     protomesh certs list             # what exists, and when each expires
+    protomesh certs issue --publish OUT   # and each identity's own set in OUT/<identity>/
 
 Certificates go to the local cluster's run directory (`.run/certs`, or
 `$PROTOMESH_RUN_DIR/certs`) unless `--dir` says otherwise. Private keys are
@@ -21,6 +22,7 @@ from pathlib import Path
 from protomesh.registry import RegistryError, load_mesh
 from protomesh_toolkit.certs.authority import LEAF_LIFETIME
 from protomesh_toolkit.certs.issuance import Outcome, ensure_certificates, listing
+from protomesh_toolkit.certs.publication import PublicationError, parse_owner, publish_each
 from protomesh_toolkit.layout import Layout, shown
 
 
@@ -37,6 +39,16 @@ def _parser() -> argparse.ArgumentParser:
     for command in (issue, rotate, listed):
         command.add_argument("--dir", type=Path, help="default: <run dir>/certs")
     for command in (issue, rotate):
+        command.add_argument(
+            "--publish",
+            type=Path,
+            metavar="OUT",
+            help="also copy each identity's own certificate, key and the CA certificate into "
+            "OUT/<identity>/, for every such folder that exists (compose: one volume each)",
+        )
+        command.add_argument(
+            "--owner", metavar="UID:GID", help="the owner of what --publish writes"
+        )
         command.add_argument(
             "--hours",
             type=float,
@@ -73,6 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"Certificates in {shown(directory)} (trust domain {mesh.trust_domain}):")
     print(_table(outcomes))
+    if args.publish is not None:
+        try:
+            owner = parse_owner(args.owner) if args.owner else None
+            published = publish_each(directory, args.publish, owner)
+        except PublicationError as error:
+            print(f"protomesh certs: {error}", file=sys.stderr)
+            return 1
+        print(f"Published to {args.publish}: {', '.join(published) or 'no identity folder'}.")
     return 0
 
 

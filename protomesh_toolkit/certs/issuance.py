@@ -44,8 +44,9 @@ class Outcome:
 
 
 def mesh_identities(mesh: Mesh) -> list[Identity]:
-    """One identity per service (named by every replica name it has anywhere), the edge,
-    every extra identity the registry lists, and the operator."""
+    """One identity per service (named by every replica name it has anywhere), NATS (its
+    server certificate), the edge, each CDC worker (`order-cdc`), every extra identity
+    the registry lists, and the operator."""
     identities: list[Identity] = []
     for service in mesh.services.values():
         names = {service.name}
@@ -57,6 +58,9 @@ def mesh_identities(mesh: Mesh) -> list[Identity]:
     extra = [name for name in mesh.identities if name not in mesh.services]
     if mesh.edge is not None:
         extra.insert(0, EDGE)
+    if "nats" in mesh.infrastructure:  # the NATS server's own, for its TLS listener
+        extra.insert(0, "nats")
+    extra += [capture.name for capture in mesh.cdc.values()]  # order-cdc: NATS client only
     for name in extra:
         if name != OPERATOR:
             identities.append(Identity(name, (name, *LOOPBACK_NAMES), LOOPBACK_IPS))

@@ -75,33 +75,68 @@ class CertStore:
         self.directory.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
         if new_root:
             _write_file(self.ca_key_path, root.private_key, PRIVATE_FILE)
-        version = f"..v{time.time_ns()}"
-        staging = self.directory / f"..staging-{version[3:]}"
-        staging.mkdir(mode=PRIVATE_DIRECTORY)
-        _write_file(staging / CA_CERT, root.certificate, PUBLIC_FILE)
+        files = {CA_CERT: (root.certificate, PUBLIC_FILE)}
         for name, pair in leaves.items():
-            _write_file(staging / f"{name}.crt", pair.certificate, PUBLIC_FILE)
-            _write_file(staging / f"{name}.key", pair.private_key, PRIVATE_FILE)
-        staging.rename(self.directory / version)
-        link = self.directory / f"..data-{version[3:]}"
-        link.symlink_to(version)
-        os.replace(link, self.directory / DATA)
-        for file_name in [CA_CERT, *(f"{n}.{kind}" for n in leaves for kind in ("crt", "key"))]:
-            entry = self.directory / file_name
-            if not entry.is_symlink():
-                entry.symlink_to(f"{DATA}/{file_name}")
-        self._prune(version)
+            files |= _leaf_files(name, pair)
+        publish(self.directory, files)
 
-    def _prune(self, current: str) -> None:
-        versions = sorted(
-            (p for p in self.directory.glob("..v*") if p.is_dir()), key=lambda p: p.name
-        )
-        for old in versions[:-KEPT_VERSIONS]:
-            if old.name == current:
-                continue
-            for file in old.iterdir():
-                file.unlink()
-            old.rmdir()
+
+def publish_identity(
+    directory: Path, root: KeyPair, name: str, pair: KeyPair, owner: tuple[int, int] | None = None
+) -> None:
+    """One identity's own set (the CA certificate, its certificate and key) in `directory`.
+
+    What a process of that identity mounts, and nothing else: no other key,
+    no CA key. Same layout and atomic swap as the whole set, so readers
+    reload it the same way. `owner` (uid, gid) hands the files to the
+    process's user when the publisher runs as another (root in compose).
+    """
+    publish(directory, {CA_CERT: (root.certificate, PUBLIC_FILE), **_leaf_files(name, pair)}, owner)
+
+
+def _leaf_files(name: str, pair: KeyPair) -> dict[str, tuple[bytes, int]]:
+    return {
+        f"{name}.crt": (pair.certificate, PUBLIC_FILE),
+        f"{name}.key": (pair.private_key, PRIVATE_FILE),
+    }
+
+
+def publish(
+    directory: Path,
+    files: Mapping[str, tuple[bytes, int]],
+    owner: tuple[int, int] | None = None,
+) -> None:
+    """Write `files` (name → content, mode) as a new version and swap `..data` to it."""
+    directory.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+    version = f"..v{time.time_ns()}"
+    staging = directory / f"..staging-{version[3:]}"
+    staging.mkdir(mode=PRIVATE_DIRECTORY)
+    for file_name, (data, mode) in files.items():
+        _write_file(staging / file_name, data, mode)
+    if owner is not None:
+        for path in [staging, *staging.iterdir()]:
+            os.chown(path, *owner)
+    staging.rename(directory / version)
+    link = directory / f"..data-{version[3:]}"
+    link.symlink_to(version)
+    if owner is not None:
+        os.chown(link, *owner, follow_symlinks=False)
+    os.replace(link, directory / DATA)
+    for file_name in files:
+        entry = directory / file_name
+        if not entry.is_symlink():
+            entry.symlink_to(f"{DATA}/{file_name}")
+    _prune(directory, version)
+
+
+def _prune(directory: Path, current: str) -> None:
+    versions = sorted((p for p in directory.glob("..v*") if p.is_dir()), key=lambda p: p.name)
+    for old in versions[:-KEPT_VERSIONS]:
+        if old.name == current:
+            continue
+        for file in old.iterdir():
+            file.unlink()
+        old.rmdir()
 
 
 def _write_file(path: Path, data: bytes, mode: int) -> None:

@@ -14,7 +14,17 @@ import sys
 from collections.abc import Callable
 
 from protomesh.registry import RegistryError
-from protomesh_toolkit.cli import affected, cluster, console, events, mail, restart, token, traces
+from protomesh_toolkit.cli import (
+    affected,
+    cluster,
+    console,
+    db,
+    events,
+    mail,
+    restart,
+    token,
+    traces,
+)
 from protomesh_toolkit.errors import ClusterError
 from protomesh_toolkit.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout
 
@@ -70,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cluster, restart, traces, console, token, events, mail, affected):
+    for module in (cluster, db, restart, traces, console, token, events, mail, affected):
         module.register(commands)
     for name, (_, summary) in DELEGATED.items():
         commands.add_parser(name, help=summary, add_help=False)

@@ -18,6 +18,7 @@ from protomesh_toolkit.console.dead_letters import (
     DeadLetterError,
     dead_letter,
     list_dead_letters,
+    operator_tls,
     replay,
 )
 from protomesh_toolkit.errors import ClusterError
@@ -50,7 +51,7 @@ def _dlq(args: argparse.Namespace, layout: Layout) -> int:
     url = _nats_url(layout)
     try:
         if args.action == "list":
-            letters = list_dead_letters(url, args.limit)
+            letters = list_dead_letters(url, args.limit, operator_tls(layout))
             if not letters:
                 print("no dead letters")
             for letter in letters:
@@ -61,14 +62,14 @@ def _dlq(args: argparse.Namespace, layout: Layout) -> int:
             return 0
         if args.sequence is None:
             raise ClusterError("say which dead letter: `protomesh dlq replay SEQUENCE`")
-        parked = dead_letter(url, args.sequence)
+        parked = dead_letter(url, args.sequence, operator_tls(layout))
         if not args.yes:
             print(f"dead letter {parked.sequence}: {parked.subject}, parked by {parked.consumer}")
             print(f"  reason: {parked.reason}")
             if not sys.stdin.isatty() or input("replay it to its subject? [y/N] ") != "y":
                 print("not replayed (--yes skips this question)")
                 return 1
-        outcome = replay(url, args.sequence)
+        outcome = replay(url, args.sequence, operator_tls(layout))
     except DeadLetterError as error:
         raise ClusterError(str(error)) from None
     what = "already there (repeated replay)" if outcome.duplicate else "published"

@@ -1,8 +1,10 @@
 """A change-capture worker as a cluster component: `python -m protomesh.cdc` for one service.
 
 It starts after the service whose tables it watches (their migrations make
-the tables; the worker waits for them anyway) and is healthy once it has read
-its slot: its /metrics then carries `cdc_slot_lag_bytes`, which `status` shows.
+the tables), once `protomesh up` has made its role, publication and slot as
+the admin (`protomesh_toolkit/db/cdc.py`): the worker holds no admin secret.
+It is healthy once it has read its slot: its /metrics then carries
+`cdc_slot_lag_bytes`, which `status` shows.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import sys
 import urllib.request
 
 from protomesh.paths import ROOT
-from protomesh.registry import LOCAL, ChangeCapture, Service
+from protomesh.registry import LOCAL, ChangeCapture, Mesh
 from protomesh_toolkit.cluster.components import Component, Health
 from protomesh_toolkit.cluster.ports import HOST
+from protomesh_toolkit.db.cdc import prepare_capture
 from protomesh_toolkit.layout import Layout
 from protomesh_toolkit.topology.wiring import Wiring, cdc_settings
 
@@ -27,11 +30,11 @@ _LAG = re.compile(rb"^cdc_slot_lag_bytes\{[^}]*\} (\S+)$", re.MULTILINE)
 class CdcProcess(Component):
     kind = "cdc"
 
-    def __init__(
-        self, capture: ChangeCapture, service: Service, layout: Layout, wiring: Wiring
-    ) -> None:
+    def __init__(self, mesh: Mesh, capture: ChangeCapture, layout: Layout, wiring: Wiring) -> None:
         super().__init__(capture.name, capture.metrics_ports[LOCAL], layout)
+        self.mesh = mesh
         self.capture = capture
+        service = mesh.services[capture.service]
         self.service = service
         self.wiring = wiring
 
@@ -40,6 +43,9 @@ class CdcProcess(Component):
         return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 
     def launch(self, timeout: float) -> int:
+        # The set-up that takes the admin runs here, in `protomesh up`: the worker gets
+        # its own role's password only.
+        prepare_capture(self.mesh, self.capture, self.wiring, wait=timeout)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "protomesh.cdc"],

@@ -1,8 +1,9 @@
 """How each kind of component starts, says whether it is healthy, and stops.
 
 Services get everything from the registry through their environment: port,
-their own role's DSN and the admin DSN (so they create their role and schema
-themselves), *paths* of password files, never a password (argv and the
+their own role's DSN (the supervisor made the role and schema, as the admin,
+before the first service started; a service never sees the admin password),
+*paths* of password files, never a password (argv and the
 environment are readable by other users through /proc, and end up in logs),
 the paths of their certificate and key, and the registry file whose
 `callers` they enforce.

@@ -32,6 +32,11 @@ from protomesh_toolkit.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layou
 
 USER_CONTRACT = "shop.user.v1.UserService"
 ORDER_CONTRACT = "shop.order.v1.OrderService"
+# Without mTLS no caller is the edge or a mesh service: every order call is anonymous.
+PLAINTEXT_ORDERS = (
+    "orders need a signed-in user or a mesh identity, which plaintext cannot carry: "
+    "run without PROTOMESH_INSECURE=1 to try them"
+)
 VERIFYING_CONTRACT = "shop.user.v2.UserService"
 WEB_BFF_CONTRACT = "shop.bff.web.v1.WebBffService"
 # One line of an example order; REST and gRPC take the proto's field names.
@@ -184,7 +189,9 @@ def _grpc_examples(service: ServiceProcess) -> list[str]:
             _create_and_keep_id(f"{grpcurl} -d {create} {address} {USER_CONTRACT}/CreateUser"),
             f"  {grpcurl} -d {get} {address} {USER_CONTRACT}/GetUser",
         ]
-    if ORDER_CONTRACT in service.service.serves:
+    if ORDER_CONTRACT in service.service.serves and insecure():
+        examples.append(f"  # {PLAINTEXT_ORDERS}")
+    elif ORDER_CONTRACT in service.service.serves:
         mine = r'"{\"customer_id\": \"$USER_ID\"}"'
         examples += [
             "  # the orders of that user (the operator may read any customer's)",
@@ -229,7 +236,9 @@ def _edge_examples(
     bearer = '-H "authorization: Bearer $TOKEN"'
     admin = '-H "authorization: Bearer $ADMIN_TOKEN"'
     orders = []
-    if order_api:
+    if order_api and insecure():
+        orders = [f"  # {PLAINTEXT_ORDERS}"]
+    elif order_api:
         # Double quotes so the shell fills in $USER_ID; the key makes a retry harmless.
         order = json.dumps({"customer_id": "$USER_ID", "items": [ORDER_LINE]})
         body = '"' + order.replace('"', '\\"') + '"'

@@ -62,7 +62,7 @@ def components(mesh: Mesh, layout: Layout, *, otlp: bool = False) -> dict[str, C
     )
     built.update(_in_start_order(mesh, layout, wiring, infrastructure))
     for capture in mesh.cdc.values():
-        worker = CdcProcess(capture, mesh.services[capture.service], layout, wiring)
+        worker = CdcProcess(mesh, capture, layout, wiring)
         built[capture.name] = worker
     if mesh.edge is not None:
         edge = EdgeProcess(mesh.edge, layout)
@@ -101,7 +101,7 @@ def _infrastructure(mesh: Mesh, layout: Layout) -> dict[str, Component]:
         if name == "postgres":
             parts[name] = Postgres(part.ports[ENVIRONMENT], layout)
         elif name == "nats":
-            parts[name] = NatsProcess(part, layout)
+            parts[name] = NatsProcess(mesh, layout)
         elif name == "smtp":
             parts[name] = MailSinkProcess(part.ports[ENVIRONMENT], layout)
         elif name == "payments":

@@ -22,9 +22,10 @@ from protomesh.tls.files import INSECURE_WARNING, insecure, warn_insecure
 from protomesh_toolkit import codegen
 from protomesh_toolkit.certs.issuance import ensure_certificates
 from protomesh_toolkit.cluster import daemon, ports, state
-from protomesh_toolkit.cluster.components import Component, log_tail, stop
+from protomesh_toolkit.cluster.components import Component, ServiceProcess, log_tail, stop
 from protomesh_toolkit.cluster.plan import components
 from protomesh_toolkit.cluster.state import Record
+from protomesh_toolkit.db.roles import provision_mesh
 from protomesh_toolkit.errors import ClusterError
 from protomesh_toolkit.layout import Layout, shown
 
@@ -84,8 +85,12 @@ def up(
         pending = [component for name, component in planned.items() if name not in running]
         _check_ports(pending)
         started: list[str] = []
+        provisioned = False
         try:
             for component in pending:
+                if isinstance(component, ServiceProcess) and not provisioned:
+                    _provision(mesh, component, progress)
+                    provisioned = True
                 progress.begin(component.name, "starting")
                 records[component.name] = _start(component, timeout)
                 started.append(component.name)
@@ -116,6 +121,20 @@ def _certificates(layout: Layout, mesh: Mesh, out: TextIO) -> None:
     changed = [f"{o.name} {o.action}" for o in outcomes if o.action != "kept"]
     summary = ", ".join(changed) if changed else f"all {len(outcomes)} still valid"
     print(f"mTLS certificates in {shown(layout.certs_dir)}: {summary}.", file=out)
+
+
+def _provision(mesh: Mesh, first: ServiceProcess, progress: Progress) -> None:
+    """Every service's role and schema, as the admin, before the first service starts.
+
+    The admin password stays with this step (`protomesh db provision`): the
+    services get only their own role's password. Repeated on every `up`, so
+    a service added to mesh.yaml (or a rotated password file) is provisioned too.
+    """
+    if "postgres" not in mesh.infrastructure:
+        return
+    progress.begin("roles", "provisioning")
+    roles = provision_mesh(mesh, first.wiring)
+    progress.end(f"{len(roles)} roles and schemas")
 
 
 def down(layout: Layout, purge: bool, out: TextIO = sys.stdout) -> None:

@@ -33,6 +33,7 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from protomesh.bus.cloudevents import CE_ID, CE_TYPE, MSG_ID
+from protomesh.bus.connection import tls_context
 from protomesh.bus.dead_letters import (
     CONSUMER,
     DELIVERIES,
@@ -43,6 +44,9 @@ from protomesh.bus.dead_letters import (
     SUBJECT_PREFIX,
 )
 from protomesh.bus.streams import DEAD_LETTERS
+from protomesh.tls.files import TlsFiles, insecure
+from protomesh_toolkit.certs.issuance import OPERATOR
+from protomesh_toolkit.layout import Layout
 
 TIMEOUT = 3.0
 PARKING_RECORD = (REASON, DELIVERIES, CONSUMER, STREAM, STREAM_SEQUENCE, ORIGINAL_MSG_ID)
@@ -82,7 +86,15 @@ class Replayed:
     duplicate: bool  # JetStream had it already (a repeated replay inside the window)
 
 
-async def _with_nats(url: str, work: Callable[[Client], Awaitable[T]]) -> T:
+def operator_tls(layout: Layout) -> TlsFiles | None:
+    """The operator's certificate, which the mesh's tls:// NATS admits with every
+    permission; None when the cluster runs insecure (plaintext NATS)."""
+    return None if insecure() else TlsFiles.of(layout.certs_dir, OPERATOR)
+
+
+async def _with_nats(
+    url: str, work: Callable[[Client], Awaitable[T]], tls: TlsFiles | None = None
+) -> T:
     async def quiet(error: Exception) -> None:
         """Failures surface as DeadLetterError below; nats-py would print each attempt."""
 
@@ -95,6 +107,7 @@ async def _with_nats(url: str, work: Callable[[Client], Awaitable[T]]) -> T:
             allow_reconnect=False,
             connect_timeout=TIMEOUT,
             error_cb=quiet,
+            **({} if tls is None else {"tls": tls_context(tls)}),
         )
     except Exception as error:  # nats-py raises several kinds for "not there"
         raise DeadLetterError(f"NATS at {url} is not reachable ({error})") from None
@@ -156,15 +169,15 @@ async def _replay(client: Client, sequence: int) -> Replayed:
     return Replayed(letter, ack.stream, ack.seq, bool(ack.duplicate))
 
 
-def list_dead_letters(url: str, limit: int = 50) -> list[DeadLetter]:
+def list_dead_letters(url: str, limit: int = 50, tls: TlsFiles | None = None) -> list[DeadLetter]:
     """The newest `limit` dead letters, newest first."""
-    return asyncio.run(_with_nats(url, lambda client: _list(client, limit)))
+    return asyncio.run(_with_nats(url, lambda client: _list(client, limit), tls))
 
 
-def dead_letter(url: str, sequence: int) -> DeadLetter:
+def dead_letter(url: str, sequence: int, tls: TlsFiles | None = None) -> DeadLetter:
     """One dead letter by its sequence; DeadLetterError when there is none."""
-    return asyncio.run(_with_nats(url, lambda client: _get(client, sequence)))
+    return asyncio.run(_with_nats(url, lambda client: _get(client, sequence), tls))
 
 
-def replay(url: str, sequence: int) -> Replayed:
-    return asyncio.run(_with_nats(url, lambda client: _replay(client, sequence)))
+def replay(url: str, sequence: int, tls: TlsFiles | None = None) -> Replayed:
+    return asyncio.run(_with_nats(url, lambda client: _replay(client, sequence), tls))

@@ -35,6 +35,7 @@ from protomesh_toolkit.console.dead_letters import (
     DeadLetterError,
     dead_letter,
     list_dead_letters,
+    operator_tls,
     replay,
 )
 from protomesh_toolkit.console.layout_html import page, section
@@ -126,7 +127,9 @@ class Console:
         if url is None:
             return HTTPStatus.NOT_FOUND, page("Dead letters", "<p>This mesh has no NATS.</p>")
         try:
-            table = detail_pages.dead_letter_table(list_dead_letters(url))
+            table = detail_pages.dead_letter_table(
+                list_dead_letters(url, tls=operator_tls(self.layout))
+            )
         except DeadLetterError as error:
             table = f'<p class="stale" role="alert">{escape(str(error))}</p>'
         return HTTPStatus.OK, page(
@@ -139,13 +142,13 @@ class Console:
             return HTTPStatus.NOT_FOUND, page("Replay", "<p>This mesh has no NATS.</p>")
         try:
             if confirm is None:
-                letter = dead_letter(url, sequence)
+                letter = dead_letter(url, sequence, operator_tls(self.layout))
                 return HTTPStatus.OK, page(
                     "Replay", detail_pages.confirm_replay(letter, self.token(sequence))
                 )
             if not hmac.compare_digest(confirm, self.token(sequence)):
                 return HTTPStatus.FORBIDDEN, page("Replay", "<p>Confirmation did not match.</p>")
-            outcome = replay(url, sequence)
+            outcome = replay(url, sequence, operator_tls(self.layout))
         except DeadLetterError as error:
             message = f'<p class="stale" role="alert">{escape(str(error))}</p>'
             return HTTPStatus.CONFLICT, page("Replay", message)

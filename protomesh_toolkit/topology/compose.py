@@ -1,22 +1,31 @@
 """mesh.yaml → docker-compose.yml: the local cluster's topology, one container per process.
 
-Every service replica of the `compose` environment becomes a container of
-the one protomesh image with its own command (`python -m <module>`), the
-settings `wiring.py` gives it, its secrets as compose secrets, a gRPC
-healthcheck over mTLS, and `depends_on` conditions on what it depends on.
-Each `cdc` entry adds its change-capture worker (`order-cdc`), one container.
-Two one-shot jobs run first: `certs` issues the mesh's certificates into a
-volume every service mounts at /certs, and `edge-config` (`python -m gateway
-prepare`) renders Envoy's config, descriptor set, JWKS and SDS files into
-another, which the official Envoy image then runs, with the certificates at /etc/envoy/certs.
+Every service replica of the `compose` environment becomes a container of the one
+protomesh image with its own command (`python -m <module>`), the settings `wiring.py`
+gives it, its secrets as compose secrets, a gRPC healthcheck over mTLS, and `depends_on`
+conditions on what it depends on. Each `cdc` entry adds its change-capture worker
+(`order-cdc`), one container, after a one-shot `order-cdc-setup` (the admin makes its
+role's grants, the publication and the slot once the service has migrated). One-shot
+jobs run first: `db-provision` makes every service's role and schema as the PostgreSQL
+admin (the only one that holds its password; a service gets its own role's), `certs`
+issues the mesh's certificates into the `ca` volume (the CA key included; no other
+container mounts it) and copies each identity's own certificate, key and the CA
+certificate into a volume of its own (`certs-user`, `certs-edge`, ...), which only that
+identity's containers mount (at /certs), and `edge-config` (`python -m gateway prepare`)
+renders Envoy's config, descriptor set, JWKS and SDS files into another, which the
+official Envoy image then runs, with the certificates at /etc/envoy/certs.
 """
 
 from __future__ import annotations
 
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gateway.config import FILES
+from gateway.upstream_tls import EDGE_IDENTITY
 from protomesh.registry import ChangeCapture, Infrastructure, Mesh, Service
+from protomesh.tls.files import TlsFiles
+from protomesh_toolkit.embedded.nats_auth import SERVER_IDENTITY, server_config
 from protomesh_toolkit.topology import images
 from protomesh_toolkit.topology.wiring import (
     ADMIN_PASSWORD,
@@ -24,14 +33,22 @@ from protomesh_toolkit.topology.wiring import (
     cdc_health_command,
     cdc_password,
     cdc_settings,
+    cdc_setup_command,
+    cdc_setup_secrets,
     database_password,
     health_command,
+    provision_command,
+    provision_secrets,
     service_settings,
 )
 
 ENVIRONMENT = "compose"
 SECRETS_SOURCE = "./deploy/compose/secrets"  # made by `make compose-secrets`, git-ignored
 BACKEND, PUBLIC = "backend", "public"
+NATS_CONFIG = "deploy/compose/nats.conf"  # rendered from mesh.yaml, committed
+NATS_CONFIG_PATH = "/etc/nats/nats.conf"
+CA_VOLUME = "ca"  # the issuing store: the CA key and every leaf, the certs job's alone
+PROVISION = "db-provision"  # the one-shot job that makes the roles and schemas
 HEALTHY = {"condition": "service_healthy"}
 COMPLETED = {"condition": "service_completed_successfully"}
 # A long-running container that exits is started again, as the local cluster's supervisor
@@ -79,9 +96,12 @@ def render(mesh: Mesh) -> dict[str, Any]:
     for name in mesh.start_order:
         if name in mesh.infrastructure:
             services[name] = _infrastructure(mesh.infrastructure[name])
+            if name == "postgres":
+                services[PROVISION] = _provision_job(mesh)
         else:
             services |= _replicas(mesh, mesh.services[name], wiring)
     for capture in mesh.cdc.values():
+        services[f"{capture.name}-setup"] = _cdc_setup_job(mesh, capture)
         services[capture.name] = _cdc_worker(mesh, capture, wiring)
     if mesh.edge is not None:
         services["edge-config"] = _edge_config_job()
@@ -101,8 +121,9 @@ def render(mesh: Mesh) -> dict[str, Any]:
             for volume in (
                 "postgres-data",
                 "nats-data",
+                CA_VOLUME,
+                *(identity_volume(name) for name in published_identities(mesh)),
                 "mail",
-                "certs",
                 "edge-config",
                 "edge-issuer",
             )
@@ -120,12 +141,67 @@ def _app(command: list[str], image: str = images.PROTOMESH) -> dict[str, Any]:
     }
 
 
+def identity_volume(identity: str) -> str:
+    """The volume holding one identity's own certificate, key and the CA certificate."""
+    return f"certs-{identity}"
+
+
+def published_identities(mesh: Mesh) -> list[str]:
+    """The identities with a container: every service, NATS, the edge, each CDC worker."""
+    nats = [SERVER_IDENTITY] if "nats" in mesh.infrastructure else []
+    edge = [EDGE_IDENTITY] if mesh.edge is not None else []
+    return [*mesh.services, *nats, *edge, *(capture.name for capture in mesh.cdc.values())]
+
+
+def nats_config(mesh: Mesh) -> dict[str, Any]:
+    """The NATS server's config in the container: its certificate from its own volume."""
+    part = mesh.infrastructure["nats"]
+    return server_config(
+        mesh,
+        host="0.0.0.0",
+        port=part.ports[ENVIRONMENT],
+        monitor_port=part.monitor_ports[ENVIRONMENT],
+        store_dir=PurePosixPath("/data"),
+        tls=TlsFiles.of(Path(images.CERTS_DIR), SERVER_IDENTITY),
+    )
+
+
 def _certs_job(mesh: Mesh) -> dict[str, Any]:
+    """Issues into `ca`, then publishes each identity's own set into its volume.
+
+    It runs as root: Docker creates the mount points of the identity volumes
+    root-owned; the files it writes there are handed to the app user
+    (`--owner`), and keys stay 0600.
+    """
+    owner = f"{images.APP_UID}:{images.APP_UID}"
+    command = ["protomesh", "certs", "issue", "--dir", images.CERTS_DIR]
+    command += ["--publish", images.PUBLISH_DIR, "--owner", owner]
     return {
-        **_app(["protomesh", "certs", "issue", "--dir", images.CERTS_DIR], images.TOOLKIT),
+        **_app(command, images.TOOLKIT),
+        "user": "0:0",
         "environment": {"PROTOMESH_ENV": ENVIRONMENT},
-        "volumes": [f"certs:{images.CERTS_DIR}"],
+        "volumes": [
+            f"{CA_VOLUME}:{images.CERTS_DIR}",
+            *(
+                f"{identity_volume(name)}:{images.PUBLISH_DIR}/{name}"
+                for name in published_identities(mesh)
+            ),
+        ],
         "network_mode": "none",
+    }
+
+
+def _provision_job(mesh: Mesh) -> dict[str, Any]:
+    """Every service's role and schema, made once PostgreSQL is up and before any service.
+
+    The one container, besides PostgreSQL itself, that gets the admin password.
+    """
+    return {
+        **_app(provision_command(ENVIRONMENT), images.TOOLKIT),
+        "environment": {"PROTOMESH_ENV": ENVIRONMENT},
+        "secrets": provision_secrets(mesh),
+        "depends_on": {"postgres": HEALTHY},
+        "networks": [BACKEND],
     }
 
 
@@ -159,10 +235,16 @@ def _infrastructure(part: Infrastructure) -> dict[str, Any]:
         return _mail_sink(port)
     monitor = part.monitor_ports[ENVIRONMENT]
     health_url = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
+    # Mutual TLS only, a user per identity (NATS_CONFIG, rendered from mesh.yaml beside this).
     return {
         "image": images.NATS,
-        "command": ["-js", "-p", str(port), "-m", str(monitor), "-sd", "/data", "-n", "nats"],
-        "volumes": ["nats-data:/data"],
+        "command": ["-c", NATS_CONFIG_PATH],
+        "volumes": [
+            "nats-data:/data",
+            f"{identity_volume(SERVER_IDENTITY)}:{images.CERTS_DIR}:ro",
+            f"./{NATS_CONFIG}:{NATS_CONFIG_PATH}:ro",
+        ],
+        "depends_on": {"certs": COMPLETED},
         "restart": RESTART,
         "healthcheck": healthcheck(["wget", "-q", "-O", "/dev/null", health_url]),
         "networks": [BACKEND],
@@ -193,9 +275,10 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
     for replica in service.replicas_in(ENVIRONMENT):
         port = replica.ports[ENVIRONMENT]
         secrets = []
-        if service.database is not None:
-            secrets = [ADMIN_PASSWORD, database_password(service)]
         depends_on: dict[str, Any] = {"certs": COMPLETED}
+        if service.database is not None:
+            secrets = [database_password(service)]  # its own role's; never the admin's
+            depends_on[PROVISION] = COMPLETED
         for dependency in service.depends_on:
             for container in _containers_of(mesh, dependency):
                 depends_on[container] = HEALTHY
@@ -209,7 +292,7 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
                 "PYTHONUNBUFFERED": "1",
             },
             "secrets": secrets,
-            "volumes": [f"certs:{images.CERTS_DIR}:ro"],
+            "volumes": [f"{identity_volume(service.name)}:{images.CERTS_DIR}:ro"],
             "restart": RESTART,
             "depends_on": depends_on,
             "healthcheck": healthcheck(health_command(service, port, wiring)),
@@ -218,9 +301,23 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
     return containers
 
 
+def _cdc_setup_job(mesh: Mesh, capture: ChangeCapture) -> dict[str, Any]:
+    """The worker's role, grants, publication and slot, made as the admin once its service
+    is healthy (its migrations make the watched tables); the worker never sees the admin."""
+    service = mesh.services[capture.service]
+    depends_on = {container: HEALTHY for container in _containers_of(mesh, service.name)}
+    return {
+        **_app(cdc_setup_command(ENVIRONMENT), images.TOOLKIT),
+        "environment": {"PROTOMESH_ENV": ENVIRONMENT},
+        "secrets": cdc_setup_secrets(capture),
+        "depends_on": {"postgres": HEALTHY, **depends_on},
+        "networks": [BACKEND],
+    }
+
+
 def _cdc_worker(mesh: Mesh, capture: ChangeCapture, wiring: Wiring) -> dict[str, Any]:
-    """One container: a slot has one reader. It starts once its service is healthy (the
-    service's migrations make the tables it watches)."""
+    """One container: a slot has one reader. It starts once its set-up job is done, with
+    its own certificate (NATS takes only its context's changes from it)."""
     port = capture.metrics_ports[ENVIRONMENT]
     service = mesh.services[capture.service]
     depends_on = {
@@ -228,6 +325,7 @@ def _cdc_worker(mesh: Mesh, capture: ChangeCapture, wiring: Wiring) -> dict[str,
         for name in ("postgres", "nats", service.name)
         for container in _containers_of(mesh, name)
     }
+    depends_on[f"{capture.name}-setup"] = COMPLETED
     return {
         **_app(["python", "-m", "protomesh.cdc"]),
         "environment": {
@@ -235,7 +333,9 @@ def _cdc_worker(mesh: Mesh, capture: ChangeCapture, wiring: Wiring) -> dict[str,
             "PROTOMESH_ENV": ENVIRONMENT,
             "PYTHONUNBUFFERED": "1",
         },
-        "secrets": [ADMIN_PASSWORD, cdc_password(capture)],
+        "secrets": [cdc_password(capture)],
+        "volumes": [f"{identity_volume(capture.name)}:{images.CERTS_DIR}:ro"],
+        "restart": RESTART,
         "depends_on": depends_on,
         "healthcheck": healthcheck(cdc_health_command(port)),
         "networks": [BACKEND],
@@ -302,7 +402,7 @@ def _edge(mesh: Mesh) -> dict[str, Any]:
         "environment": {"ENVOY_UID": str(images.APP_UID), "ENVOY_GID": str(images.APP_UID)},
         "volumes": [
             f"edge-config:{images.EDGE_DIR}:ro",
-            f"certs:{FILES[ENVIRONMENT].certs}:ro",
+            f"{identity_volume(EDGE_IDENTITY)}:{FILES[ENVIRONMENT].certs}:ro",
         ],
         "ports": [f"127.0.0.1:{port}:{port}"],  # the one published port; loopback by default
         "restart": RESTART,

@@ -8,6 +8,7 @@ Kubernetes file and object, so a failing check reads as a to-do list.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from protomesh.registry import Mesh
 from protomesh_toolkit.topology import compose, kubernetes
 
 COMPOSE_FILE = "docker-compose.yml"
+NATS_HEADER = "# Rendered from mesh.yaml by `python -m protomesh_toolkit.topology`: do not edit.\n"
 K8S_DIR = Path("deploy") / "k8s"
 
 
@@ -37,6 +39,9 @@ def dump(documents: list[dict[str, Any]], header: str) -> str:
 def rendered(mesh: Mesh) -> dict[Path, str]:
     """Path (relative to the checkout) → the text it should hold."""
     texts = {Path(COMPOSE_FILE): dump([compose.render(mesh)], compose.HEADER)}
+    if "nats" in mesh.infrastructure:
+        config = json.dumps(compose.nats_config(mesh), indent=2)
+        texts[Path(compose.NATS_CONFIG)] = f"{NATS_HEADER}{config}\n"
     for name, documents in kubernetes.render(mesh).items():
         texts[K8S_DIR / name] = dump(documents, kubernetes.HEADER)
     return texts

@@ -26,7 +26,8 @@ MESH_FILE = f"{APP_DIR}/mesh.yaml"  # the registry the image was built with
 
 # Where things are mounted inside containers.
 SECRETS_DIR = "/run/secrets"  # compose secrets and the Kubernetes Secret volume
-CERTS_DIR = "/certs"  # the mesh's certificates (mTLS): the certs job's volume, or a Secret
+CERTS_DIR = "/certs"  # a service's own certificate, key and the CA's (mTLS): a volume or a Secret
+PUBLISH_DIR = "/identities"  # the certs job writes each identity's own set to <this>/<identity>
 EDGE_DIR = "/etc/envoy"  # Envoy's rendered config, descriptor set and JWKS
 ISSUER_DIR = "/var/lib/protomesh/issuer"  # the dev JWT issuer's private key (edge-config only)
 

@@ -4,9 +4,11 @@ One function builds a service's settings for the local cluster, compose and
 Kubernetes alike; only the addresses and where secret files are mounted
 differ. So the three topologies cannot disagree about which settings exist:
 a service that works under `protomesh up` gets the same keys in a container.
-Secrets travel as *paths* of files (`*_FILE`), never as values; so do the
-service's certificate and key (`TLS_*_PATH`) and the registry whose `callers`
-it enforces (`MESH_FILE`). Telemetry rides along: the OTLP collector of the
+Secrets travel as *paths* of files (`*_FILE`), never as values, and a
+service gets only its own role's password: the admin's goes to the one-shot
+provisioning step alone (`provision_command`). So do the service's
+certificate and key (`TLS_*_PATH`) and the registry whose `callers` it
+enforces (`MESH_FILE`). Telemetry rides along: the OTLP collector of the
 environment (`OTLP_ENDPOINT`, `TRACE_SAMPLE_RATE`) when it has one, and the
 replica's Prometheus port (`METRICS_PORT`) when the registry names one, and a
 replicated service's `SHUTDOWN_DELAY` (zero failed requests in a rolling restart).
@@ -21,8 +23,10 @@ from pathlib import PurePosixPath
 from gateway.upstreams import HEALTH_CHECK
 from protomesh.registry import ChangeCapture, Mesh, Service
 from protomesh.registry.model import host_of
+from protomesh_toolkit.topology.images import SECRETS_DIR
 
 ADMIN_PASSWORD = "postgres_admin_password"  # the PostgreSQL superuser's password file
+ADMIN_ROLE = "postgres"
 DATABASE = "postgres"  # the database every service's schema lives in
 
 
@@ -135,11 +139,11 @@ def service_settings(
             "DATABASE_URL": dsn(wiring.postgres, database.role),
             "DATABASE_PASSWORD_FILE": wiring.secret_file(database_password(service)),
             "DATABASE_SCHEMA": database.schema,
-            "ADMIN_DATABASE_URL": dsn(wiring.postgres, "postgres"),
-            "ADMIN_DATABASE_PASSWORD_FILE": wiring.secret_file(ADMIN_PASSWORD),
         }
     if "nats" in service.depends_on and wiring.nats is not None:
-        settings["NATS_URL"] = f"nats://{wiring.nats}"
+        # Over mutual TLS with the service's own certificate whenever the mesh has TLS.
+        scheme = "nats" if wiring.certs_dir is None else "tls"
+        settings["NATS_URL"] = f"{scheme}://{wiring.nats}"
     if "smtp" in service.depends_on and wiring.smtp is not None:
         smtp_host, smtp_port = wiring.smtp.rsplit(":", 1)
         settings |= {"SMTP_HOST": smtp_host, "SMTP_PORT": smtp_port}
@@ -168,6 +172,36 @@ def health_command(service: Service, port: int, wiring: Wiring) -> list[str]:
     return [*command, f"127.0.0.1:{port}"]
 
 
+def provision_command(environment: str) -> list[str]:
+    """The one-shot job that makes every service's role and schema (compose, Kubernetes).
+
+    It alone mounts the admin password, beside every service's role password.
+    """
+    command = ["protomesh", "db", "provision", "--environment", environment]
+    return [*command, "--secrets-dir", SECRETS_DIR]
+
+
+def provision_secrets(mesh: Mesh) -> list[str]:
+    """What the provisioning job reads: the admin password and every service role's."""
+    roles = [database_password(s) for s in mesh.services.values() if s.database is not None]
+    return [ADMIN_PASSWORD, *roles]
+
+
+def cdc_setup_command(environment: str) -> list[str]:
+    """The one-shot job that makes each CDC worker's role, grants, publication and slot.
+
+    It needs the watched tables, so it runs once their service has migrated,
+    and before the worker; like `provision_command`, it holds the admin password.
+    """
+    command = ["protomesh", "db", "provision", "--cdc", "--environment", environment]
+    return [*command, "--secrets-dir", SECRETS_DIR]
+
+
+def cdc_setup_secrets(capture: ChangeCapture) -> list[str]:
+    """What a CDC set-up job reads: the admin password and the worker role's."""
+    return [ADMIN_PASSWORD, cdc_password(capture)]
+
+
 def cdc_password(capture: ChangeCapture) -> str:
     """The name of a CDC worker's role password file."""
     return f"{capture.service}_cdc_db_password"
@@ -178,8 +212,9 @@ def cdc_settings(
 ) -> dict[str, str]:
     """A change-capture worker's settings (`CDC_*`), in any environment.
 
-    It gets the admin DSN like a service does: it makes its own REPLICATION
-    role, the publication and the slot at start (docs/cdc.md).
+    Its own role's password only: the role, grants, publication and slot are
+    made by `cdc_setup_command`, which alone holds the admin's (docs/cdc.md).
+    NATS over mutual TLS with its own certificate (`cdc_identity`).
     """
     assert service.database is not None  # the registry checks it
     settings = {
@@ -194,11 +229,11 @@ def cdc_settings(
         settings |= {
             "DATABASE_URL": dsn(wiring.postgres, capture.role),
             "DATABASE_PASSWORD_FILE": wiring.secret_file(cdc_password(capture)),
-            "ADMIN_DATABASE_URL": dsn(wiring.postgres, "postgres"),
-            "ADMIN_DATABASE_PASSWORD_FILE": wiring.secret_file(ADMIN_PASSWORD),
         }
     if wiring.nats is not None:
-        settings["NATS_URL"] = f"nats://{wiring.nats}"
+        scheme = "nats" if wiring.certs_dir is None else "tls"
+        settings["NATS_URL"] = f"{scheme}://{wiring.nats}"
+    settings |= wiring.tls_paths(capture.name) or {}
     return {f"CDC_{key}": value for key, value in settings.items()}
 
 

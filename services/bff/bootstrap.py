@@ -70,7 +70,7 @@ async def build(config: BffServiceConfig) -> GrpcService:
     workers: list[Worker] = []
     checks: list[ReadinessCheck] = []
     if servers is not None and kv is not None:
-        invalidation = CacheInvalidation(servers, sources, kv)
+        invalidation = CacheInvalidation(servers, sources, kv, tls=config.tls)
         workers.append(invalidation)
         checks.append(ReadinessCheck("cache-events", invalidation.listening, required=False))
     budgets = Budgets(profile=config.user_timeout, orders=config.order_timeout)

@@ -14,6 +14,9 @@ from protomesh.settings import ServerSettings
 PREFIX = "BFF_SERVICE_"
 
 
+SHARED_CACHE_BUCKET = "bff_web_cache"  # NATS permits bff this bucket (nats_auth.py)
+
+
 @dataclass(frozen=True, kw_only=True)
 class BffServiceConfig(ServerSettings):
     port: int = setting(50053, minimum=0, maximum=65535, doc="gRPC port; 0 picks a free one")
@@ -32,7 +35,10 @@ class BffServiceConfig(ServerSettings):
     )
     cache_ttl: float = setting(30.0, minimum=0.01, doc="seconds an entry lives in tier 1 at most")
     cache_size: int = setting(10_000, minimum=1, doc="entries per cache in tier 1 at most")
-    shared_cache_bucket: str = setting("bff_web_cache", doc="the JetStream KV bucket of tier 2")
+    shared_cache_bucket: str = setting(
+        SHARED_CACHE_BUCKET,
+        doc="the JetStream KV bucket of tier 2 (the mesh's NATS lets bff use this one only)",
+    )
     shared_cache_ttl: float = setting(
         60.0, minimum=1.0, doc="seconds an entry lives in tier 2 at most (the bucket's max age)"
     )

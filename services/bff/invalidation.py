@@ -34,6 +34,7 @@ from shop.user.events.v1 import events_pb2 as user_events
 from protomesh.bus.connection import connect_nats
 from protomesh.bus.decoding import EventTypes, Undecodable
 from protomesh.cache import KeyValueTier
+from protomesh.tls.files import TlsFiles
 from services.bff.sources import CachedSources
 
 log = logging.getLogger("services.bff.invalidation")
@@ -49,9 +50,17 @@ class CacheInvalidation:
     name = "bff cache invalidation"
 
     def __init__(
-        self, nats_url: str, sources: CachedSources, shared: KeyValueTier, *, retry: float = 1.0
+        self,
+        nats_url: str,
+        sources: CachedSources,
+        shared: KeyValueTier,
+        *,
+        retry: float = 1.0,
+        tls: TlsFiles | None = None,
     ) -> None:
+        """`tls`: the service's certificate, for a tls:// NATS."""
         self._url = nats_url
+        self._tls = tls
         self._sources = sources
         self._shared = shared
         self._retry = retry
@@ -81,7 +90,7 @@ class CacheInvalidation:
             self._nc = None
 
     async def _run(self) -> None:
-        self._nc = nc = await connect_nats(self._url, name="bff-cache")
+        self._nc = nc = await connect_nats(self._url, name="bff-cache", tls=self._tls)
         await self._until_done("attach the shared cache tier", lambda: self._shared.attach(nc))
         for subject, types in SUBSCRIPTIONS:
             follow = functools.partial(self._follow, nc, subject, types)

@@ -1,8 +1,8 @@
 """Wire the order service together: the composition root, and the only place
 that creates pools, channels, stores, workers and servicers.
 
-At start: provision the role and schema (given an admin DSN), apply the
-migrations, then install the runtime's own tables in the service's schema
+At start: as the service's own role (made by `protomesh db provision`), apply
+the migrations, then install the runtime's own tables in the service's schema
 (outbox, idempotency keys, processed events). In the process, beside the
 RPCs, run the workers: the outbox relay (NATS may be down: it waits and
 retries, orders are still taken), the sweeper of expired idempotency keys,
@@ -39,6 +39,7 @@ from protomesh.readiness import ReadinessCheck
 from protomesh.registry import Mesh, load_mesh
 from protomesh.registry.model import host_of
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
+from protomesh.tls.files import TlsFiles
 from services.order.config import OrderServiceConfig
 from services.order.customer_directory import EVENT_TYPES, SPEC, CustomerDirectoryHandler
 from services.order.customer_store import PostgresCustomerDirectory
@@ -96,14 +97,16 @@ def payment_gateway(config: OrderServiceConfig, url: str) -> ProviderPaymentGate
     return ProviderPaymentGateway(url, timeout=config.payments_timeout, breaker=breaker)
 
 
-def customer_directory_consumer(nats: NatsClient | str, pool: asyncpg.Pool) -> DurableConsumer:
+def customer_directory_consumer(
+    nats: NatsClient | str, pool: asyncpg.Pool, *, tls: TlsFiles | None = None
+) -> DurableConsumer:
     """The worker keeping the order context's copy of customers, fed by user events.
 
-    `nats` is a URL (the worker connects, and waits for NATS) or a shared client.
-    The schema needs `processed_events` (`install_processed_events`).
+    `nats` is a URL (the worker connects with `tls`, and waits for NATS) or a
+    shared client. The schema needs `processed_events` (`install_processed_events`).
     """
     handler = CustomerDirectoryHandler(PostgresCustomerDirectory(pool))
-    return DurableConsumer(nats, SPEC, EVENT_TYPES, handler.handle)
+    return DurableConsumer(nats, SPEC, EVENT_TYPES, handler.handle, tls=tls)
 
 
 def registrations(
@@ -130,7 +133,6 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     payments = payment_gateway(config, payments_url(config, mesh, environment))
     pool = await open_service_database(
         config,
-        env_prefix="ORDER_SERVICE_",
         application_name="order-service",
         migrations=MIGRATIONS,
         installs=[install_outbox, install_idempotency, install_processed_events],
@@ -158,10 +160,12 @@ async def build(config: OrderServiceConfig) -> GrpcService:
         database = OutboxDatabase(
             config.database_url, config.database_password, config.database_schema
         )
-        relay = OutboxRelay(database, servers, streams=[ORDER_EVENTS], name="order-outbox-relay")
+        relay = OutboxRelay(
+            database, servers, streams=[ORDER_EVENTS], name="order-outbox-relay", tls=config.tls
+        )
         workers.append(relay)
         # The order context's own copy of customers, fed by user events (pattern 8).
-        workers.append(customer_directory_consumer(servers, pool))
+        workers.append(customer_directory_consumer(servers, pool, tls=config.tls))
 
     async def close_users() -> None:
         await users.close()

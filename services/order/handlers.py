@@ -6,9 +6,11 @@ The unit makes the order, its outbox event and, for an idempotent call, the
 reply one transaction; the transport decided whether the call is idempotent
 and how its reply is serialized. Nothing here knows about gRPC or SQL.
 
-Authorization by end user: `viewer` is the subject the edge verified, or None
-for a service-to-service call (trusted inside the mesh). An end user sees and
-acts on their own orders only: placing or listing for another customer is
+Authorization by end user: `viewer` carries the subject the edge verified,
+or says the call is internal (a mesh service's own, by its certificate). A
+call that is neither (through the edge without a user, or without mTLS) is
+UNAUTHENTICATED before anything is looked up. An end user sees and acts on
+their own orders only: placing or listing for another customer is
 PERMISSION_DENIED (the customer is in the request), while reading or
 cancelling another customer's order is NOT_FOUND, exactly as for an order
 that does not exist, so order ids cannot be probed.
@@ -23,9 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from protomesh.errors import FieldViolation, InvalidArgument, PermissionDenied
+from protomesh.errors import FieldViolation, InvalidArgument, PermissionDenied, Unauthenticated
 from protomesh.idempotency.calls import AlreadyAnswered, IdempotentReply
 from protomesh.pagination import decode_page_token, encode_page_token
+from protomesh.principal import Viewer
 from protomesh.unit_of_work import UnitOfWork
 from services.order.domain import (
     Event,
@@ -140,15 +143,24 @@ class OrderPage:
     next_page_token: str
 
 
-def authorize(viewer: str | None, customer_id: uuid.UUID) -> None:
-    """An end user may only touch their own orders; internal callers may touch any."""
-    if viewer is not None and viewer != str(customer_id):
+def identified(viewer: Viewer) -> None:
+    """Anyone but a signed-in user or a mesh service (the edge without a user, a plaintext
+    caller) is refused before anything is looked up: not even whether an order exists."""
+    if viewer.end_user is None and not viewer.internal:
+        raise Unauthenticated("this call needs a signed-in user")
+
+
+def authorize(viewer: Viewer, customer_id: uuid.UUID) -> None:
+    """An end user may only touch their own orders; a mesh service may touch any."""
+    identified(viewer)
+    if viewer.end_user is not None and viewer.end_user != str(customer_id):
         raise PermissionDenied("this order belongs to another customer")
 
 
-def reveal(viewer: str | None, order: Order) -> None:
+def reveal(viewer: Viewer, order: Order) -> None:
     """Another customer's order does not exist, as far as this end user can tell."""
-    if viewer is not None and viewer != str(order.customer_id):
+    identified(viewer)
+    if viewer.end_user is not None and viewer.end_user != str(order.customer_id):
         raise OrderNotFound(order.id)
 
 
@@ -160,7 +172,7 @@ async def place_order(
     payments: PaymentGateway,
     orders: OrderReader,
     clock: Clock,
-    viewer: str | None,
+    viewer: Viewer,
 ) -> Order:
     """Check the customer, hold the payment, then write the order and its event at once.
 
@@ -221,7 +233,8 @@ async def _release(
     await payments.void(payment)
 
 
-async def get_order(order_id: uuid.UUID, *, orders: OrderReader, viewer: str | None) -> Order:
+async def get_order(order_id: uuid.UUID, *, orders: OrderReader, viewer: Viewer) -> Order:
+    identified(viewer)
     order = await orders.get(order_id)
     if order is None:
         raise OrderNotFound(order_id)
@@ -229,7 +242,7 @@ async def get_order(order_id: uuid.UUID, *, orders: OrderReader, viewer: str | N
     return order
 
 
-async def list_orders(query: ListOrders, *, orders: OrderReader, viewer: str | None) -> OrderPage:
+async def list_orders(query: ListOrders, *, orders: OrderReader, viewer: Viewer) -> OrderPage:
     authorize(viewer, query.customer_id)
     limit = query.page_size or DEFAULT_PAGE_SIZE
     status = query.status.value if query.status else ""
@@ -249,7 +262,7 @@ async def cancel_order(
     uow: OrderUnitOfWork,
     payments: PaymentGateway,
     clock: Clock,
-    viewer: str | None,
+    viewer: Viewer,
 ) -> Order:
     """Cancel, then release the order's hold once the cancellation is committed.
 
@@ -258,6 +271,7 @@ async def cancel_order(
     cancelled order that still names it (logged, for reconciliation).
     """
     async with uow:
+        identified(viewer)
         order = await uow.orders.get_for_update(command.order_id)
         if order is None:
             raise OrderNotFound(command.order_id)

@@ -16,8 +16,8 @@ import grpc
 from shop.order.v1 import order_pb2 as v1
 from shop.order.v1 import order_pb2_grpc
 
-from protomesh.edge_auth import end_user
 from protomesh.idempotency import answer_once, idempotent_call
+from protomesh.principal import Viewer
 from services.order import handlers, mapping
 from services.order.domain import Order
 from services.order.handlers import (
@@ -86,13 +86,13 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
                 payments=self._payments,
                 orders=self._orders,
                 clock=self._clock,
-                viewer=end_user(context),
+                viewer=Viewer.of_call(),
             ),
         )
 
     async def GetOrder(self, request: v1.GetOrderRequest, context: Context) -> v1.GetOrderResponse:
         order = await handlers.get_order(
-            mapping.parse_id(request.order_id), orders=self._orders, viewer=end_user(context)
+            mapping.parse_id(request.order_id), orders=self._orders, viewer=Viewer.of_call()
         )
         return v1.GetOrderResponse(order=mapping.to_order(order))
 
@@ -105,7 +105,7 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
             page_token=request.page_token,
             status=mapping.status_from(request.status),
         )
-        page = await handlers.list_orders(query, orders=self._orders, viewer=end_user(context))
+        page = await handlers.list_orders(query, orders=self._orders, viewer=Viewer.of_call())
         return v1.ListOrdersResponse(
             orders=[mapping.to_order(o) for o in page.orders],
             next_page_token=page.next_page_token,
@@ -125,6 +125,6 @@ class OrderServiceV1(order_pb2_grpc.OrderServiceServicer):
                 uow=self._units(reply),
                 payments=self._payments,
                 clock=self._clock,
-                viewer=end_user(context),
+                viewer=Viewer.of_call(),
             ),
         )

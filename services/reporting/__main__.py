@@ -36,7 +36,7 @@ async def run_rebuild(config: ReportingServiceConfig) -> None:
         schema=config.database_schema,
         application_name="reporting-rebuild",
     )
-    nats = await connect_nats(servers, name="reporting-rebuild")
+    nats = await connect_nats(servers, name="reporting-rebuild", tls=config.tls)
     try:
         async with pool.acquire() as connection:
             await install_read_model(connection)

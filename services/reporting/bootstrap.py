@@ -15,7 +15,7 @@ from protomesh.readiness import ReadinessCheck
 from protomesh.registry import load_mesh
 from protomesh.registry.model import host_of
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
-from services.reporting.config import PREFIX, ReportingServiceConfig
+from services.reporting.config import ReportingServiceConfig
 from services.reporting.projector import projector_workers
 from services.reporting.queries import SummaryQueries
 from services.reporting.servicer import ReportingServiceV1
@@ -39,14 +39,13 @@ def nats_url(config: ReportingServiceConfig) -> str | None:
 async def build(config: ReportingServiceConfig) -> GrpcService:
     pool = await open_service_database(
         config,
-        env_prefix=PREFIX,
         application_name="reporting-service",
         migrations=MIGRATIONS,
         installs=[install_read_model],
     )
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
     servers = nats_url(config)
-    workers: list[Worker] = [*projector_workers(servers, pool)] if servers else []
+    workers: list[Worker] = [*projector_workers(servers, pool, tls=config.tls)] if servers else []
     definition = ServiceDefinition(
         name="reporting",
         policies=ServicePolicies.of(load_mesh(config.mesh_file), "reporting"),

@@ -15,6 +15,7 @@ from nats.aio.client import Client as NatsClient
 
 from protomesh.bus.consumer import ConsumerSpec, DurableConsumer
 from protomesh.bus.decoding import DecodedEvent, EventTypes
+from protomesh.tls.files import TlsFiles
 from services.reporting.facts import ORDER_TYPES, USER_TYPES, event_time, fact_of
 from services.reporting.projection import apply_event
 from services.reporting.streams import ORDER_EVENTS, USER_EVENTS
@@ -64,9 +65,12 @@ class Projector:
             )
 
 
-def projector_workers(nats: NatsClient | str, pool: asyncpg.Pool) -> list[DurableConsumer]:
-    """The consumers the reporting service runs beside its query RPCs."""
+def projector_workers(
+    nats: NatsClient | str, pool: asyncpg.Pool, *, tls: TlsFiles | None = None
+) -> list[DurableConsumer]:
+    """The consumers the reporting service runs beside its query RPCs; `tls` is the
+    service's certificate, for a tls:// NATS."""
     return [
-        DurableConsumer(nats, source.spec, source.types, Projector(pool, source))
+        DurableConsumer(nats, source.spec, source.types, Projector(pool, source), tls=tls)
         for source in SOURCES
     ]

@@ -83,6 +83,7 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
         RelaySettings(poll_interval=config.outbox_poll_interval),
         streams=[USER_EVENTS],
         name="user-outbox-relay",
+        tls=config.tls,
     )
 
 
@@ -97,7 +98,6 @@ async def build(config: UserServiceConfig) -> GrpcService:
     declare_produced(load_mesh(config.mesh_file).services["user"].produces)
     pool = await open_service_database(
         config,
-        env_prefix="USER_SERVICE_",
         application_name="user-service",
         migrations=MIGRATIONS,
         installs=[install_outbox, install_idempotency, install_processed_events],
@@ -110,7 +110,7 @@ async def build(config: UserServiceConfig) -> GrpcService:
     if relay is not None:
         workers.append(relay)
     if config.nats_url is not None:  # orders per customer, kept from the order events
-        workers.append(order_counts_consumer(config.nats_url, pool))
+        workers.append(order_counts_consumer(config.nats_url, pool, tls=config.tls))
 
     definition = ServiceDefinition(
         name="user",

@@ -19,6 +19,7 @@ from shop.order.events.v1 import events_pb2
 from protomesh.bus.consumer import ConsumerSpec, DurableConsumer, Rejected
 from protomesh.bus.decoding import DecodedEvent, EventTypes
 from protomesh.bus.processed import handle_once
+from protomesh.tls.files import TlsFiles
 from services.user.streams import ORDER_EVENTS
 
 CONSUMER = "user-order-counts"
@@ -79,10 +80,12 @@ class OrderCountProjection:
         return OrderCount(0, 0) if row is None else OrderCount(row[0], row[1])
 
 
-def order_counts_consumer(nats: NatsClient | str, pool: asyncpg.Pool) -> DurableConsumer:
+def order_counts_consumer(
+    nats: NatsClient | str, pool: asyncpg.Pool, *, tls: TlsFiles | None = None
+) -> DurableConsumer:
     """The worker the user service runs beside its RPCs when it has a NATS URL.
 
     `nats` is a URL (the worker connects, and waits for NATS) or a shared client.
     The schema needs `processed_events` (`install_processed_events`).
     """
-    return DurableConsumer(nats, SPEC, EVENT_TYPES, OrderCountProjection(pool).handle)
+    return DurableConsumer(nats, SPEC, EVENT_TYPES, OrderCountProjection(pool).handle, tls=tls)

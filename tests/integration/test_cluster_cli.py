@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 import yaml
+from nats.aio.client import Client as NatsClient
 
+from protomesh.bus.connection import connect_nats
 from protomesh.paths import ROOT
+from protomesh.tls.files import TlsFiles
 from protomesh_toolkit.codegen import tool
 from tests.support.cluster_cli import PROTOMESH, cli_environment, run_protomesh
 from tests.support.ports import free_port
@@ -166,7 +168,7 @@ def test_up_starts_everything_healthy_and_prints_commands_that_work(cluster: Clu
     assert re.search(r"postgres +starting \.\.\. healthy on 127\.0\.0\.1:\d+ .* in \d", up.stdout)
     assert f"grpc 127.0.0.1:{cluster.user_port}" in up.stdout
     assert f"postgresql://postgres@127.0.0.1:{cluster.postgres_port}/postgres" in up.stdout
-    assert f"nats://127.0.0.1:{cluster.nats_port}" in up.stdout
+    assert f"tls://127.0.0.1:{cluster.nats_port}" in up.stdout
     assert f"monitor http://127.0.0.1:{cluster.nats_monitor_port}" in up.stdout
     status = cluster.status()
     assert {name: c["state"] for name, c in status.items()} == {
@@ -204,6 +206,7 @@ def test_up_starts_everything_healthy_and_prints_commands_that_work(cluster: Clu
     assert re.search(r"^supervisor \| .* supervising postgres, nats, user$", logs, re.MULTILINE)
     assert "user serving on" in cluster.cli("logs", "user").stdout
     assert_no_password_shows(cluster, up.stdout + up.stderr + logs)
+    assert re.search(r"roles\s+provisioning \.\.\. 1 roles and schemas", up.stdout), up.stdout
 
 
 def assert_no_password_shows(cluster: Cluster, output: str) -> None:
@@ -218,6 +221,12 @@ def assert_no_password_shows(cluster: Cluster, output: str) -> None:
         )
         assert not [password for password in passwords if password in exposed]
     assert not [password for password in passwords if password in output.encode()]
+    # The admin password went to the provisioning step alone: a service is not even told
+    # where its file is, so it holds only its own role's password.
+    service_environment = Path(f"/proc/{cluster.pids()['user']}/environ").read_bytes()
+    assert b"postgres_admin_password" not in service_environment
+    assert b"ADMIN_DATABASE" not in service_environment
+    assert b"user_db_password" in service_environment
 
 
 def test_a_second_up_says_so_and_changes_nothing(cluster: Cluster) -> None:
@@ -234,7 +243,7 @@ def test_a_second_up_says_so_and_changes_nothing(cluster: Cluster) -> None:
 def test_down_leaves_no_process_and_up_again_keeps_the_data(cluster: Cluster) -> None:
     cluster.cli("up")
     created = grpcurl(cluster, "CreateUser", {"email": "kept@example.com", "display_name": "K"})
-    sequence = asyncio.run(publish_to_new_stream(cluster.nats_port))
+    sequence = asyncio.run(publish_to_new_stream(cluster))
     pids = cluster.pids()
     family = {pid for root in pids.values() for pid in {root, *children_of(root)}}
     assert len(family) > len(pids)  # PostgreSQL's own processes are watched too
@@ -249,15 +258,22 @@ def test_down_leaves_no_process_and_up_again_keeps_the_data(cluster: Cluster) ->
     cluster.cli("up")
     found = grpcurl(cluster, "GetUser", {"user_id": created["user"]["user_id"]})
     assert found["user"]["email"] == "kept@example.com"
-    assert asyncio.run(last_sequence(cluster.nats_port)) == sequence
+    assert asyncio.run(last_sequence(cluster)) == sequence
 
 
 STREAM, SUBJECT = "KEPT", "kept.events"
 
 
-async def publish_to_new_stream(port: int) -> int:
+async def as_operator(cluster: Cluster) -> NatsClient:
+    """NATS takes mutual TLS only: the operator's certificate (it may do anything)."""
+    operator = TlsFiles.of(cluster.run_dir / "certs", "operator")
+    url = f"tls://127.0.0.1:{cluster.nats_port}"
+    return await connect_nats(url, name="test", tls=operator, max_reconnect_attempts=3)
+
+
+async def publish_to_new_stream(cluster: Cluster) -> int:
     """A JetStream stream with one message on file storage; returns the message's sequence."""
-    client = await nats.connect(f"nats://127.0.0.1:{port}")
+    client = await as_operator(cluster)
     try:
         stream = client.jetstream()
         await stream.add_stream(name=STREAM, subjects=[SUBJECT])
@@ -267,8 +283,8 @@ async def publish_to_new_stream(port: int) -> int:
         await client.close()
 
 
-async def last_sequence(port: int) -> int:
-    client = await nats.connect(f"nats://127.0.0.1:{port}")
+async def last_sequence(cluster: Cluster) -> int:
+    client = await as_operator(cluster)
     try:
         info = await client.jetstream().stream_info(STREAM)
         return int(info.state.last_seq)

@@ -95,7 +95,7 @@ async def test_up_runs_nats_and_the_user_service_publishes_through_it(
 ) -> None:
     up = cluster.cli("up")
     assert up.returncode == 0, up.stdout + up.stderr
-    assert f"nats://127.0.0.1:{cluster.nats_port}" in up.stdout
+    assert f"tls://127.0.0.1:{cluster.nats_port}" in up.stdout  # mutual TLS only
     status = json.loads(cluster.cli("status", "--json").stdout)
     states = {c["name"]: c["state"] for c in status["components"]}
     assert states == {"postgres": "healthy", "nats": "healthy", "user": "healthy"}
@@ -108,7 +108,10 @@ async def test_up_runs_nats_and_the_user_service_publishes_through_it(
             v1.CreateUserRequest(email="cluster@nats.example", display_name="C"), timeout=10
         )
     client = await connect_nats(
-        f"nats://127.0.0.1:{cluster.nats_port}", name="test", max_reconnect_attempts=3
+        f"tls://127.0.0.1:{cluster.nats_port}",
+        name="test",
+        tls=TlsFiles.of(cluster.run_dir / "certs", "operator"),
+        max_reconnect_attempts=3,
     )
     try:
         js = client.jetstream()

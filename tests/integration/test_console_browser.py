@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats
 import pytest
 import yaml
+from nats.aio.client import Client as NatsClient
 from playwright.sync_api import Browser, Page, expect
 
+from protomesh.bus.connection import connect_nats
 from protomesh.registry import DEFAULT_MESH_FILE
+from protomesh.tls.files import TlsFiles
 from tests.support.browser import ErrorLog, chromium
 from tests.support.cluster_cli import run_protomesh
 from tests.support.ports import free_port, relocate_infrastructure
@@ -227,9 +229,16 @@ def _in_thread(work: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, work).result()
 
 
-async def _park_a_poison_message(nats_port: int, marker: bytes) -> None:
+async def _as_operator(cluster: Cluster) -> NatsClient:
+    """NATS takes mutual TLS only: the operator's certificate (it may do anything)."""
+    operator = TlsFiles.of(cluster.run_dir / "certs", "operator")
+    url = f"tls://127.0.0.1:{cluster.nats_port}"
+    return await connect_nats(url, name="test", tls=operator, max_reconnect_attempts=3)
+
+
+async def _park_a_poison_message(cluster: Cluster, marker: bytes) -> None:
     """Bytes that are no OrderPlaced: the user service's consumer parks them."""
-    client = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    client = await _as_operator(cluster)
     try:
         headers = {
             "Nats-Msg-Id": uuid.uuid4().hex,
@@ -242,8 +251,8 @@ async def _park_a_poison_message(nats_port: int, marker: bytes) -> None:
         await client.close()
 
 
-async def _last_on_subject(nats_port: int) -> tuple[bytes, dict[str, str]]:
-    client = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+async def _last_on_subject(cluster: Cluster) -> tuple[bytes, dict[str, str]]:
+    client = await _as_operator(cluster)
     try:
         message = await client.jetstream().get_last_msg(
             "ORDER_EVENTS", "order.events.v1.OrderPlaced"
@@ -255,7 +264,7 @@ async def _last_on_subject(nats_port: int) -> tuple[bytes, dict[str, str]]:
 
 def test_a_dead_letter_is_replayed_after_a_confirmation(cluster: Cluster, page: Page) -> None:
     marker = b"\xff not a protobuf " + uuid.uuid4().hex.encode()
-    _in_thread(_park_a_poison_message(cluster.nats_port, marker))
+    _in_thread(_park_a_poison_message(cluster, marker))
     errors = ErrorLog(page)
     deadline = time.monotonic() + 20
     while True:
@@ -280,7 +289,7 @@ def test_a_dead_letter_is_replayed_after_a_confirmation(cluster: Cluster, page: 
     expect(page.locator("#replayed")).to_contain_text(f"Dead letter {sequence} replayed")
     expect(page.locator(f'#dead-letters tr[data-sequence="{sequence}"]')).to_have_count(0)
 
-    data, headers = _in_thread(_last_on_subject(cluster.nats_port))
+    data, headers = _in_thread(_last_on_subject(cluster))
     assert data == marker
     assert headers["Nats-Msg-Id"].startswith(f"replay:{sequence}:")
     assert not any(name.startswith("dlq-") for name in headers)
@@ -310,7 +319,7 @@ def test_a_replay_needs_the_confirmation_token_and_the_consoles_own_origin(
     cluster: Cluster,
 ) -> None:
     marker = b"\xff poison " + uuid.uuid4().hex.encode()
-    _in_thread(_park_a_poison_message(cluster.nats_port, marker))
+    _in_thread(_park_a_poison_message(cluster, marker))
     deadline = time.monotonic() + 20
     while not (parked := [x for x in cluster.cli("dlq", "list").split() if x.isdigit()]):
         assert time.monotonic() < deadline, "no dead letter was listed"

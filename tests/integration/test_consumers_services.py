@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from shop.order.events.v1 import events_pb2 as order_events
 from shop.user.events.v1 import events_pb2 as user_events
 
@@ -54,7 +55,10 @@ async def publish(js: JetStreamContext, message: Message, event_id: str | None =
 
 
 async def settled(js: JetStreamContext, stream: str, durable: str) -> bool:
-    info = await js.consumer_info(stream, durable)
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:  # declared in the background: not yet
+        return False
     return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
 

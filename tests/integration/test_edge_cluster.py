@@ -238,6 +238,7 @@ def test_the_insecure_switch_turns_tls_off_for_the_whole_mesh_and_says_so(
         assert "mTLS is OFF" in (cluster.run_dir / "logs" / f"{service}.log").read_text()
     commands = up.stdout.split("Try it:\n", 1)[1].split("\n\nIt keeps running", 1)[0]
     assert "-plaintext" in commands
+    assert "orders need a signed-in user or a mesh identity" in commands  # none in plaintext
     tried = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", commands],
         cwd=ROOT,

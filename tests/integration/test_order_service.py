@@ -271,6 +271,10 @@ async def test_an_end_user_sees_and_cancels_only_their_own_orders(
             assert raised.value.code() == code
     still = await orders.GetOrder(v1.GetOrderRequest(order_id=order_id), timeout=5)
     assert still.order.status == v1.ORDER_STATUS_PENDING
+    # Through the edge without a signed-in user the call is anonymous, not internal.
+    with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+        await via_edge.GetOrder(v1.GetOrderRequest(order_id=order_id), timeout=5)
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_pages_walk_a_customers_orders_newest_first(

@@ -36,7 +36,7 @@ from protomesh_toolkit.topology.files import COMPOSE_FILE, K8S_DIR, rendered
 from tests.support.ports import free_port, relocate_infrastructure
 from tests.support.topology import mesh_with_order
 
-ONE_SHOT_JOBS = {"certs", "edge-config"}
+ONE_SHOT_JOBS = {"certs", "db-provision", "edge-config", "order-cdc-setup"}
 OBSERVABILITY = {"otel-collector", "jaeger"}
 
 
@@ -115,7 +115,7 @@ def edge_certificate_mount(mesh: Mesh, topology: str) -> str:
     """Where the topology mounts the mesh's certificates into the Envoy container."""
     if topology == "compose":
         volumes: list[str] = compose.render(mesh)["services"]["edge"]["volumes"]
-        return next(v.split(":")[1] for v in volumes if v.startswith("certs:"))
+        return next(v.split(":")[1] for v in volumes if v.startswith("certs-edge:"))
     pod = kubernetes.render(mesh)["edge.yaml"][0]["spec"]["template"]["spec"]
     envoy = next(c for c in pod["containers"] if c["name"] == "envoy")
     mount: str = next(m["mountPath"] for m in envoy["volumeMounts"] if m["name"] == "certs")

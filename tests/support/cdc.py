@@ -7,6 +7,8 @@ and stream (`ORDER_<HEX>_CHANGES`) are its own on the session's PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import secrets
@@ -19,11 +21,12 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from shop.order.changes.v1 import changes_pb2
 
+from protomesh.cdc import slot
 from protomesh.cdc.naming import CaptureNames
 from protomesh.cdc.settings import PREFIX
 from protomesh.config import Secret
 from protomesh.db.migrations import migrate
-from protomesh.db.provision import provision_service_database
+from protomesh_toolkit.db.provision import provision_service_database
 from services.order.bootstrap import MIGRATIONS
 from tests.support.outbox import RelayProcess, eventually, stream_messages
 from tests.support.postgres import Postgres
@@ -96,7 +99,7 @@ async def scratch_orders(postgres: Postgres) -> ScratchOrders:
 def cdc_process(
     postgres: Postgres, orders: ScratchOrders, nats_url: str, directory: Path, **settings: str
 ) -> RelayProcess:
-    """`python -m protomesh.cdc` for the scratch tables; it sets itself up as the admin would."""
+    """`python -m protomesh.cdc` for the scratch tables, set up as the admin first."""
     return watching(
         postgres,
         orders.names,
@@ -118,11 +121,27 @@ def watching(
     directory: Path,
     **settings: str,
 ) -> RelayProcess:
-    """A worker for the `orders` table in `schema`, logging in as `<service_role>_cdc`."""
+    """A worker for the `orders` table in `schema`, logging in as `<service_role>_cdc`.
+
+    Its role, grants, publication and slot are made first, as the admin, as
+    `protomesh db provision --cdc` does: the worker itself gets no admin setting.
+    """
     role = f"{service_role}_cdc"
     password_file = directory / f"{role}_password"
     if not password_file.exists():
         password_file.write_text(secrets.token_urlsafe(16))
+    set_up = slot.prepare_from_admin(
+        postgres.admin_dsn,
+        Secret(postgres.password),
+        names,
+        role=role,
+        password=Secret(password_file.read_text()),
+        schema=schema,
+        tables=["orders"],
+    )
+    # Called from async tests: the set-up runs on a loop of its own, in a thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, set_up).result(timeout=30)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(PREFIX)},
         f"{PREFIX}CONTEXT": names.context,
@@ -130,8 +149,6 @@ def watching(
         f"{PREFIX}DATABASE_URL": postgres.dsn_for(role),
         f"{PREFIX}DATABASE_PASSWORD_FILE": str(password_file),
         f"{PREFIX}DATABASE_SCHEMA": schema,
-        f"{PREFIX}ADMIN_DATABASE_URL": postgres.admin_dsn,
-        f"{PREFIX}ADMIN_DATABASE_PASSWORD_FILE": str(postgres.password_file),
         f"{PREFIX}NATS_URL": nats_url,
         f"{PREFIX}NAME": f"cdc-{names.context}",
         f"{PREFIX}LOG_LEVEL": "debug",

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import nats
 from shop.order.events.v1 import events_pb2
 
+from protomesh.bus.connection import connect_nats
+from protomesh.tls.files import TlsFiles
 from tests.support.edge_load import EdgeClient, Outcome, running
 from tests.support.mesh_cluster import MeshCluster
 
@@ -289,7 +290,7 @@ async def _event_problems(
     cluster: MeshCluster, ledger: Ledger, acked: set[str], users: list[str]
 ) -> list[str]:
     problems = []
-    placed = await _placed_in_stream(cluster.port_of("nats"))
+    placed = await _placed_in_stream(cluster)
     for order in acked:
         if placed[order] != 1:
             problems.append(f"{order}: {placed[order]} OrderPlaced in JetStream")
@@ -326,8 +327,14 @@ async def _event_problems(
     return problems
 
 
-async def _placed_in_stream(port: int) -> Counter[str]:
-    client = await nats.connect(f"nats://127.0.0.1:{port}")
+async def _placed_in_stream(cluster: MeshCluster) -> Counter[str]:
+    # NATS takes mutual TLS only: as the operator, who may read any stream.
+    client = await connect_nats(
+        f"tls://127.0.0.1:{cluster.port_of('nats')}",
+        name="chaos-check",
+        tls=TlsFiles.of(cluster.run_dir / "certs", "operator"),
+        max_reconnect_attempts=3,
+    )
     try:
         stream = client.jetstream()
         subscription = await stream.subscribe("order.events.v1.OrderPlaced", ordered_consumer=True)

@@ -49,6 +49,7 @@ def order_service(
     password_file = directory / f"{role}_password"
     role_password = secrets.token_urlsafe(16)
     password_file.write_text(role_password)
+    postgres.provision(role, role_password, schema)  # the service gets no admin secret
     port = free_port()
     mesh = mesh_with_user_at(directory / f"mesh-{suffix}.yaml", user_port)
     env = {
@@ -58,8 +59,6 @@ def order_service(
         "ORDER_SERVICE_DATABASE_URL": postgres.dsn_for(role),
         "ORDER_SERVICE_DATABASE_PASSWORD_FILE": str(password_file),
         "ORDER_SERVICE_DATABASE_SCHEMA": schema,
-        "ORDER_SERVICE_ADMIN_DATABASE_URL": postgres.admin_dsn,
-        "ORDER_SERVICE_ADMIN_DATABASE_PASSWORD_FILE": str(postgres.password_file),
         "ORDER_SERVICE_READINESS_INTERVAL": "0.1",
         "ORDER_SERVICE_MESH_FILE": str(mesh),
         "ORDER_SERVICE_NATS_URL": f"nats://127.0.0.1:{free_port()}",
@@ -68,7 +67,7 @@ def order_service(
         **{f"ORDER_SERVICE_{k.upper()}": v for k, v in overrides.items()},
     }
     service = ServiceProcess("order", port, directory / f"order-{suffix}.log", env)
-    service.secrets_shown = [role_password, postgres.password]
+    service.secrets_shown = [role_password]
     return service
 
 

@@ -26,10 +26,10 @@ from shop.order.events.v1 import events_pb2
 
 from protomesh.config import Secret
 from protomesh.db.pool import create_pool
-from protomesh.db.provision import provision_service_database
 from protomesh.outbox import OutboxDatabase, append_event, install_outbox, notify_relay
 from protomesh.outbox.settings import PREFIX
 from protomesh.paths import ROOT
+from protomesh_toolkit.db.provision import provision_service_database
 from tests.support.postgres import Postgres
 
 ORDER_STREAM = "ORDER_EVENTS"

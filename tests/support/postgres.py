@@ -8,6 +8,8 @@ from pathlib import Path
 
 import asyncpg
 
+from protomesh.config import Secret
+from protomesh_toolkit.db.provision import ServiceRole, provision
 from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
 from tests.support.ports import free_port
 
@@ -27,6 +29,13 @@ class Postgres:
 
     async def connect(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.admin_dsn, password=self.password)
+
+    def provision(self, role: str, password: str, schema: str) -> None:
+        """Make a service's role and schema as the admin, as `protomesh db provision` does
+        before a service starts: the service itself never gets the admin password."""
+        provision(
+            self.admin_dsn, Secret(self.password), [ServiceRole(role, Secret(password), schema)]
+        )
 
 
 def start_postgres(directory: Path, settings: dict[str, str] | None = None) -> Postgres:

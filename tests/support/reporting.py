@@ -45,7 +45,9 @@ def reporting_service(postgres: Postgres, directory: Path, nats_url: str) -> Ser
     suffix = secrets.token_hex(3)
     role, schema = f"reporting_svc_{suffix}", f"reporting_{suffix}"
     password_file = directory / f"{role}_password"
-    password_file.write_text(secrets.token_urlsafe(16))
+    password = secrets.token_urlsafe(16)
+    password_file.write_text(password)
+    postgres.provision(role, password, schema)  # the service gets no admin secret
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(PREFIX)},
@@ -53,8 +55,6 @@ def reporting_service(postgres: Postgres, directory: Path, nats_url: str) -> Ser
         f"{PREFIX}DATABASE_URL": postgres.dsn_for(role),
         f"{PREFIX}DATABASE_PASSWORD_FILE": str(password_file),
         f"{PREFIX}DATABASE_SCHEMA": schema,
-        f"{PREFIX}ADMIN_DATABASE_URL": postgres.admin_dsn,
-        f"{PREFIX}ADMIN_DATABASE_PASSWORD_FILE": str(postgres.password_file),
         f"{PREFIX}READINESS_INTERVAL": "0.1",
         f"{PREFIX}NATS_URL": nats_url,
         **mesh_tls.service_environment(PREFIX, "reporting"),

@@ -97,6 +97,7 @@ def user_service(postgres: Postgres, directory: Path, **overrides: str) -> Servi
     password_file = directory / f"{role}_password"
     role_password = secrets.token_urlsafe(16)
     password_file.write_text(role_password)
+    postgres.provision(role, role_password, schema)  # the service gets no admin secret
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("USER_SERVICE_")},
@@ -104,12 +105,10 @@ def user_service(postgres: Postgres, directory: Path, **overrides: str) -> Servi
         "USER_SERVICE_DATABASE_URL": postgres.dsn_for(role),
         "USER_SERVICE_DATABASE_PASSWORD_FILE": str(password_file),
         "USER_SERVICE_DATABASE_SCHEMA": schema,
-        "USER_SERVICE_ADMIN_DATABASE_URL": postgres.admin_dsn,
-        "USER_SERVICE_ADMIN_DATABASE_PASSWORD_FILE": str(postgres.password_file),
         "USER_SERVICE_READINESS_INTERVAL": "0.1",
         **mesh_tls.service_environment("USER_SERVICE_"),
         **{f"USER_SERVICE_{k.upper()}": v for k, v in overrides.items()},
     }
     service = ServiceProcess("user", port, directory / f"user-{suffix}.log", env)
-    service.secrets_shown = [role_password, postgres.password]
+    service.secrets_shown = [role_password]
     return service

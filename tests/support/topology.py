@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from protomesh.registry import DEFAULT_MESH_FILE, Mesh, load_mesh
+from protomesh_toolkit.layout import Layout
 
 
 def mesh_with_order(directory: Path) -> tuple[Path, Mesh]:
@@ -15,3 +16,10 @@ def mesh_with_order(directory: Path) -> tuple[Path, Mesh]:
     path = directory / "mesh.yaml"
     path.write_text(DEFAULT_MESH_FILE.read_text())
     return path, load_mesh(path)
+
+
+def prepared(tmp_path: Path, mesh_file: Path) -> Layout:
+    """A run directory with its secrets folder, where launching a service makes its files."""
+    layout = Layout(tmp_path / "run", mesh_file)
+    layout.prepare()
+    return layout

@@ -17,9 +17,11 @@ A change-capture worker (`cdc` in mesh.yaml) is a one-pod Deployment with
 its ConfigMap. The edge is a Deployment of the official Envoy image behind a Service, with
 the edge's certificate from the same Secret at /etc/envoy/certs.
 PostgreSQL and NATS are not rendered: a cluster takes them from its operator
-or provider, reachable as the Services `postgres` and `nats`. The payment
-provider's sandbox is (payments.yaml), as the Service `payments`. Secrets are
-referenced, never rendered: docs/deployment.md says how to create them.
+or provider, reachable as the Services `postgres` and `nats`; the Job
+`db-provision` makes each service's role and schema there, the only pod
+with the admin password. The payment provider's sandbox is (payments.yaml),
+as the Service `payments`. Secrets are referenced, never rendered:
+docs/deployment.md says how to create them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from typing import Any
 from protomesh.registry import Mesh
 from protomesh_toolkit.topology.compose import wiring_of
 from protomesh_toolkit.topology.kubernetes.cdc import cdc_documents
+from protomesh_toolkit.topology.kubernetes.database import NAME as PROVISION
+from protomesh_toolkit.topology.kubernetes.database import provision_documents
 from protomesh_toolkit.topology.kubernetes.edge import edge_documents
 from protomesh_toolkit.topology.kubernetes.names import HEADER, NAMESPACE
 from protomesh_toolkit.topology.kubernetes.payments import payments_documents
@@ -47,6 +51,8 @@ def render(mesh: Mesh) -> dict[str, list[dict[str, Any]]]:
     # (<PREFIX>OTLP_ENDPOINT), or OTEL_EXPORTER_OTLP_ENDPOINT set (docs/observability.md).
     wiring = replace(wiring_of(mesh), otlp_endpoint=None)
     files = {"namespace.yaml": [_namespace()]}
+    if "postgres" in mesh.infrastructure:
+        files[f"{PROVISION}.yaml"] = provision_documents(mesh)
     if "payments" in mesh.infrastructure:
         files["payments.yaml"] = payments_documents(mesh.infrastructure["payments"])
     for service in mesh.services.values():

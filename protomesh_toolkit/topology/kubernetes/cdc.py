@@ -1,10 +1,13 @@
 """A change-capture worker's manifests: ConfigMap and a one-pod Deployment.
 
-One pod, replaced with `Recreate`: a slot has one reader, and a rolling
-update would run two for a moment (the second fails on the active slot and
-retries, harmlessly, but noisily). No Service: nothing calls it; Prometheus
-scrapes the pod's `metrics` port, which is also its probe (it answers with
-the slot's lag once the worker has read its slot).
+Its init container makes the worker's role, grants, publication and slot as the admin
+(`protomesh db provision --cdc`, retried until the service has migrated); the worker
+container mounts only its own role's password and its own certificate (`order-cdc`, for
+NATS). One pod, replaced with `Recreate`: a slot has one reader, and a rolling update
+would run two for a moment (the second fails on the active slot and retries, harmlessly,
+but noisily). No Service: nothing calls it; Prometheus scrapes the pod's `metrics` port,
+which is also its probe (it answers with the slot's lag once the worker has read its
+slot).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from typing import Any
 from protomesh.registry import ChangeCapture, Service
 from protomesh_toolkit.topology import images
 from protomesh_toolkit.topology.kubernetes.names import DATABASE_SECRET, ENVIRONMENT, RESTART_POLICY
+from protomesh_toolkit.topology.kubernetes.services import certificate_volume
 from protomesh_toolkit.topology.wiring import (
-    ADMIN_PASSWORD,
     Wiring,
     cdc_health_command,
     cdc_password,
     cdc_settings,
+    cdc_setup_command,
+    cdc_setup_secrets,
 )
 
 
@@ -36,7 +41,21 @@ def cdc_documents(capture: ChangeCapture, service: Service, wiring: Wiring) -> l
         "periodSeconds": 10,
         "timeoutSeconds": 5,
     }
-    keys = [ADMIN_PASSWORD, cdc_password(capture)]
+    keys = [cdc_password(capture)]  # its own role's; the admin's is the init container's
+    setup = {
+        "name": "setup",
+        "image": images.TOOLKIT,
+        "command": cdc_setup_command(ENVIRONMENT),
+        "env": [{"name": "PROTOMESH_ENV", "value": ENVIRONMENT}],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "setup-secrets", "mountPath": images.SECRETS_DIR, "readOnly": True}
+        ],
+    }
     container = {
         "name": capture.name,
         "image": images.PROTOMESH,
@@ -54,7 +73,10 @@ def cdc_documents(capture: ChangeCapture, service: Service, wiring: Wiring) -> l
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "secrets", "mountPath": images.SECRETS_DIR, "readOnly": True}],
+        "volumeMounts": [
+            {"name": "secrets", "mountPath": images.SECRETS_DIR, "readOnly": True},
+            {"name": "certs", "mountPath": images.CERTS_DIR, "readOnly": True},
+        ],
     }
     return [
         {
@@ -82,19 +104,21 @@ def cdc_documents(capture: ChangeCapture, service: Service, wiring: Wiring) -> l
                             "fsGroup": images.APP_UID,
                             "seccompProfile": {"type": "RuntimeDefault"},
                         },
+                        "initContainers": [setup],
                         "containers": [container],
                         "volumes": [
-                            {
-                                "name": "secrets",
-                                "secret": {
-                                    "secretName": DATABASE_SECRET,
-                                    "defaultMode": 0o440,
-                                    "items": [{"key": key, "path": key} for key in keys],
-                                },
-                            }
+                            _secrets("secrets", keys),
+                            _secrets("setup-secrets", cdc_setup_secrets(capture)),
+                            certificate_volume(capture.name),
                         ],
                     },
                 },
             },
         },
     ]
+
+
+def _secrets(name: str, keys: list[str]) -> dict[str, Any]:
+    items = [{"key": key, "path": key} for key in keys]
+    secret = {"secretName": DATABASE_SECRET, "defaultMode": 0o440, "items": items}
+    return {"name": name, "secret": secret}

@@ -14,7 +14,6 @@ from protomesh_toolkit.topology.kubernetes.names import (
     RESTART_POLICY,
 )
 from protomesh_toolkit.topology.wiring import (
-    ADMIN_PASSWORD,
     Wiring,
     database_password,
     health_command,
@@ -96,7 +95,7 @@ def _deployment(
     mounts = [{"name": "certs", "mountPath": images.CERTS_DIR, "readOnly": True}]
     volumes: list[dict[str, Any]] = [certificate_volume(service.name)]
     if service.database is not None:
-        keys = [ADMIN_PASSWORD, database_password(service)]
+        keys = [database_password(service)]  # its own role's; the admin's is the Job's alone
         mounts.append({"name": "secrets", "mountPath": images.SECRETS_DIR, "readOnly": True})
         volumes.append(
             {

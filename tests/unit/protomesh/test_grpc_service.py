@@ -235,6 +235,18 @@ async def test_a_service_without_certificates_refuses_to_start_unless_the_mesh_i
     assert GrpcService(definition, mesh_tls.with_identity(ServerSettings(port=0))).tls is None
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "user"])
+async def test_the_insecure_switch_refuses_any_address_but_loopback(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    monkeypatch.setenv("PROTOMESH_INSECURE", "1")
+    definition = ServiceDefinition(name="user", policies=project_policies("user"), registrations=[])
+    with pytest.raises(TlsConfigurationError, match="listens on loopback only"):
+        GrpcService(definition, ServerSettings(host=host, port=0))
+    for loopback in ("127.0.0.1", "::1", "localhost"):
+        assert GrpcService(definition, ServerSettings(host=loopback, port=0)).insecure
+
+
 async def test_the_insecure_switch_serves_plaintext_and_says_so_loudly(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,10 +6,10 @@ import contextvars
 
 import pytest
 
-from protomesh import request_context
 from protomesh.authz import CallerPolicy, caller_name, is_open_to_mesh
-from protomesh.errors import PermissionDenied
+from protomesh.errors import PermissionDenied, Unauthenticated
 from protomesh.interceptors.authorization import AuthorizationInterceptor
+from protomesh.principal import ANONYMOUS, INTERNAL, Viewer
 from protomesh.registry import load_mesh
 from tests.unit.protomesh.interceptors.fake_context import FakeContext
 
@@ -28,22 +28,38 @@ def admit(
     metadata: list[tuple[str, str]] | None = None,
 ) -> str | None:
     """Admit one call; the end user the handler would then see."""
+    return viewer_of(
+        policy, method, caller, domain=domain, enforce=enforce, metadata=metadata
+    ).end_user
+
+
+def viewer_of(
+    policy: CallerPolicy,
+    method: str,
+    caller: str | None,
+    *,
+    domain: str = DOMAIN,
+    enforce: bool = True,
+    metadata: list[tuple[str, str]] | None = None,
+) -> Viewer:
+    """Admit one call; who the use case then sees it acting for."""
     context = FakeContext(domain, caller, metadata or [])
 
-    def call() -> str | None:
+    def call() -> Viewer:
         AuthorizationInterceptor(policy, enforce=enforce).admit(method, context.typed)
-        return request_context.end_user.get()
+        return Viewer.of_call()
 
     return contextvars.copy_context().run(call)
 
 
-def test_the_checked_in_mesh_lets_order_and_bff_read_users_but_not_create_them() -> None:
+def test_the_checked_in_mesh_lets_order_read_users_but_not_create_them() -> None:
     policy = CallerPolicy.of(load_mesh(), "user")
     for caller in ("edge", "order", "bff", "operator"):
         assert policy.allows(GET_USER, caller)
     assert policy.allows(CREATE_USER, "edge")
     assert not policy.allows(CREATE_USER, "order")
-    assert not policy.allows(GET_USER, "stranger")
+    for undeclared in ("stranger", "order-cdc"):  # not a caller this service names: no access
+        assert not policy.allows(GET_USER, undeclared)
 
 
 def test_a_methods_own_rule_replaces_its_services_wildcard() -> None:
@@ -80,9 +96,28 @@ def test_a_service_may_name_another_forwarder() -> None:
     assert admit(policy, "/pkg.Svc/Read", "bff", metadata=[("x-jwt-sub", "ada")]) == "ada"
 
 
-def test_with_tls_off_nothing_is_enforced_and_the_header_is_believed() -> None:
+def test_with_tls_off_no_end_user_is_believed_and_no_call_is_internal() -> None:
     policy = CallerPolicy.from_rules(DOMAIN, {})
-    assert admit(policy, GET_USER, None, enforce=False, metadata=[("x-jwt-sub", "a")]) == "a"
+    sent = [("x-jwt-sub", "a")]
+    assert viewer_of(policy, GET_USER, None, enforce=False, metadata=sent) == ANONYMOUS
+    assert viewer_of(policy, GET_USER, None, enforce=False) == ANONYMOUS
+
+
+@pytest.mark.parametrize("enforce", [True, False])
+def test_an_end_user_header_sent_twice_is_refused(enforce: bool) -> None:
+    policy = CallerPolicy.of(load_mesh(), "user")
+    twice = [("x-jwt-sub", "alice"), ("x-jwt-sub", "mallory")]
+    with pytest.raises(Unauthenticated, match="x-jwt-sub was sent 2 times"):
+        admit(policy, GET_USER, "edge", enforce=enforce, metadata=twice)
+
+
+def test_a_call_without_an_end_user_is_internal_only_from_a_non_forwarding_service() -> None:
+    policy = CallerPolicy.of(load_mesh(), "user")
+    assert viewer_of(policy, GET_USER, "order") == INTERNAL
+    assert viewer_of(policy, GET_USER, "edge") == ANONYMOUS  # the edge, no signed-in user
+    assert viewer_of(policy, GET_USER, "edge", metadata=[("x-jwt-sub", "a")]) == Viewer("a")
+    # A service that is not a forwarder and sends a user anyway is not believed either way.
+    assert viewer_of(policy, GET_USER, "order", metadata=[("x-jwt-sub", "a")]) == ANONYMOUS
 
 
 def test_health_and_reflection_are_open_to_the_mesh() -> None:

@@ -62,6 +62,25 @@ def test_a_method_the_contract_lacks_is_an_error() -> None:
     assert "services.user.callers.shop.user.v1.UserService/GetUsr" in str(raised.value)
 
 
+def test_a_caller_that_is_neither_a_service_nor_a_declared_identity_is_refused() -> None:
+    """A service that does not exist yet (bff) gets no access ahead of time."""
+    problems = problems_in(with_callers({"shop.user.v1.UserService/GetUser": ["bff"]}))
+    assert problems == [
+        "services.user.callers.shop.user.v1.UserService/GetUser[0]: bff is no known identity"
+        " (expected one of: user);"
+        " name a service, edge, or add it to the top-level identities"
+    ]
+
+
+@pytest.mark.parametrize(("name", "what"), [("user", "a service"), ("edge", "the edge")])
+def test_identities_list_only_holders_the_registry_does_not_run(name: str, what: str) -> None:
+    problems = problems_in(with_callers({}, identities=["operator", name]))
+    assert problems == [
+        f"identities[1]: {name} is {what}: its certificate comes with it;"
+        " list only holders this file does not run"
+    ]
+
+
 def test_a_caller_list_must_be_a_list_of_names_without_repeats() -> None:
     problems = problems_in(with_callers({"shop.user.v1.UserService/*": ["user", "user", 3]}))
     assert problems == [

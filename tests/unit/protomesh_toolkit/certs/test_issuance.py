@@ -27,7 +27,10 @@ def test_every_service_the_edge_the_listed_identities_and_the_operator_get_a_lea
     tmp_path: Path,
 ) -> None:
     outcomes = ensure_certificates(MESH, tmp_path)
-    assert [o.name for o in outcomes] == ["user", "order", "reporting", "bff", "edge", "operator"]
+    # Only what exists: the declared services, NATS's server, the edge, the CDC worker
+    # (a NATS client), and the operator.
+    names = ["user", "order", "reporting", "bff", "nats", "edge", "order-cdc", "operator"]
+    assert [o.name for o in outcomes] == names
     assert {o.action for o in outcomes} == {"issued"}
     user = leaf(tmp_path, "user")
     san = user.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

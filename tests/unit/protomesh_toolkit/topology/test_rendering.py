@@ -20,17 +20,18 @@ def test_each_compose_replica_is_a_container_of_the_one_image_with_its_command(
         assert order["image"] == services["user"]["image"] == "protomesh:local"
         assert order["command"] == ["python", "-m", "services.order"]
         assert order["environment"]["ORDER_SERVICE_PORT"] == "50052"
-        assert order["environment"]["ORDER_SERVICE_NATS_URL"] == "nats://nats:4222"
+        assert order["environment"]["ORDER_SERVICE_NATS_URL"] == "tls://nats:4222"
         assert order["healthcheck"]["test"][-1] == "127.0.0.1:50052"
         assert order["depends_on"] == {
             "certs": {"condition": "service_completed_successfully"},
+            "db-provision": {"condition": "service_completed_successfully"},
             "postgres": {"condition": "service_healthy"},
             "nats": {"condition": "service_healthy"},
             "user": {"condition": "service_healthy"},
             "payments": {"condition": "service_healthy"},
         }
     assert "order" not in services
-    assert services["user"]["environment"]["USER_SERVICE_NATS_URL"] == "nats://nats:4222"
+    assert services["user"]["environment"]["USER_SERVICE_NATS_URL"] == "tls://nats:4222"
 
 
 def test_secrets_are_files_never_values(tmp_path: Path) -> None:
@@ -38,7 +39,7 @@ def test_secrets_are_files_never_values(tmp_path: Path) -> None:
     document = compose.render(mesh)
     order = document["services"]["order-1"]
 
-    assert order["secrets"] == ["postgres_admin_password", "order_db_password"]
+    assert order["secrets"] == ["order_db_password"]  # its own role's: never the admin's
     assert order["environment"]["ORDER_SERVICE_DATABASE_PASSWORD_FILE"] == (
         "/run/secrets/order_db_password"
     )
@@ -66,7 +67,7 @@ def test_the_edge_waits_for_every_replica_it_routes_to(tmp_path: Path) -> None:
         "bff-2",
     }
     # The SDS files the edge-config job writes point Envoy at its certificate here.
-    assert "certs:/etc/envoy/certs:ro" in edge["volumes"]
+    assert "certs-edge:/etc/envoy/certs:ro" in edge["volumes"]  # its own set only
     assert edge["ports"] == ["127.0.0.1:8080:8080"]
     assert edge["networks"] == ["backend", "public"]
 
@@ -99,6 +100,7 @@ def test_a_replicated_service_gets_its_pods_and_an_autoscaler(tmp_path: Path) ->
     assert not [d for d in files["user.yaml"] if d["kind"] == "HorizontalPodAutoscaler"]
     assert files["kustomization.yaml"][0]["resources"] == [
         "bff.yaml",
+        "db-provision.yaml",
         "edge.yaml",
         "namespace.yaml",
         "order-cdc.yaml",
@@ -117,12 +119,22 @@ def test_long_running_parts_restart_when_they_exit_and_one_shot_jobs_do_not(
     _, mesh = mesh_with_order(tmp_path)
     containers = compose.render(mesh)["services"]
     restarting = {name for name, c in containers.items() if c.get("restart") == "unless-stopped"}
-    assert {"postgres", "nats", "user", "order-1", "order-2", "edge"} <= restarting
-    assert {"certs", "edge-config"}.isdisjoint(restarting)
+    assert {"postgres", "nats", "user", "order-1", "order-2", "order-cdc", "edge"} <= restarting
+    assert {"certs", "edge-config", "db-provision", "order-cdc-setup"}.isdisjoint(restarting)
     files = kubernetes.render(mesh)
     deployments = [d for f in files.values() for d in f if d.get("kind") == "Deployment"]
-    assert {"user", "order", "edge"} <= {d["metadata"]["name"] for d in deployments}
-    assert {d["spec"]["template"]["spec"]["restartPolicy"] for d in deployments} == {"Always"}
+    assert {d["metadata"]["name"] for d in deployments} == {
+        "user",
+        "order",
+        "reporting",
+        "bff",
+        "payments",
+        "order-cdc",
+        "edge",
+    }
+    # A Deployment restarts its pods: Always, the default where it is not written.
+    policies = {d["spec"]["template"]["spec"].get("restartPolicy", "Always") for d in deployments}
+    assert policies == {"Always"}
 
 
 def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
@@ -143,6 +155,7 @@ def test_drift_names_what_is_missing_and_what_is_extra(tmp_path: Path) -> None:
         "docker-compose.yml: service order-3 is not in mesh.yaml",
         "docker-compose.yml: service bff-1 differs",  # they wait for order-2 too
         "docker-compose.yml: service bff-2 differs",
+        "docker-compose.yml: service order-cdc-setup differs",  # it waits for order-2 too
         "docker-compose.yml: service order-cdc differs",
         "docker-compose.yml: service edge differs",
         "deploy/k8s/order.yaml: missing",
@@ -160,13 +173,26 @@ def test_a_cdc_worker_is_one_container_and_one_recreated_pod_with_its_own_role(
     assert settings["CDC_DATABASE_URL"] == "postgresql://order_cdc@postgres:5432/postgres"
     assert settings["CDC_TABLES"] == "orders=shop.order.changes.v1.OrderChanged"
     assert settings["CDC_DATABASE_SCHEMA"] == "orders"
-    assert worker["secrets"] == ["postgres_admin_password", "order_cdc_db_password"]
-    assert set(worker["depends_on"]) == {"postgres", "nats", "order-1", "order-2"}
+    # Its own role's password and certificate; the admin's is its set-up job's alone.
+    assert worker["secrets"] == ["order_cdc_db_password"]
+    assert worker["volumes"] == ["certs-order-cdc:/certs:ro"]
+    assert settings["CDC_NATS_URL"] == "tls://nats:4222"
+    assert not [key for key in settings if "ADMIN" in key]
+    assert set(worker["depends_on"]) == {
+        "postgres",
+        "nats",
+        "order-1",
+        "order-2",
+        "order-cdc-setup",
+    }
+    setup = compose.render(mesh)["services"]["order-cdc-setup"]
+    assert setup["command"][:4] == ["protomesh", "db", "provision", "--cdc"]
+    assert setup["secrets"] == ["postgres_admin_password", "order_cdc_db_password"]
     postgres = compose.render(mesh)["services"]["postgres"]["command"]
     assert "wal_level=logical" in postgres
     assert "max_slot_wal_keep_size=1GB" in postgres
 
     [config, deployment] = kubernetes.render(mesh)["order-cdc.yaml"]
-    assert config["data"]["CDC_NATS_URL"] == "nats://nats:4222"
+    assert config["data"]["CDC_NATS_URL"] == "tls://nats:4222"
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # one reader per slot

@@ -11,16 +11,8 @@ from protomesh.registry import load_mesh
 from protomesh_toolkit.cluster.cdc import CdcProcess
 from protomesh_toolkit.cluster.components import ServiceProcess
 from protomesh_toolkit.cluster.plan import components
-from protomesh_toolkit.layout import Layout
 from protomesh_toolkit.topology import compose, kubernetes
-from tests.support.topology import mesh_with_order
-
-
-def prepared(tmp_path: Path, mesh_file: Path) -> Layout:
-    """A run directory with its secrets folder, where launching a service makes its files."""
-    layout = Layout(tmp_path / "run", mesh_file)
-    layout.prepare()
-    return layout
+from tests.support.topology import mesh_with_order, prepared
 
 
 def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path) -> None:
@@ -34,13 +26,17 @@ def test_the_local_cluster_gives_a_nats_dependent_service_its_url(tmp_path: Path
     order, user = planned["order"], planned["user"]
     assert isinstance(order, ServiceProcess)
     assert isinstance(user, ServiceProcess)
-    assert order.environment()["ORDER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
+    assert order.environment()["ORDER_SERVICE_NATS_URL"] == "tls://127.0.0.1:54222"
     # The user service relays its outbox and counts orders: it depends on nats too.
-    assert user.environment()["USER_SERVICE_NATS_URL"] == "nats://127.0.0.1:54222"
+    assert user.environment()["USER_SERVICE_NATS_URL"] == "tls://127.0.0.1:54222"
+    # Over mutual TLS with its own certificate; plaintext only when the mesh runs insecure.
+    assert user.environment()["USER_SERVICE_TLS_CERT_PATH"].endswith("/certs/user.crt")
     worker = planned["order-cdc"]
     assert isinstance(worker, CdcProcess)
     assert worker.port == 9467
-    assert worker.environment()["CDC_NATS_URL"] == "nats://127.0.0.1:54222"
+    assert worker.environment()["CDC_NATS_URL"] == "tls://127.0.0.1:54222"
+    assert worker.environment()["CDC_TLS_CERT_PATH"].endswith("/certs/order-cdc.crt")
+    assert not any("ADMIN" in key for key in worker.environment() if key.startswith("CDC_"))
     assert (
         worker.environment()["CDC_DATABASE_URL"]
         == "postgresql://order_cdc@127.0.0.1:55432/postgres"
@@ -126,6 +122,7 @@ def test_the_insecure_switch_gives_local_services_no_certificate(
     order = components(mesh, prepared(tmp_path, mesh_file))["order"]
     assert isinstance(order, ServiceProcess)
     assert not [key for key in order.environment() if key.startswith("ORDER_SERVICE_TLS_")]
+    assert order.environment()["ORDER_SERVICE_NATS_URL"].startswith("nats://")  # plaintext
 
 
 def test_replicas_of_a_service_share_its_role_password(tmp_path: Path) -> None:

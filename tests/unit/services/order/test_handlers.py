@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from protomesh.errors import InvalidArgument, PermissionDenied, Unavailable
+from protomesh.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable
 from protomesh.idempotency import AlreadyAnswered, IdempotentCall, IdempotentReply, KeyReused
+from protomesh.principal import ANONYMOUS, INTERNAL, Viewer
 from services.order import handlers
 from services.order.domain import (
     IllegalTransition,
@@ -71,7 +72,7 @@ async def place(
     customers: FakeCustomers,
     *,
     customer: uuid.UUID = CUSTOMER,
-    viewer: str | None = None,
+    viewer: Viewer = INTERNAL,
     key: IdempotentReply[Order] | None = None,
     clock: Ticking | None = None,
     payments: FakePayments | None = None,
@@ -92,7 +93,7 @@ async def place(
 async def cancel(
     store: InMemoryOrders,
     command: CancelOrder,
-    viewer: str | None = None,
+    viewer: Viewer = INTERNAL,
     payments: FakePayments | None = None,
     key: IdempotentReply[Order] | None = None,
 ) -> Order:
@@ -159,30 +160,47 @@ async def test_an_end_user_places_and_sees_only_their_own_orders_others_are_not_
 ) -> None:
     stranger = str(uuid.uuid4())
     with pytest.raises(PermissionDenied):
-        await place(store, customers, viewer=stranger)
-    order = await place(store, customers, viewer=str(CUSTOMER))
-    assert await handlers.get_order(order.id, orders=store, viewer=str(CUSTOMER)) == order
-    assert await handlers.get_order(order.id, orders=store, viewer=None) == order
+        await place(store, customers, viewer=Viewer(stranger))
+    order = await place(store, customers, viewer=Viewer(str(CUSTOMER)))
+    assert await handlers.get_order(order.id, orders=store, viewer=Viewer(str(CUSTOMER))) == order
+    assert await handlers.get_order(order.id, orders=store, viewer=INTERNAL) == order
     with pytest.raises(OrderNotFound):
-        await handlers.get_order(order.id, orders=store, viewer=stranger)
+        await handlers.get_order(order.id, orders=store, viewer=Viewer(stranger))
     with pytest.raises(PermissionDenied):
-        await handlers.list_orders(ListOrders(CUSTOMER), orders=store, viewer=stranger)
+        await handlers.list_orders(ListOrders(CUSTOMER), orders=store, viewer=Viewer(stranger))
     with pytest.raises(OrderNotFound):
-        await cancel(store, CancelOrder(order.id), viewer=stranger)
+        await cancel(store, CancelOrder(order.id), viewer=Viewer(stranger))
     assert store.orders[order.id].status == Status.PENDING
+
+
+async def test_a_call_with_neither_an_end_user_nor_a_mesh_identity_is_refused(
+    store: InMemoryOrders, customers: FakeCustomers
+) -> None:
+    order = await place(store, customers)
+    with pytest.raises(Unauthenticated):
+        await place(store, customers, viewer=ANONYMOUS)
+    with pytest.raises(Unauthenticated):
+        await handlers.get_order(order.id, orders=store, viewer=ANONYMOUS)
+    with pytest.raises(Unauthenticated):  # not even whether an order exists
+        await handlers.get_order(uuid.uuid4(), orders=store, viewer=ANONYMOUS)
+    with pytest.raises(Unauthenticated):
+        await handlers.list_orders(ListOrders(CUSTOMER), orders=store, viewer=ANONYMOUS)
+    with pytest.raises(Unauthenticated):
+        await cancel(store, CancelOrder(order.id), ANONYMOUS)
+    assert len(store.orders) == 1
 
 
 async def test_another_customers_order_is_as_not_found_as_a_missing_one(
     store: InMemoryOrders, customers: FakeCustomers
 ) -> None:
-    order = await place(store, customers, viewer=str(CUSTOMER))
+    order = await place(store, customers, viewer=Viewer(str(CUSTOMER)))
     stranger = str(uuid.uuid4())
     messages = []
     for order_id in (order.id, uuid.uuid4()):
         with pytest.raises(OrderNotFound) as hidden:
-            await handlers.get_order(order_id, orders=store, viewer=stranger)
+            await handlers.get_order(order_id, orders=store, viewer=Viewer(stranger))
         with pytest.raises(OrderNotFound) as not_cancelled:
-            await cancel(store, CancelOrder(order_id), viewer=stranger)
+            await cancel(store, CancelOrder(order_id), viewer=Viewer(stranger))
         assert hidden.value.message == not_cancelled.value.message
         messages.append(hidden.value.message.replace(str(order_id), "<id>"))
     assert messages[0] == messages[1]
@@ -191,7 +209,7 @@ async def test_another_customers_order_is_as_not_found_as_a_missing_one(
 
 async def test_a_missing_order_is_not_found(store: InMemoryOrders) -> None:
     with pytest.raises(OrderNotFound):
-        await handlers.get_order(uuid.uuid4(), orders=store, viewer=None)
+        await handlers.get_order(uuid.uuid4(), orders=store, viewer=INTERNAL)
     with pytest.raises(OrderNotFound):
         await cancel(store, CancelOrder(uuid.uuid4()))
 
@@ -218,7 +236,7 @@ async def test_pages_walk_every_order_once_newest_first(
     token = ""
     for _ in range(10):
         page = await handlers.list_orders(
-            ListOrders(CUSTOMER, page_size=2, page_token=token), orders=store, viewer=None
+            ListOrders(CUSTOMER, page_size=2, page_token=token), orders=store, viewer=INTERNAL
         )
         seen += page.orders
         token = page.next_page_token
@@ -233,14 +251,16 @@ async def test_a_page_token_is_tied_to_its_filter(
     clock = Ticking()
     for _ in range(3):
         await place(store, customers, clock=clock)
-    page = await handlers.list_orders(ListOrders(CUSTOMER, page_size=1), orders=store, viewer=None)
+    page = await handlers.list_orders(
+        ListOrders(CUSTOMER, page_size=1), orders=store, viewer=INTERNAL
+    )
     with pytest.raises(InvalidArgument, match="page_token"):
         await handlers.list_orders(
             ListOrders(
                 CUSTOMER, page_size=1, page_token=page.next_page_token, status=Status.SHIPPED
             ),
             orders=store,
-            viewer=None,
+            viewer=INTERNAL,
         )
 
 
@@ -249,9 +269,9 @@ async def test_a_repeated_cancel_replays_instead_of_failing_on_the_cancelled_ord
 ) -> None:
     order = await place(store, customers)
     key = once("c1", method="/m/Cancel")
-    first = await cancel(store, CancelOrder(order.id), None, key=key)
+    first = await cancel(store, CancelOrder(order.id), INTERNAL, key=key)
     with pytest.raises(AlreadyAnswered) as again:
-        await cancel(store, CancelOrder(order.id), None, key=key)
+        await cancel(store, CancelOrder(order.id), INTERNAL, key=key)
     assert again.value.response == str(first.id).encode()
     assert len(store.events) == 2
 
@@ -263,10 +283,10 @@ async def test_a_failed_change_leaves_no_key_and_no_event(
     order = await place(store, customers)
     key = once("c2", method="/m/Cancel")
     with pytest.raises(OrderNotFound):
-        await cancel(store, CancelOrder(order.id), stranger, key=key)
+        await cancel(store, CancelOrder(order.id), Viewer(stranger), key=key)
     assert store.ledger.replies == {}
     assert len(store.events) == 1
-    retried = await cancel(store, CancelOrder(order.id), None, key=key)
+    retried = await cancel(store, CancelOrder(order.id), INTERNAL, key=key)
     assert retried.status == Status.CANCELLED
 
 

@@ -1,19 +1,38 @@
-"""Give a service its own login role and its own schema, from an admin connection.
+"""Give each service its own login role and its own schema, from an admin connection.
 
 Data ownership is enforced by PostgreSQL, not by convention: the role owns
 its schema, PUBLIC has no rights on it, and no other service's role gets a
 grant there, so a stray query across contexts fails with "permission denied".
-Idempotent, and safe when replicas start together (one advisory lock).
+Idempotent, and safe when two provisioners run together (one advisory lock).
 Re-running with a new password rotates it.
+
+This runs in a one-shot step (`protomesh db provision`, the `db-provision`
+job of compose and Kubernetes), the only process that holds the admin
+password: services get their own role's password and nothing else, and run
+their migrations as that role (it owns the schema).
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import asyncpg
 
 from protomesh.config import Secret
 
 _LOCK_KEY = "protomesh.provision"
+
+
+@dataclass(frozen=True)
+class ServiceRole:
+    """One service's login role, its password and the schema it owns."""
+
+    role: str
+    password: Secret
+    schema: str
 
 
 async def _execute_formatted(admin: asyncpg.Connection, template: str, *args: str) -> None:
@@ -44,27 +63,27 @@ async def provision_service_database(
         await _execute_formatted(admin, "ALTER ROLE %I SET search_path = %I", role, schema)
 
 
-async def provision_from_admin(
-    admin_url: str,
-    admin_password: Secret | None,
-    *,
-    role: str,
-    password: Secret | None,
-    schema: str,
-    password_setting: str,
+async def provision_all(
+    admin_url: str, admin_password: Secret | None, roles: Sequence[ServiceRole]
 ) -> None:
-    """Connect as the admin, give the service its role and schema, disconnect.
-
-    `password_setting` names the setting a missing password should point the
-    operator to (e.g. ORDER_SERVICE_DATABASE_PASSWORD): a role without one
-    could not log in.
-    """
-    if password is None:
-        raise ValueError(f"{password_setting}(_FILE) is required to provision the role")
+    """Connect as the admin, give every service its role and schema, disconnect."""
     admin = await asyncpg.connect(
         admin_url, password=admin_password.reveal() if admin_password else None
     )
     try:
-        await provision_service_database(admin, role=role, password=password, schema=schema)
+        for each in roles:
+            await provision_service_database(
+                admin, role=each.role, password=each.password, schema=each.schema
+            )
     finally:
         await admin.close()
+
+
+def provision(admin_url: str, admin_password: Secret | None, roles: Sequence[ServiceRole]) -> None:
+    """`provision_all` from synchronous code (the CLI, the supervisor, test and bench stacks).
+
+    It runs on a thread of its own, so it works whether or not the caller's
+    thread already runs an event loop.
+    """
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, provision_all(admin_url, admin_password, roles)).result()

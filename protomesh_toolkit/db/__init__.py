@@ -1,0 +1,1 @@
+"""The databases' admin side: roles, schemas and grants, made before any service starts."""
