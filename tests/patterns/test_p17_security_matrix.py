@@ -83,7 +83,7 @@ ATTACKS = {
         "tests/integration/test_db_provision.py::test_a_service_starts_with_no_admin_secret_at_all"
     ),
     "plaintext (PROTOMESH_INSECURE=1) listening beyond loopback": (
-        "tests/unit/runtime/test_grpc_service.py"
+        "tests/unit/protomesh/test_grpc_service.py"
         "::test_the_insecure_switch_refuses_any_address_but_loopback"
     ),
 }
