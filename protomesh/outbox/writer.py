@@ -86,5 +86,13 @@ async def notify_relay(connection: Connection) -> None:
     statement = _NOTIFY if connection.is_in_transaction() else _NOTIFY_WITHOUT_FLUSH
     try:
         await connection.execute(statement, NOTIFY_CHANNEL)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        # The connection left mid-operation by a server that went away (seen under
+        # kill -9 of PostgreSQL): "cannot switch to state ...; another operation is
+        # in progress". The change is committed all the same.
+        asyncpg.InternalClientError,
+        OSError,
+    ) as error:
         log.warning("could not wake the outbox relay (it will poll): %r", error)
