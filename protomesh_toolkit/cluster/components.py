@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -69,6 +70,20 @@ class Component(ABC):
     @abstractmethod
     def launch(self, timeout: float) -> int:
         """Start the process in a session of its own; returns its pid."""
+
+    def spawn(self, command: list[str], env: Mapping[str, str] | None = None) -> int:
+        """Run `command` from the checkout in a session of its own, logging to its log file."""
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=None if env is None else dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self.process.pid
 
     @abstractmethod
     def probe(self) -> Health:
@@ -129,17 +144,7 @@ class ServiceProcess(Component):
         return {**os.environ, **own, "PROTOMESH_ENV": LOCAL, "PYTHONUNBUFFERED": "1"}
 
     def launch(self, timeout: float) -> int:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", self.service.module],
-                cwd=ROOT,
-                env=self.environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self.process.pid
+        return self.spawn([sys.executable, "-m", self.service.module], self.environment())
 
     def probe(self) -> Health:
         return probe_grpc(self.port, operator_files(self.layout))

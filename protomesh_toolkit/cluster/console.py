@@ -9,12 +9,10 @@ without one runs without a console.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 
-from protomesh.paths import ROOT
 from protomesh_toolkit.cluster.components import Component, Health
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.layout import MESH_FILE_VARIABLE, RUN_DIR_VARIABLE, Layout
@@ -42,17 +40,7 @@ class ConsoleProcess(Component):
             "PYTHONUNBUFFERED": "1",
         }
         command = [sys.executable, "-m", "protomesh_toolkit.console", f"--port={self.port}"]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self.process.pid
+        return self.spawn(command, environment)
 
     def probe(self) -> Health:
         return probe_console(self.port)

@@ -8,10 +8,8 @@ each message in the run directory (`mail/`), where `protomesh mail` reads it.
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 
-from protomesh.paths import ROOT
 from protomesh_toolkit.cluster.components import Component, Health
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.layout import Layout
@@ -35,16 +33,7 @@ class MailSinkProcess(Component):
             f"--port={self.port}",
             f"--out={self.layout.mail_dir}",
         ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self.process.pid
+        return self.spawn(command)
 
     def probe(self) -> Health:
         return probe_mail_sink(self.port)

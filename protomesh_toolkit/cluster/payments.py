@@ -8,11 +8,9 @@ it starts before the services that depend on it and is healthy when its
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import urllib.request
 
-from protomesh.paths import ROOT
 from protomesh_toolkit.cluster.components import Component, Health
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.layout import Layout
@@ -34,16 +32,7 @@ class PaymentSandboxProcess(Component):
             f"--host={HOST}",
             f"--port={self.port}",
         ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self.process.pid
+        return self.spawn(command)
 
     def probe(self) -> Health:
         return probe_payments(self.port)

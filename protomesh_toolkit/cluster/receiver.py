@@ -9,10 +9,8 @@ first span; spans land in the run directory (`traces/spans.jsonl`), where
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 
-from protomesh.paths import ROOT
 from protomesh_toolkit.cluster.components import Component, Health
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.layout import Layout
@@ -40,16 +38,7 @@ class OtlpReceiverProcess(Component):
             f"--port={self.port}",
             f"--out={self.layout.traces_file}",
         ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self.process.pid
+        return self.spawn(command)
 
     def probe(self) -> Health:
         return probe_receiver(self.port)
