@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     processed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, event_id)
 );
+-- The pruner deletes the oldest ids past their retention (protomesh.pruning).
+CREATE INDEX IF NOT EXISTS {TABLE}_processed_at ON {TABLE} (processed_at);
 """
 
 

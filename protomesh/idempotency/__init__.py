@@ -19,8 +19,8 @@ sends the stored bytes:
 
 A concurrent duplicate blocks on the key's row until the first commits, then
 reads its response. The same key with another request is refused with
-FAILED_PRECONDITION (`KeyReused`). Keys expire after a retention and
-`ExpiredKeySweeper` deletes them in bounded batches. `install_idempotency`
+FAILED_PRECONDITION (`KeyReused`). Keys expire after a retention and the
+service's pruner (`protomesh.pruning`) deletes them. `install_idempotency`
 creates the table in the connection's schema (call it from the composition
 root after the service's migrations).
 """
@@ -39,13 +39,11 @@ from protomesh.idempotency.calls import (
 from protomesh.idempotency.ledger import claim, install_idempotency, record, stored_response
 from protomesh.idempotency.metadata import caller_of, idempotent_call
 from protomesh.idempotency.replies import answer_once, idempotent_reply
-from protomesh.idempotency.sweeper import ExpiredKeySweeper
 
 __all__ = [
     "INTERNAL_CALLER",
     "KEY_METADATA",
     "AlreadyAnswered",
-    "ExpiredKeySweeper",
     "IdempotentCall",
     "IdempotentReply",
     "KeyReused",

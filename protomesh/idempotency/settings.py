@@ -12,6 +12,3 @@ class IdempotencySettings:
     idempotency_retention: float = setting(
         86400.0, minimum=1.0, doc="seconds an idempotency key and its response are kept"
     )
-    idempotency_sweep_interval: float = setting(
-        60.0, minimum=0.05, doc="seconds between deletions of expired idempotency keys"
-    )

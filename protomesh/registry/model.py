@@ -65,6 +65,29 @@ class CallLimits:
     per_end_user: TokenBucket | None = None  # a bucket per end user the edge forwarded
 
 
+DAY = 24 * 3600.0
+# How long JetStream keeps an event (the mesh's event streams' max_age,
+# protomesh.bus.streams): past it no delivery of the event can happen again,
+# so a handled event id need not be remembered longer.
+EVENT_STREAM_MAX_AGE = 7 * DAY
+
+
+@dataclass(frozen=True)
+class Retention:
+    """A service's `retention` section: how long the runtime's own tables keep rows.
+
+    Seconds. `processed_events`: handled event ids (the consumers' dedupe);
+    `outbox`: published events. Expired idempotency keys go when they expire.
+    Every `every` seconds (jittered) one replica deletes what expired, `batch`
+    rows per statement.
+    """
+
+    processed_events: float = EVENT_STREAM_MAX_AGE + DAY
+    outbox: float = 3600.0
+    every: float = 300.0
+    batch: int = 1000
+
+
 @dataclass(frozen=True)
 class ServiceLimits:
     """A service's `limits` section, enforced inside each of its processes.
@@ -99,6 +122,8 @@ class Service(Component):
     # reads from the bus: `protomesh.registry.events` checks the two agree.
     produces: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
+    # How long the runtime's own tables keep rows (the pruner reads it).
+    retention: Retention = field(default_factory=Retention)
 
     def replicas_in(self, environment: str) -> tuple[Replica, ...]:
         return tuple(r for r in self.replicas if environment in r.ports)

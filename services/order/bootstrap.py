@@ -5,7 +5,7 @@ At start: as the service's own role (made by `protomesh db provision`), apply
 the migrations, then install the runtime's own tables in the service's schema
 (outbox, idempotency keys, processed events). In the process, beside the
 RPCs, run the workers: the outbox relay (NATS may be down: it waits and
-retries, orders are still taken), the sweeper of expired idempotency keys,
+retries, orders are still taken), the pruner of the runtime's tables,
 and, given NATS, the customer-directory consumer (the order context's own
 copy of customers, fed by user events). Payments go to the external provider
 through the anti-corruption layer (services/order/payments/), found in the
@@ -31,10 +31,17 @@ from protomesh.circuit_breaker import CircuitBreaker
 from protomesh.config import current_environment
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
-from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
+from protomesh.idempotency import install_idempotency
 from protomesh.nats_probe import NatsProbe
-from protomesh.outbox import OutboxDatabase, OutboxRelay, declare_produced, install_outbox
+from protomesh.outbox import (
+    OutboxDatabase,
+    OutboxRelay,
+    RelaySettings,
+    declare_produced,
+    install_outbox,
+)
 from protomesh.policies import ServicePolicies
+from protomesh.pruning import effective_retention, runtime_targets, service_pruner
 from protomesh.readiness import ReadinessCheck
 from protomesh.registry import Mesh, load_mesh
 from protomesh.registry.model import host_of
@@ -144,8 +151,9 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     )
     customers = UserServiceCustomers(users, timeout=config.user_service_timeout)
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
-    sweeper = ExpiredKeySweeper(pool, interval=config.idempotency_sweep_interval)
-    workers: list[Worker] = [sweeper]
+    # Expired rows of the runtime's tables, kept as long as mesh.yaml's `retention` says.
+    retention = effective_retention(mesh.services["order"].retention)
+    workers: list[Worker] = [service_pruner(pool, retention, runtime_targets(retention))]
     checks = [ReadinessCheck("postgres", postgres_ready)]
     # Reported as health service "payments", never taking the service out of
     # rotation: reads and cancels work without the provider.
@@ -161,7 +169,12 @@ async def build(config: OrderServiceConfig) -> GrpcService:
             config.database_url, config.database_password, config.database_schema
         )
         relay = OutboxRelay(
-            database, servers, streams=[ORDER_EVENTS], name="order-outbox-relay", tls=config.tls
+            database,
+            servers,
+            RelaySettings(retention=retention.outbox),
+            streams=[ORDER_EVENTS],
+            name="order-outbox-relay",
+            tls=config.tls,
         )
         workers.append(relay)
         # The order context's own copy of customers, fed by user events (pattern 8).

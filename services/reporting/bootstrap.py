@@ -1,4 +1,8 @@
-"""Wire the reporting service together: the composition root."""
+"""Wire the reporting service together: the composition root.
+
+Beside the projectors runs the pruner of the read model's applied event ids
+(kept as long as mesh.yaml's `retention.processed_events` says).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from protomesh.config import current_environment
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
 from protomesh.policies import ServicePolicies
+from protomesh.pruning import effective_retention, processed_events, service_pruner
 from protomesh.readiness import ReadinessCheck
 from protomesh.registry import load_mesh
 from protomesh.registry.model import host_of
@@ -19,7 +24,7 @@ from services.reporting.config import ReportingServiceConfig
 from services.reporting.projector import projector_workers
 from services.reporting.queries import SummaryQueries
 from services.reporting.servicer import ReportingServiceV1
-from services.reporting.tables import install_read_model
+from services.reporting.tables import APPLIED, install_read_model
 from services.reporting.validation import VALIDATORS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -46,6 +51,9 @@ async def build(config: ReportingServiceConfig) -> GrpcService:
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
     servers = nats_url(config)
     workers: list[Worker] = [*projector_workers(servers, pool, tls=config.tls)] if servers else []
+    retention = effective_retention(load_mesh(config.mesh_file).services["reporting"].retention)
+    applied = processed_events(retention.processed_events, table=APPLIED)
+    workers.append(service_pruner(pool, retention, [applied]))
     definition = ServiceDefinition(
         name="reporting",
         policies=ServicePolicies.of(load_mesh(config.mesh_file), "reporting"),

@@ -3,8 +3,8 @@ that creates pools, stores and servicers.
 
 At start: provision and migrate the schema, then install the runtime's own
 tables in it (outbox, idempotency keys, processed events). Beside the RPCs
-run the sweeper of expired idempotency keys and, given NATS, the outbox relay
-and the order-count consumer.
+run the pruner of those tables (mesh.yaml's `retention`) and, given NATS, the
+outbox relay and the order-count consumer.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from shop.user.v2 import user_pb2_grpc as v2_grpc
 from protomesh.bus.processed import install_processed_events
 from protomesh.db.pool import PostgresProbe
 from protomesh.db.service_database import open_service_database
-from protomesh.idempotency import ExpiredKeySweeper, install_idempotency
+from protomesh.idempotency import install_idempotency
 from protomesh.outbox import (
     OutboxDatabase,
     OutboxRelay,
@@ -29,8 +29,9 @@ from protomesh.outbox import (
     install_outbox,
 )
 from protomesh.policies import ServicePolicies
+from protomesh.pruning import effective_retention, runtime_targets, service_pruner
 from protomesh.readiness import ReadinessCheck
-from protomesh.registry import load_mesh
+from protomesh.registry import Retention, load_mesh
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from services.user.config import UserServiceConfig
 from services.user.handlers import Clock, UnitsOfWork, UserReader
@@ -69,7 +70,7 @@ def registrations(
     ]
 
 
-def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
+def outbox_relay(config: UserServiceConfig, retention: Retention) -> OutboxRelay | None:
     """The relay publishing this service's outbox, when NATS is configured.
 
     NATS is not a readiness dependency: while it is down, writes still commit
@@ -80,7 +81,7 @@ def outbox_relay(config: UserServiceConfig) -> OutboxRelay | None:
     return OutboxRelay(
         OutboxDatabase(config.database_url, config.database_password, config.database_schema),
         config.nats_url,
-        RelaySettings(poll_interval=config.outbox_poll_interval),
+        RelaySettings(poll_interval=config.outbox_poll_interval, retention=retention.outbox),
         streams=[USER_EVENTS],
         name="user-outbox-relay",
         tls=config.tls,
@@ -95,7 +96,9 @@ def mailer(config: UserServiceConfig) -> Mailer:
 
 async def build(config: UserServiceConfig) -> GrpcService:
     # The outbox takes only the event types mesh.yaml says this service produces.
-    declare_produced(load_mesh(config.mesh_file).services["user"].produces)
+    mesh = load_mesh(config.mesh_file)
+    declare_produced(mesh.services["user"].produces)
+    retention = effective_retention(mesh.services["user"].retention)
     pool = await open_service_database(
         config,
         application_name="user-service",
@@ -105,8 +108,8 @@ async def build(config: UserServiceConfig) -> GrpcService:
     users = PostgresUserReader(pool)
     units = functools.partial(PostgresUserUnitOfWork, pool, retention=config.idempotency_retention)
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
-    workers: list[Worker] = [ExpiredKeySweeper(pool, interval=config.idempotency_sweep_interval)]
-    relay = outbox_relay(config)
+    workers: list[Worker] = [service_pruner(pool, retention, runtime_targets(retention))]
+    relay = outbox_relay(config, retention)
     if relay is not None:
         workers.append(relay)
     if config.nats_url is not None:  # orders per customer, kept from the order events
@@ -115,7 +118,7 @@ async def build(config: UserServiceConfig) -> GrpcService:
     definition = ServiceDefinition(
         name="user",
         registrations=registrations(users, units, utc_now, mailer(config)),
-        policies=ServicePolicies.of(load_mesh(config.mesh_file), "user"),
+        policies=ServicePolicies.of(mesh, "user"),
         validators=VALIDATORS,
         readiness_checks=[ReadinessCheck("postgres", postgres_ready)],
         workers=workers,

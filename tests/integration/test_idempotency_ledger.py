@@ -1,4 +1,4 @@
-"""protomesh.idempotency's table on the real PostgreSQL: claims, replays, expiry, sweeping."""
+"""protomesh.idempotency's table on the real PostgreSQL: claims, replays, expiry, pruning."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import asyncpg
 import pytest
 
 from protomesh.idempotency import (
-    ExpiredKeySweeper,
     IdempotentCall,
     KeyReused,
     claim,
@@ -18,6 +17,7 @@ from protomesh.idempotency import (
     record,
     stored_response,
 )
+from protomesh.pruning import PostgresPruneStore, Pruner, idempotency_keys
 from tests.support.postgres import Postgres
 
 pytestmark = pytest.mark.integration
@@ -115,7 +115,8 @@ async def test_an_expired_key_is_taken_over_and_swept(pool: asyncpg.Pool) -> Non
         await spend(pool, call(f"exp{index}"), b"r", retention=0.001)
     await spend(pool, call("live"), b"kept", retention=3600)
     await asyncio.sleep(0.01)
-    sweeper = ExpiredKeySweeper(pool, interval=3600, batch_size=3)
-    assert await sweeper.sweep() == 7
+    pruner = Pruner(PostgresPruneStore(pool), [idempotency_keys()], every=3600, batch=3)
+    swept = await pruner.prune_once()
+    assert swept is not None and swept.deleted == {"idempotency_keys": 7}
     assert await pool.fetchval("SELECT count(*) FROM idempotency_keys") == 2
     assert await stored_response(pool, call("live")) == b"kept"
