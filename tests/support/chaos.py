@@ -290,7 +290,7 @@ async def _event_problems(
     cluster: MeshCluster, ledger: Ledger, acked: set[str], users: list[str]
 ) -> list[str]:
     problems = []
-    placed = await _placed_in_stream(cluster)
+    placed = await placed_in_stream(cluster)
     for order in acked:
         if placed[order] != 1:
             problems.append(f"{order}: {placed[order]} OrderPlaced in JetStream")
@@ -327,7 +327,7 @@ async def _event_problems(
     return problems
 
 
-async def _placed_in_stream(cluster: MeshCluster) -> Counter[str]:
+async def placed_in_stream(cluster: MeshCluster) -> Counter[str]:
     # NATS takes mutual TLS only: as the operator, who may read any stream.
     client = await connect_nats(
         f"tls://127.0.0.1:{cluster.port_of('nats')}",
