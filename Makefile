@@ -59,7 +59,7 @@ test: gen browser ## run the whole suite: unit, contract, integration and browse
 chaos: gen ## kill -9 each part of a running mesh under load; prints what was lost (CHAOS_SECONDS per part)
 	PROTOMESH_CHAOS_SECONDS=$(or $(CHAOS_SECONDS),15) $(BIN)/pytest tests/integration/test_chaos.py -q
 
-soak: gen ## a steady mixed load for MINUTES (default 10): RSS per process, p99 and error rate each minute
+soak: gen ## a steady mixed load for MINUTES (default 10): RSS per process, p99, error rate and pruned tables' rows each minute
 	$(BIN)/python -m tests.support.soak --minutes $(or $(MINUTES),10)
 
 test-fast: $(READY) ## unit tests only: no real servers, no certificates (code is regenerated if stale)

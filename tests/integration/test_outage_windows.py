@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from protomesh_toolkit.cluster import processes
@@ -92,14 +91,7 @@ EVENTS_BOUND = 30.0  # seconds after it is back by which every event must have a
 async def consumer_tables(cluster: MeshCluster, buyer: str) -> tuple[int, set[str]]:
     """What the consumers built: the user service's count of `buyer`'s placed orders, and
     the customers in the order service's copy."""
-    password = (cluster.run_dir / "secrets" / "postgres_admin_password").read_text().strip()
-    connection = await asyncpg.connect(
-        host="127.0.0.1",
-        port=cluster.port_of("postgres"),
-        user="postgres",
-        password=password,
-        database="postgres",
-    )
+    connection = await cluster.admin_connection()
     try:
         counted = await connection.fetchval(
             "SELECT placed_count FROM users.customer_order_counts WHERE customer_id = $1",

@@ -101,7 +101,8 @@ async def test_a_round_deletes_expired_rows_in_batches_and_keeps_live_ones(
 
     outcome = await pruner.prune_once()
 
-    assert outcome is not None and not outcome.more
+    assert outcome is not None
+    assert not outcome.more
     assert outcome.deleted == {"processed_events": 20, "idempotency_keys": 20, "outbox": 20}
     # Left: the live rows, and every unpublished outbox row however old.
     assert await counts(pool) == {"processed_events": 5, "idempotency_keys": 5, "outbox": 10 + 20}
@@ -158,5 +159,6 @@ async def test_a_key_held_by_a_live_transaction_is_skipped_not_waited_for(
     async with pool.acquire() as holder, holder.transaction():
         await holder.execute("SELECT 1 FROM idempotency_keys WHERE key = 'old1' FOR UPDATE")
         outcome = await asyncio.wait_for(pruner.prune_once(), 10)
-    assert outcome is not None and outcome.deleted["idempotency_keys"] == 2
+    assert outcome is not None
+    assert outcome.deleted["idempotency_keys"] == 2
     assert await pool.fetchval("SELECT key FROM idempotency_keys") == "old1"

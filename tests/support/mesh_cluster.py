@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import yaml
 
 from protomesh.registry import DEFAULT_MESH_FILE
@@ -43,6 +44,18 @@ class MeshCluster:
     def recorded(self) -> dict[str, dict[str, Any]]:
         state = json.loads((self.run_dir / "cluster.json").read_text())
         return {c["name"]: c for c in state["components"]}
+
+    async def admin_connection(self) -> asyncpg.Connection:
+        """PostgreSQL as its admin, who reads every service's schema (to check from outside)."""
+        password = (self.run_dir / "secrets" / "postgres_admin_password").read_text().strip()
+        connection: asyncpg.Connection = await asyncpg.connect(
+            host="127.0.0.1",
+            port=self.port_of("postgres"),
+            user="postgres",
+            password=password,
+            database="postgres",
+        )
+        return connection
 
     def status(self) -> dict[str, dict[str, Any]]:
         result = run_protomesh(self.run_dir, self.mesh_file, "status", "--json", timeout=30)

@@ -1,15 +1,20 @@
 """`make soak MINUTES=10`: a steady mixed load on a cluster of its own, sampled each minute.
 
-Prints, per minute: requests, error rate, p99 latency through the edge, and the
+Prints, per minute: requests, error rate, p99 latency through the edge, the
 resident memory of each component (its whole process family: PostgreSQL's
-backends count for PostgreSQL). At the end, the growth of each component's
-memory and the drift of p99 from the first minute after warm-up to the last.
-A measurement, not a test: it asserts nothing and prints what it saw.
+backends count for PostgreSQL), and the rows in the tables the pruner keeps
+bounded (docs/deployment.md, "Retention"). The run shortens their retentions
+to a minute or less (`SHORT_RETENTION`), so a few minutes show the counts
+level off instead of growing with the load. At the end, the growth of each
+component's memory and the drift of p99 from the first minute after warm-up
+to the last. A measurement, not a test: it asserts nothing and prints what it saw.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 import statistics
 import tempfile
 import threading
@@ -22,6 +27,25 @@ from tests.support.edge_load import EdgeClient, Outcome, running
 from tests.support.mesh_cluster import MeshCluster, mesh_cluster
 
 USERS = 4
+# Seconds, for every service of the run (protomesh.pruning.overrides): far below the
+# production bounds, so pruning visibly happens within minutes.
+SHORT_RETENTION = {
+    "PROTOMESH_PRUNE_PROCESSED_EVENTS": "60",
+    "PROTOMESH_PRUNE_OUTBOX": "30",
+    "PROTOMESH_PRUNE_EVERY": "15",
+    "USER_SERVICE_IDEMPOTENCY_RETENTION": "60",
+    "ORDER_SERVICE_IDEMPOTENCY_RETENTION": "60",
+}
+# Column -> the table it counts: the ones that grow with every write or event.
+PRUNED_TABLES = {
+    "u.proc": "users.processed_events",
+    "u.keys": "users.idempotency_keys",
+    "u.outbox": "users.outbox",
+    "o.proc": "orders.processed_events",
+    "o.keys": "orders.idempotency_keys",
+    "o.outbox": "orders.outbox",
+    "r.applied": "reporting.applied_events",
+}
 
 
 def rss_mib(pid: int) -> float:
@@ -43,6 +67,17 @@ def p99(outcomes: list[Outcome]) -> float:
     return statistics.quantiles([o.elapsed for o in outcomes], n=100)[98]
 
 
+async def row_counts(cluster: MeshCluster) -> dict[str, int]:
+    connection = await cluster.admin_connection()
+    try:
+        return {
+            column: await connection.fetchval(f"SELECT count(*) FROM {table}")
+            for column, table in PRUNED_TABLES.items()
+        }
+    finally:
+        await connection.close()
+
+
 def soak(cluster: MeshCluster, minutes: int) -> None:
     client = EdgeClient(cluster.edge_port)
     users = [client.sign_up() for _ in range(USERS)]
@@ -59,7 +94,10 @@ def soak(cluster: MeshCluster, minutes: int) -> None:
 
     names = list(cluster.recorded())
     print(
-        f"{'MIN':>3} {'REQS':>6} {'ERR%':>6} {'P99 ms':>7}  " + " ".join(f"{n:>9}" for n in names)
+        f"{'MIN':>3} {'REQS':>6} {'ERR%':>6} {'P99 ms':>7}  "
+        + " ".join(f"{n:>9}" for n in names)
+        + "  "
+        + " ".join(f"{c:>9}" for c in PRUNED_TABLES)
     )
     rows = []
     with running(USERS, shop):
@@ -74,8 +112,11 @@ def soak(cluster: MeshCluster, minutes: int) -> None:
             rows.append((p99(window), memory))
             rate = 100 * errors / max(1, len(window))
             cells = " ".join(f"{memory[n]:>7.1f}Mi" for n in names)
+            rows_now = asyncio.run(row_counts(cluster))
+            counts = " ".join(f"{rows_now[c]:>9}" for c in PRUNED_TABLES)
             print(
-                f"{minute:>3} {len(window):>6} {rate:>6.2f} {p99(window) * 1000:>7.1f}  {cells}",
+                f"{minute:>3} {len(window):>6} {rate:>6.2f} {p99(window) * 1000:>7.1f}"
+                f"  {cells}  {counts}",
                 flush=True,
             )
     if len(rows) >= 2:
@@ -91,6 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="make soak")
     parser.add_argument("--minutes", type=int, default=10)
     minutes = parser.parse_args().minutes
+    os.environ.update(SHORT_RETENTION)  # inherited by `protomesh up` and every service
     with (
         tempfile.TemporaryDirectory(prefix="protomesh-soak-") as directory,
         mesh_cluster(Path(directory)) as cluster,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from protomesh.pruning import PruneTarget, Pruner, processed_events, published_outbox
+from protomesh.pruning import Pruner, PruneTarget, processed_events, published_outbox
 from protomesh.pruning.store import Deleter
 
 KEEP = 100.0
@@ -100,7 +100,8 @@ async def test_a_round_stops_at_max_batches_and_says_more_is_left() -> None:
         tables, processed_events(KEEP), published_outbox(KEEP), max_batches=3
     ).prune_once()
 
-    assert outcome is not None and outcome.more
+    assert outcome is not None
+    assert outcome.more
     assert outcome.deleted == {"processed_events": 3_000, "outbox": 30}  # the cap is per table
     assert len(tables.rows["processed_events"]) == 2_000
 
@@ -111,7 +112,8 @@ async def test_a_round_exactly_filling_its_last_batch_counts_as_more() -> None:
     tables.add("processed_events", [0.0] * 2_000)
     clock.now = 200.0
     outcome = await pruner(tables, max_batches=2).prune_once()
-    assert outcome is not None and outcome.more
+    assert outcome is not None
+    assert outcome.more
 
 
 async def test_another_replica_holding_the_turn_means_the_round_is_skipped() -> None:
