@@ -46,6 +46,7 @@ from services.reporting.tables import (
     POSITIONS,
     SUMMARIES,
     Connection,
+    applied_index,
     create_tables,
     table,
 )
@@ -285,4 +286,6 @@ async def _swap(connection: Connection, js: JetStreamContext, fold: Fold) -> int
         for name in NAMES:
             await connection.execute(f"DROP TABLE {name}")
             await connection.execute(f"ALTER TABLE {table(name, NEW)} RENAME TO {name}")
+        # Else the next rebuild's `CREATE INDEX IF NOT EXISTS` finds the name taken.
+        await connection.execute(f"ALTER INDEX {applied_index(NEW)} RENAME TO {applied_index()}")
     return caught_up

@@ -47,11 +47,18 @@ CREATE TABLE IF NOT EXISTS {applied} (
     processed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, event_id)
 );
+-- The pruner deletes the oldest ids past their retention (protomesh.pruning).
+CREATE INDEX IF NOT EXISTS {applied_index} ON {applied} (processed_at);
 """
 
 
 def table(name: str, suffix: str = "") -> str:
     return f"{name}{suffix}"
+
+
+def applied_index(suffix: str = "") -> str:
+    """The index the pruner reads; a swap renames it with its table (names are per schema)."""
+    return f"{table(APPLIED, suffix)}_processed_at"
 
 
 async def create_tables(connection: Connection, suffix: str = "") -> None:
@@ -62,6 +69,7 @@ async def create_tables(connection: Connection, suffix: str = "") -> None:
             orders=table(ORDERS, suffix),
             positions=table(POSITIONS, suffix),
             applied=table(APPLIED, suffix),
+            applied_index=applied_index(suffix),
         )
     )
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import grpc
 import pytest
 from shop.order.events.v1 import events_pb2 as order_events
@@ -221,6 +222,15 @@ async def test_a_projector_killed_mid_stream_resumes_without_counting_twice(
         await pool.close()
 
 
+async def pruning_indexes(pool: asyncpg.Pool) -> list[str]:
+    """The indexes on the live applied ids' time, which the pruner reads."""
+    rows = await pool.fetch(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        " AND tablename = 'applied_events' AND indexdef LIKE '%(processed_at)'"
+    )
+    return [row["indexname"] for row in rows]
+
+
 async def test_a_rebuild_equals_the_live_model_and_swaps_in_while_queries_are_served(
     world: World,
 ) -> None:
@@ -280,6 +290,8 @@ async def test_a_rebuild_equals_the_live_model_and_swaps_in_while_queries_are_se
         again = rebuild_command(world.service)
         assert again.returncode == 0, again.stderr
         assert await model_rows(pool) == after
+        # Two swaps later the pruner's index is on the live ids, under the live set's name.
+        assert await pruning_indexes(pool) == ["applied_events_processed_at"]
         # And the history part equals what the live projector had built before.
         assert [row for row in after[0] if row[0] != customers[0]] == [
             row for row in live[0] if row[0] != customers[0]
