@@ -7,7 +7,7 @@ replica prunes a schema at a time; the others skip), then per table deletes
 `batch` rows per statement until a statement deletes fewer, or `max_batches`
 statements ran. A round that stopped at that cap left expired rows behind:
 the next round follows after `catch_up` seconds instead of a whole period,
-so pruning keeps up with any steady write rate without one round running long.
+so pruning keeps up with a high write rate without one round running long.
 """
 
 from __future__ import annotations
