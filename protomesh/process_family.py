@@ -1,0 +1,176 @@
+"""The parent of a replica's server processes: claim the port, start them, supervise them.
+
+What it promises (docs/deployment.md, "Server processes"):
+
+- **A port clash stays loud.** Server processes bind with SO_REUSEPORT, which
+  would let a second replica started by mistake on the same port silently
+  share its traffic. The parent first binds the port *without* it (failing on
+  any holder), then keeps holding it with a bound, never-listening
+  SO_REUSEPORT socket for its lifetime: its own server processes may join,
+  a plain bind by anyone else still fails (a bound socket that does not
+  listen takes no connections).
+- **SIGTERM drains every process.** SIGTERM or SIGINT to the parent is passed
+  to each server process, which goes NOT_SERVING, waits its shutdown delay,
+  finishes its calls and stops; the parent exits when the last one has.
+- **No half-alive replica.** When a server process exits on its own (a crash,
+  an OOM kill), the parent stops the others the same way and exits non-zero,
+  so whoever runs the replica (the cluster's supervisor, compose's restart
+  policy, Kubernetes) restarts it whole. A replica serving on fewer
+  processes than it was given, with its background workers possibly gone
+  with process 0, would look healthy while it is not.
+- **One metrics port.** With a metrics port set, the parent serves it and
+  merges what each server process exposes on a private port, with a
+  `process` label (`protomesh.telemetry.process_metrics`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+from protomesh.processes import METRICS_PORT_FILE_ENV, ProcessRole
+from protomesh.settings import ServerSettings
+
+log = logging.getLogger("protomesh.processes")
+POLL_SECONDS = 0.1
+
+
+class ProcessFamily:
+    def __init__(self, settings: ServerSettings, prefix: str, count: int) -> None:
+        self.settings = settings
+        self.prefix = prefix
+        self.count = count
+        self.children: list[subprocess.Popen[bytes]] = []
+        self._signalled: int | None = None
+
+    def run(self) -> int:
+        """Serve until signalled or until a server process exits; the replica's exit code."""
+        try:
+            guard = claim_port(self.settings.host, self.settings.port)
+        except OSError as error:
+            log.error("%s", error)
+            return 2
+        port = int(guard.getsockname()[1])
+        scratch = Path(tempfile.mkdtemp(prefix="protomesh-processes-"))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        metrics = None
+        try:
+            for index in range(self.count):
+                self.children.append(self._start(index, port, scratch))
+            log.info(
+                "serving on %s:%s with %d server processes (pids %s)",
+                self.settings.host,
+                port,
+                self.count,
+                ", ".join(str(child.pid) for child in self.children),
+            )
+            if self.settings.metrics_port is not None:
+                from protomesh.telemetry.process_metrics import serve_family_metrics
+
+                files = [metrics_port_file(scratch, i) for i in range(self.count)]
+                metrics = serve_family_metrics(
+                    self.settings.host, self.settings.metrics_port, files
+                )
+            return self._supervise()
+        finally:
+            self._stop_all()
+            if metrics is not None:
+                metrics.stop()
+            guard.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _start(self, index: int, port: int, scratch: Path) -> subprocess.Popen[bytes]:
+        role = ProcessRole(index, self.count, os.getpid())
+        env = {**os.environ, **role.environment(), f"{self.prefix}PORT": str(port)}
+        if self.settings.metrics_port is not None:
+            # A private port each; the parent serves the replica's and merges them.
+            env[f"{self.prefix}METRICS_PORT"] = "0"
+            env[METRICS_PORT_FILE_ENV] = str(metrics_port_file(scratch, index))
+        # The same command line again: `python -m services.user` imports nothing
+        # the parent made, so no grpc state crosses a fork.
+        return subprocess.Popen(sys.orig_argv, env=env, stdin=subprocess.DEVNULL)
+
+    def _supervise(self) -> int:
+        failed: subprocess.Popen[bytes] | None = None
+        forwarded = False
+        while [child for child in self.children if child.poll() is None]:
+            if self._signalled is not None and not forwarded:
+                log.info("signal received: draining %d server processes", self.count)
+                self._signal_living(signal.SIGTERM)
+                forwarded = True
+            gone = [c for c in self.children if c.returncode is not None]
+            if gone and failed is None and not forwarded:
+                failed = gone[0]
+                log.error(
+                    "server process %d (pid %d) exited with %s: stopping the replica, so "
+                    "its supervisor restarts it whole",
+                    self.children.index(failed),
+                    failed.pid,
+                    failed.returncode,
+                )
+                self._signal_living(signal.SIGTERM)
+                forwarded = True
+            time.sleep(POLL_SECONDS)
+        if failed is not None:
+            return failed.returncode if failed.returncode > 0 else 1
+        codes = [child.returncode for child in self.children]
+        return 0 if all(code == 0 for code in codes) else 1
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signalled = signum
+
+    def _signal_living(self, signum: signal.Signals) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signum)
+
+    def _stop_all(self) -> None:
+        """On the way out for any reason, leave no server process behind."""
+        self._signal_living(signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.shutdown_delay + self.settings.grace_period + 5
+        for child in self.children:
+            try:
+                child.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def claim_port(host: str, port: int) -> socket.socket:
+    """Hold host:port for this replica's server processes; OSError when anyone else has it."""
+    family, kind, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind) as probe:
+        # SO_REUSEADDR as grpc sets it: a port left in TIME_WAIT by the last run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise OSError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        address = probe.getsockname()  # the port the kernel chose, when asked for 0
+    guard = socket.socket(family, kind)
+    guard.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    guard.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        guard.bind(address)
+    except OSError as error:  # taken in the instant between the two binds
+        guard.close()
+        raise OSError(f"cannot listen on {host}:{address[1]}: {error.strerror}") from None
+    return guard
+
+
+def metrics_port_file(scratch: Path, index: int) -> Path:
+    return scratch / f"process-{index}.metrics-port"

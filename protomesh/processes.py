@@ -1,0 +1,137 @@
+"""One replica of a service as N server processes sharing its port, to use every core.
+
+A `grpc.aio` server runs its handlers on one event-loop thread, so one process
+uses about one core. `<PREFIX>WORKERS` (mesh.yaml's `workers:`) asks for more:
+
+    USER_SERVICE_WORKERS=2 python -m services.user     # or `auto`: one per core
+
+The process started that way becomes the replica's *parent*: it claims the
+port, starts N *server processes* (the same command line again, each a whole
+service with its own pool and health) and supervises them
+(`protomesh.process_family`). With 1 — the default of a bare run — nothing of
+this happens: the service runs in the process that was started, as always.
+
+"Server processes" is the name on purpose: a service's `workers` in
+`protomesh.server` are its background tasks (outbox relay, consumers), and
+those run in server process 0 alone (see `ProcessRole.runs_background_work`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from protomesh import runner
+from protomesh.settings import ServerSettings
+
+# Set by the parent in each server process it starts: "<index>/<count>/<parent pid>".
+ROLE_ENV = "PROTOMESH_SERVER_PROCESS"
+# Where a server process writes the port its /metrics landed on, for the parent to scrape.
+METRICS_PORT_FILE_ENV = "PROTOMESH_METRICS_PORT_FILE"
+AUTO = "auto"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+@dataclass(frozen=True)
+class ProcessRole:
+    """Which server process of its replica this one is."""
+
+    index: int = 0
+    count: int = 1
+    parent: int | None = None  # the parent's pid; None when the process serves alone
+
+    @property
+    def shares_port(self) -> bool:
+        """Bind with SO_REUSEPORT: the siblings listen on the same port, the kernel
+        spreads new connections among them."""
+        return self.parent is not None
+
+    @property
+    def runs_background_work(self) -> bool:
+        """Only process 0 runs the outbox relay, consumers and other background workers.
+
+        They are safe to run more than once (replicas already do), but N copies
+        per replica would multiply NATS and database connections and pollers
+        for no gain: their throughput is bounded by NATS and PostgreSQL, not
+        by a core.
+        """
+        return self.index == 0
+
+    def environment(self) -> dict[str, str]:
+        return {ROLE_ENV: f"{self.index}/{self.count}/{self.parent}"}
+
+
+def current_role(env: Mapping[str, str] | None = None) -> ProcessRole:
+    """The role the parent gave this process, or serving alone (index 0 of 1)."""
+    raw = (os.environ if env is None else env).get(ROLE_ENV)
+    if not raw:
+        return ProcessRole()
+    index, count, parent = (int(part) for part in raw.split("/"))
+    return ProcessRole(index, count, parent)
+
+
+def process_count(value: str, cores: int | None = None) -> int:
+    """`auto` → the cores this process may run on; else a whole number >= 1.
+
+    >>> process_count("3"), process_count("auto", cores=2)
+    (3, 2)
+    """
+    text = value.strip().lower()
+    if text == AUTO:
+        return max(1, cores if cores is not None else _usable_cores())
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise ValueError(f"{value!r} is not a whole number >= 1 or {AUTO}")
+
+
+def _usable_cores() -> int:
+    # The affinity mask, not os.cpu_count(): a container pinned to 2 of 64 cores has 2.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def run(
+    main: Callable[[], Coroutine[Any, Any, None]], settings: ServerSettings, prefix: str
+) -> None:
+    """Run `main` in this process, or as `settings.workers` server processes under a parent."""
+    role = current_role()
+    if role.parent is not None:
+        _die_with_parent(role.parent)
+        runner.run(main)
+        return
+    try:
+        count = process_count(settings.workers)
+    except ValueError as error:
+        print(f"{prefix}WORKERS: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if count == 1:
+        runner.run(main)
+        return
+    from protomesh.process_family import ProcessFamily
+
+    raise SystemExit(ProcessFamily(settings, prefix, count).run())
+
+
+def report_metrics_port(port: int, env: Mapping[str, str] | None = None) -> None:
+    """Tell the parent where this server process serves /metrics (no-op when alone)."""
+    path = (os.environ if env is None else env).get(METRICS_PORT_FILE_ENV)
+    if path:
+        partial = Path(f"{path}.partial")
+        partial.write_text(str(port))
+        partial.replace(path)  # the parent never reads half a number
+
+
+def _die_with_parent(parent: int) -> None:
+    """A parent killed with SIGKILL cannot stop its server processes: have the kernel
+    SIGTERM this one when it goes, so no orphan keeps serving a replica that is gone."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        raise SystemExit(f"server process: its parent {parent} is gone")
