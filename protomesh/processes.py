@@ -19,6 +19,7 @@ those run in server process 0 alone (see `ProcessRole.runs_background_work`).
 from __future__ import annotations
 
 import ctypes
+import math
 import os
 import signal
 import sys
@@ -35,6 +36,7 @@ ROLE_ENV = "PROTOMESH_SERVER_PROCESS"
 # Where a server process writes the port its /metrics landed on, for the parent to scrape.
 METRICS_PORT_FILE_ENV = "PROTOMESH_METRICS_PORT_FILE"
 AUTO = "auto"
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -90,11 +92,24 @@ def process_count(value: str, cores: int | None = None) -> int:
     raise ValueError(f"{value!r} is not a whole number >= 1 or {AUTO}")
 
 
-def _usable_cores() -> int:
-    # The affinity mask, not os.cpu_count(): a container pinned to 2 of 64 cores has 2.
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def _usable_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The cores this process may use: its affinity mask (a container pinned to 2 of 64
+    cores has 2, where os.cpu_count() says 64), capped by a cgroup CPU quota rounded
+    up (a Kubernetes `limits.cpu: 1500m` gives 2)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    quota = _cgroup_quota(cpu_max)
+    return min(cores or 1, quota) if quota else cores or 1
+
+
+def _cgroup_quota(cpu_max: Path) -> int | None:
+    """cgroup v2's `cpu.max` ("200000 100000": 2 cores; "max 100000": no quota)."""
+    try:
+        limit, period = cpu_max.read_text().split()
+    except (OSError, ValueError):
+        return None
+    if limit == "max":
+        return None
+    return max(1, math.ceil(int(limit) / int(period)))
 
 
 def run(

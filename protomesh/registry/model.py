@@ -11,6 +11,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
 Ports = Mapping[str, int]  # by environment
+Workers = Mapping[
+    str, int | None
+]  # server processes per replica, by environment; None: a core each
 LOCAL = "local"  # the environment whose components all listen on loopback
 LOOPBACK = "127.0.0.1"
 
@@ -99,6 +102,8 @@ class Service(Component):
     # reads from the bus: `protomesh.registry.events` checks the two agree.
     produces: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
+    # Server processes each replica runs (protomesh.registry.workers).
+    workers: Workers = field(default_factory=dict)
 
     def replicas_in(self, environment: str) -> tuple[Replica, ...]:
         return tuple(r for r in self.replicas if environment in r.ports)

@@ -33,6 +33,7 @@ from protomesh.registry.model import (
 )
 from protomesh.registry.observability import read_observability
 from protomesh.registry.reading import RULES, Reader, StrictLoader, join, suggest
+from protomesh.registry.workers import read_workers
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
 # What the local cluster knows how to run; a new kind needs a cluster component too.
@@ -157,6 +158,7 @@ class _MeshReader(Reader):
             *("callers", "end_user_from"),
             "limits",
             *("produces", "consumes"),
+            "workers",
         )
         fields = self.mapping(value, path, required, optional)
         module = self.string(fields, "module", path)
@@ -175,6 +177,7 @@ class _MeshReader(Reader):
         limits = read_limits(self, fields.get("limits", {}), f"{path}.limits", serves)
         produces = self.strings(fields, "produces", path)
         consumes = self.strings(fields, "consumes", path)
+        workers = read_workers(self, fields, path, environments)
         if module is None or prefix is None:
             return None
         first = {
@@ -196,6 +199,7 @@ class _MeshReader(Reader):
             limits,
             produces,
             consumes,
+            workers,
         )
 
     def replicas(

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 from shop.user.v1 import user_pb2, user_pb2_grpc
 
 from protomesh.paths import ROOT
 from protomesh.tls.client import channel_credentials
 from tests.support import mesh_tls
+from tests.support.grpc_calls import health_async
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
 from tests.support.service import ServiceProcess, user_service
@@ -153,21 +153,14 @@ async def test_sigterm_drains_every_server_process(replica: ServiceProcess) -> N
     channels = separate_channels(replica.address)
     try:
         for channel in channels:  # connect each before the signal
-            await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            assert await health_async(channel) == "SERVING"
         replica.process.send_signal(signal.SIGTERM)
         await asyncio.sleep(SHUTDOWN_DELAY / 3)
         # Within the shutdown delay every process still answers, and says NOT_SERVING.
-        answers = await asyncio.gather(
-            *(
-                health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=2
-                )
-                for channel in channels
-            )
-        )
+        answers = await asyncio.gather(*(health_async(channel) for channel in channels))
     finally:
         await asyncio.gather(*(channel.close() for channel in channels))
-    assert {answer.status for answer in answers} == {health_pb2.HealthCheckResponse.NOT_SERVING}
+    assert set(answers) == {"NOT_SERVING"}
     assert replica.process.wait(timeout=30) == 0
     assert not [pid for pid in children if _alive(pid)]
     assert replica.log().count('"message": "user stopped"') == 2
