@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from protomesh.processes import METRICS_PORT_FILE_ENV, ProcessRole
+from protomesh.process_role import METRICS_PORT_FILE_ENV, ProcessRole
 from protomesh.settings import ServerSettings
 
 log = logging.getLogger("protomesh.processes")

@@ -13,103 +13,23 @@ this happens: the service runs in the process that was started, as always.
 
 "Server processes" is the name on purpose: a service's `workers` in
 `protomesh.server` are its background tasks (outbox relay, consumers), and
-those run in server process 0 alone (see `ProcessRole.runs_background_work`).
+those run in server process 0 alone (see `protomesh.process_role`).
 """
 
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from protomesh import runner
+from protomesh.process_role import current_role, process_count
 from protomesh.settings import ServerSettings
 
-# Set by the parent in each server process it starts: "<index>/<count>/<parent pid>".
-ROLE_ENV = "PROTOMESH_SERVER_PROCESS"
-# Where a server process writes the port its /metrics landed on, for the parent to scrape.
-METRICS_PORT_FILE_ENV = "PROTOMESH_METRICS_PORT_FILE"
-AUTO = "auto"
-CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-@dataclass(frozen=True)
-class ProcessRole:
-    """Which server process of its replica this one is."""
-
-    index: int = 0
-    count: int = 1
-    parent: int | None = None  # the parent's pid; None when the process serves alone
-
-    @property
-    def shares_port(self) -> bool:
-        """Bind with SO_REUSEPORT: the siblings listen on the same port, the kernel
-        spreads new connections among them."""
-        return self.parent is not None
-
-    @property
-    def runs_background_work(self) -> bool:
-        """Only process 0 runs the outbox relay, consumers and other background workers.
-
-        They are safe to run more than once (replicas already do), but N copies
-        per replica would multiply NATS and database connections and pollers
-        for no gain: their throughput is bounded by NATS and PostgreSQL, not
-        by a core.
-        """
-        return self.index == 0
-
-    def environment(self) -> dict[str, str]:
-        return {ROLE_ENV: f"{self.index}/{self.count}/{self.parent}"}
-
-
-def current_role(env: Mapping[str, str] | None = None) -> ProcessRole:
-    """The role the parent gave this process, or serving alone (index 0 of 1)."""
-    raw = (os.environ if env is None else env).get(ROLE_ENV)
-    if not raw:
-        return ProcessRole()
-    index, count, parent = (int(part) for part in raw.split("/"))
-    return ProcessRole(index, count, parent)
-
-
-def process_count(value: str, cores: int | None = None) -> int:
-    """`auto` → the cores this process may run on; else a whole number >= 1.
-
-    >>> process_count("3"), process_count("auto", cores=2)
-    (3, 2)
-    """
-    text = value.strip().lower()
-    if text == AUTO:
-        return max(1, cores if cores is not None else _usable_cores())
-    if text.isdigit() and int(text) >= 1:
-        return int(text)
-    raise ValueError(f"{value!r} is not a whole number >= 1 or {AUTO}")
-
-
-def _usable_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
-    """The cores this process may use: its affinity mask (a container pinned to 2 of 64
-    cores has 2, where os.cpu_count() says 64), capped by a cgroup CPU quota rounded
-    up (a Kubernetes `limits.cpu: 1500m` gives 2)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    quota = _cgroup_quota(cpu_max)
-    return min(cores or 1, quota) if quota else cores or 1
-
-
-def _cgroup_quota(cpu_max: Path) -> int | None:
-    """cgroup v2's `cpu.max` ("200000 100000": 2 cores; "max 100000": no quota)."""
-    try:
-        limit, period = cpu_max.read_text().split()
-    except (OSError, ValueError):
-        return None
-    if limit == "max":
-        return None
-    return max(1, math.ceil(int(limit) / int(period)))
 
 
 def run(
@@ -132,15 +52,6 @@ def run(
     from protomesh.process_family import ProcessFamily
 
     raise SystemExit(ProcessFamily(settings, prefix, count).run())
-
-
-def report_metrics_port(port: int, env: Mapping[str, str] | None = None) -> None:
-    """Tell the parent where this server process serves /metrics (no-op when alone)."""
-    path = (os.environ if env is None else env).get(METRICS_PORT_FILE_ENV)
-    if path:
-        partial = Path(f"{path}.partial")
-        partial.write_text(str(port))
-        partial.replace(path)  # the parent never reads half a number
 
 
 def _die_with_parent(parent: int) -> None:

@@ -37,7 +37,7 @@ from protomesh.interceptors import server_chain
 from protomesh.interceptors.readiness_gate import ReadinessGate
 from protomesh.interceptors.validation import Validator
 from protomesh.policies import ServicePolicies
-from protomesh.processes import current_role
+from protomesh.process_role import current_role
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
 from protomesh.settings import ServerSettings
 from protomesh.telemetry.runtime import Telemetry

@@ -94,7 +94,7 @@ class Telemetry:
 
     def start(self) -> None:
         if self.metrics_port is not None:
-            from protomesh.processes import report_metrics_port
+            from protomesh.process_role import report_metrics_port
             from protomesh.telemetry.exposition import serve_metrics
 
             self.metrics_server = serve_metrics(self.metrics_host, self.metrics_port)

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from protomesh.process_family import claim_port
-from protomesh.processes import (
+from protomesh.process_role import (
     METRICS_PORT_FILE_ENV,
     ProcessRole,
     current_role,
     process_count,
     report_metrics_port,
 )
-from protomesh.processes import _usable_cores as usable_cores
+from protomesh.process_role import _usable_cores as usable_cores
 
 
 @pytest.mark.parametrize(("value", "cores", "count"), [("1", 8, 1), ("3", 8, 3), ("auto", 2, 2)])
