@@ -26,6 +26,7 @@ from shop.user.v1 import user_pb2, user_pb2_grpc
 
 from protomesh.paths import ROOT
 from protomesh.tls.client import channel_credentials
+from protomesh_toolkit.bench.processes import listening
 from tests.support import mesh_tls
 from tests.support.grpc_calls import health_async
 from tests.support.ports import free_port
@@ -48,7 +49,7 @@ def replica(postgres: Postgres, tmp_path: Path) -> Iterator[ServiceProcess]:
     )
     running.start()  # SERVING as soon as one server process is
     deadline = time.monotonic() + 30
-    while len(listening(running)) < 2 and time.monotonic() < deadline:
+    while len(listening_now(running)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     yield running
     running.kill()
@@ -65,24 +66,8 @@ def server_processes(replica: ServiceProcess) -> list[int]:
     return sorted(children)
 
 
-def listening(replica: ServiceProcess) -> list[int]:
-    """The replica's server processes that hold a listening socket on its port."""
-    wanted = f":{replica.port:04X}"
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[1].endswith(wanted) and fields[3] == "0A":  # 0A: LISTEN
-                inodes.add(f"socket:[{fields[9]}]")
-    holders = []
-    for pid in server_processes(replica):
-        try:
-            links = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
-        except OSError:
-            continue
-        if links & inodes:
-            holders.append(pid)
-    return holders
+def listening_now(replica: ServiceProcess) -> list[int]:
+    return listening(server_processes(replica), replica.port)
 
 
 def _parent_of(entry: Path) -> int | None:
@@ -124,7 +109,7 @@ def requests_by_process(replica: ServiceProcess) -> dict[str, float]:
 
 
 async def test_both_server_processes_answer_on_the_one_port(replica: ServiceProcess) -> None:
-    assert len(listening(replica)) == 2
+    assert len(listening_now(replica)) == 2
     channels = separate_channels(replica.address)
     try:
         created = await user_pb2_grpc.UserServiceStub(channels[0]).CreateUser(
