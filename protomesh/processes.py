@@ -26,6 +26,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from protomesh import runner
+from protomesh.process_family import FamilySpec
 from protomesh.process_role import current_role, process_count
 from protomesh.settings import ServerSettings
 
@@ -49,9 +50,29 @@ def run(
     if count == 1:
         runner.run(main)
         return
-    from protomesh.process_family import ProcessFamily
+    spec = FamilySpec(
+        _service_name(),
+        prefix,
+        count,
+        list(sys.orig_argv),
+        settings.host,
+        settings.port,
+        settings.metrics_port,
+        settings.shutdown_delay,
+        settings.grace_period,
+        settings.log_level,
+        settings.log_pretty,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "protomesh.process_family", spec.to_json()])
 
-    raise SystemExit(ProcessFamily(settings, prefix, count).run())
+
+def _service_name() -> str:
+    """`user` for `python -m services.user`: the name its log lines carry."""
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    package = getattr(main_spec, "parent", None) or "service"
+    return str(package).rsplit(".", 1)[-1]
 
 
 def _die_with_parent(parent: int) -> None:
