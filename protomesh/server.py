@@ -17,7 +17,8 @@ lesson):
 
 Workers start after the server does, so a worker's effects never precede the
 service being reachable. A replica run as several server processes
-(`protomesh.processes`) starts them in its process 0 only.
+(`protomesh.processes`) starts `workers` in its process 0 only, and
+`process_workers` in each.
 """
 
 from __future__ import annotations
@@ -86,7 +87,12 @@ class ServiceDefinition:
     policies: ServicePolicies
     validators: Mapping[str, Validator] = field(default_factory=dict)
     readiness_checks: Sequence[ReadinessCheck] = ()
+    # Work for the replica as a whole (outbox relay, consumers, sweepers): with
+    # several server processes, process 0 alone runs them.
     workers: Sequence[Worker] = ()
+    # Work that keeps this process's own state (a cache's invalidation): every
+    # server process runs its own.
+    process_workers: Sequence[Worker] = ()
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
 
 
@@ -165,8 +171,8 @@ class GrpcService:
         await self._server.start()
         self.telemetry.start()
         self._readiness.start()
-        background = self.definition.workers if self.role.runs_background_work else ()
-        for worker in background:
+        replica_work = self.definition.workers if self.role.runs_background_work else ()
+        for worker in [*self.definition.process_workers, *replica_work]:
             await worker.start()
             self._started_workers.append(worker)
         log.info(
