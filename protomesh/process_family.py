@@ -33,19 +33,16 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from types import FrameType
 
 from protomesh import logs
-from protomesh.process_role import METRICS_PORT_FILE_ENV, ProcessRole
+from protomesh.process_role import METRICS_PORT_FD_ENV, ProcessRole
 
 log = logging.getLogger("protomesh.processes")
 POLL_SECONDS = 0.1
@@ -81,6 +78,7 @@ class ProcessFamily:
         self.prefix = spec.prefix
         self.count = spec.count
         self.children: list[subprocess.Popen[bytes]] = []
+        self.metrics_ports: list[ReportedPort] = []  # by process index
         self._signalled: int | None = None
 
     def run(self) -> int:
@@ -91,13 +89,12 @@ class ProcessFamily:
             log.error("%s", error)
             return 2
         port = int(guard.getsockname()[1])
-        scratch = Path(tempfile.mkdtemp(prefix="protomesh-processes-"))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
         metrics = None
         try:
             for index in range(self.count):
-                self.children.append(self._start(index, port, scratch))
+                self.children.append(self._start(index, port))
             log.info(
                 "serving on %s:%s with %d server processes (pids %s)",
                 self.settings.host,
@@ -108,9 +105,8 @@ class ProcessFamily:
             if self.settings.metrics_port is not None:
                 from protomesh.telemetry.process_metrics import serve_family_metrics
 
-                files = [metrics_port_file(scratch, i) for i in range(self.count)]
                 metrics = serve_family_metrics(
-                    self.settings.host, self.settings.metrics_port, files
+                    self.settings.host, self.settings.metrics_port, self.metrics_ports
                 )
             return self._supervise()
         finally:
@@ -118,18 +114,31 @@ class ProcessFamily:
             if metrics is not None:
                 metrics.stop()
             guard.close()
-            shutil.rmtree(scratch, ignore_errors=True)
+            for reported in self.metrics_ports:
+                reported.close()
 
-    def _start(self, index: int, port: int, scratch: Path) -> subprocess.Popen[bytes]:
+    def _start(self, index: int, port: int) -> subprocess.Popen[bytes]:
         role = ProcessRole(index, self.count, os.getpid())
         env = {**os.environ, **role.environment(), f"{self.prefix}PORT": str(port)}
+        inherited: tuple[int, ...] = ()
         if self.settings.metrics_port is not None:
-            # A private port each; the parent serves the replica's and merges them.
+            # A private port each, told to the parent over a pipe (no file: the
+            # container's root filesystem may be read-only); the parent serves
+            # the replica's metrics port and merges theirs.
+            read_end, write_end = os.pipe()
+            self.metrics_ports.append(ReportedPort(read_end))
             env[f"{self.prefix}METRICS_PORT"] = "0"
-            env[METRICS_PORT_FILE_ENV] = str(metrics_port_file(scratch, index))
+            env[METRICS_PORT_FD_ENV] = str(write_end)
+            inherited = (write_end,)
         # The same command line again: `python -m services.user` imports nothing
         # the parent made, so no grpc state crosses a fork.
-        return subprocess.Popen(self.settings.argv, env=env, stdin=subprocess.DEVNULL)
+        try:
+            return subprocess.Popen(
+                self.settings.argv, env=env, stdin=subprocess.DEVNULL, pass_fds=inherited
+            )
+        finally:
+            for fd in inherited:
+                os.close(fd)
 
     def _supervise(self) -> int:
         failed: subprocess.Popen[bytes] | None = None
@@ -202,8 +211,29 @@ def claim_port(host: str, port: int) -> socket.socket:
     return guard
 
 
-def metrics_port_file(scratch: Path, index: int) -> Path:
-    return scratch / f"process-{index}.metrics-port"
+class ReportedPort:
+    """The metrics port a server process writes into its pipe once it serves them."""
+
+    def __init__(self, read_end: int) -> None:
+        os.set_blocking(read_end, False)
+        self.fd: int | None = read_end
+        self.port: int | None = None
+
+    def __call__(self) -> int | None:
+        """The port, once reported; None until then (and for a process gone silent)."""
+        if self.port is None and self.fd is not None:
+            try:
+                text = os.read(self.fd, 32)
+            except BlockingIOError:  # not reported yet
+                return None
+            self.port = int(text) if text.strip().isdigit() else None
+            self.close()  # reported, or the process closed its end without a word
+        return self.port
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def main(argv: list[str]) -> int:

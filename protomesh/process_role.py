@@ -15,8 +15,8 @@ from pathlib import Path
 
 # Set by the parent in each server process it starts: "<index>/<count>/<parent pid>".
 ROLE_ENV = "PROTOMESH_SERVER_PROCESS"
-# Where a server process writes the port its /metrics landed on, for the parent to scrape.
-METRICS_PORT_FILE_ENV = "PROTOMESH_METRICS_PORT_FILE"
+# The pipe a server process writes the port its /metrics landed on into, for the parent.
+METRICS_PORT_FD_ENV = "PROTOMESH_METRICS_PORT_FD"
 AUTO = "auto"
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
@@ -95,8 +95,7 @@ def _cgroup_quota(cpu_max: Path) -> int | None:
 
 def report_metrics_port(port: int, env: Mapping[str, str] | None = None) -> None:
     """Tell the parent where this server process serves /metrics (no-op when alone)."""
-    path = (os.environ if env is None else env).get(METRICS_PORT_FILE_ENV)
-    if path:
-        partial = Path(f"{path}.partial")
-        partial.write_text(str(port))
-        partial.replace(path)  # the parent never reads half a number
+    fd = (os.environ if env is None else env).get(METRICS_PORT_FD_ENV)
+    if fd:
+        os.write(int(fd), str(port).encode())  # a few bytes: one atomic pipe write
+        os.close(int(fd))

@@ -1,7 +1,7 @@
 """One /metrics for a replica of several server processes: the parent merges theirs.
 
 Each server process keeps its own prometheus-client registry and serves it on
-a private loopback port it reports to the parent (`processes.report_metrics_port`).
+a private port it reports to the parent (`process_role.report_metrics_port`).
 The parent serves the replica's metrics port; a scrape there reads every
 server process at that moment and returns the union, each sample labelled
 with `process="<index>"` — so nothing is summed wrongly (a gauge like the
@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import logging
 import urllib.request
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import Metric
@@ -35,15 +34,15 @@ _ANY_ADDRESS = {"", "0.0.0.0", "::", "[::]"}
 
 
 class ProcessFamilyCollector(Collector):
-    def __init__(self, host: str, port_files: Sequence[Path]) -> None:
+    def __init__(self, host: str, ports: Sequence[Callable[[], int | None]]) -> None:
         # A server process listening on every address is reached on loopback.
         self.host = "127.0.0.1" if host in _ANY_ADDRESS else host
-        self.port_files = port_files
+        self.ports = ports  # by process index: its metrics port, None until known
 
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}
-        for index, path in enumerate(self.port_files):
-            text = self._scrape(path)
+        for index, port in enumerate(self.ports):
+            text = self._scrape(index, port())
             if text is None:
                 continue
             for family in text_string_to_metric_families(text):
@@ -57,20 +56,23 @@ class ProcessFamilyCollector(Collector):
                 )
         yield from merged.values()
 
-    def _scrape(self, path: Path) -> str | None:
+    def _scrape(self, index: int, port: int | None) -> str | None:
+        if port is None:  # not serving metrics yet
+            return None
         try:
-            port = int(path.read_text())
             url = f"http://{self.host}:{port}/metrics"
             with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT) as reply:
                 return str(reply.read().decode())
-        except (OSError, ValueError) as error:  # not started yet, or gone
-            log.debug("no metrics from %s: %s", path.name, error)
+        except OSError as error:  # gone, or stuck past the timeout
+            log.debug("no metrics from server process %d: %s", index, error)
             return None
 
 
-def serve_family_metrics(host: str, port: int, port_files: Sequence[Path]) -> MetricsServer:
-    """Serve the merged `/metrics` of the server processes whose ports the files hold."""
+def serve_family_metrics(
+    host: str, port: int, ports: Sequence[Callable[[], int | None]]
+) -> MetricsServer:
+    """Serve the merged `/metrics` of the server processes whose ports `ports` give."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ProcessFamilyCollector(host, port_files))
+    registry.register(ProcessFamilyCollector(host, ports))
     server, thread = start_http_server(port, addr=host, registry=registry)
     return MetricsServer(server, thread)

@@ -9,11 +9,9 @@ import pytest
 
 from protomesh.process_family import claim_port
 from protomesh.process_role import (
-    METRICS_PORT_FILE_ENV,
     ProcessRole,
     current_role,
     process_count,
-    report_metrics_port,
 )
 from protomesh.process_role import _usable_cores as usable_cores
 
@@ -47,14 +45,6 @@ def test_the_role_a_parent_hands_down_round_trips() -> None:
     second = ProcessRole(1, 2, 4242)
     assert current_role(second.environment()) == second
     assert (second.shares_port, second.runs_background_work) == (True, False)
-
-
-def test_a_server_process_reports_its_metrics_port_to_the_parent(tmp_path: Path) -> None:
-    target = tmp_path / "process-0.metrics-port"
-    report_metrics_port(9123, {METRICS_PORT_FILE_ENV: str(target)})
-    assert target.read_text() == "9123"
-    report_metrics_port(9124, {})  # alone: nowhere to report, nothing written
-    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 
 
 def test_the_claimed_port_admits_shared_listeners_but_no_plain_bind() -> None:
