@@ -164,3 +164,18 @@ def test_each_replica_is_told_its_server_processes_in_every_environment(tmp_path
     for name in ("order-1", "order-2"):
         assert containers[name]["environment"]["ORDER_SERVICE_WORKERS"] == "3"
     assert k8s_order["ORDER_SERVICE_WORKERS"] == "3"
+
+
+def test_auto_follows_a_cpu_bound_on_every_container(tmp_path: Path) -> None:
+    """A server process per core of the *host* would multiply memory and database pools."""
+    _, mesh = mesh_with_order(tmp_path)
+    containers = compose.render(mesh)["services"]
+    deployment = next(
+        document
+        for document in kubernetes.render(mesh)["user.yaml"]
+        if document["kind"] == "Deployment"
+    )
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for name in ("user", "order-1", "order-2", "bff-1", "bff-2", "reporting"):
+        assert containers[name]["cpus"] == 2.0
+    assert container["resources"]["limits"]["cpu"] == "2"
