@@ -24,7 +24,7 @@ What it promises (docs/deployment.md, "Server processes"):
 - **A light parent.** `protomesh.processes.run` replaces the service's
   process with `python -m protomesh.process_family` (exec: same pid, so a
   supervisor's signals still reach it), which imports neither grpc nor the
-  service: ~25 MiB resident instead of a whole service's ~55 MiB.
+  service: ~17 MiB resident instead of a whole service's ~55 MiB.
 """
 
 from __future__ import annotations

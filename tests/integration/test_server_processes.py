@@ -182,3 +182,29 @@ def test_another_server_on_the_shared_port_fails_loudly(
     assert replica.health() == "SERVING"
     time.sleep(0.2)
     assert len(server_processes(replica)) == 2
+
+
+def test_a_parent_killed_outright_takes_its_server_processes_with_it(
+    replica: ServiceProcess,
+) -> None:
+    """SIGKILL leaves the parent no chance to stop them: the kernel tells them instead."""
+    assert replica.process is not None
+    children = server_processes(replica)
+    replica.process.send_signal(signal.SIGKILL)
+    replica.process.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while [pid for pid in children if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def test_the_parent_is_light_it_loads_neither_grpc_nor_the_service(
+    replica: ServiceProcess,
+) -> None:
+    assert replica.process is not None
+    parent = replica.process.pid
+    command = Path(f"/proc/{parent}/cmdline").read_bytes().split(b"\0")
+    assert command[1:3] == [b"-m", b"protomesh.process_family"]
+    assert "cygrpc" not in Path(f"/proc/{parent}/maps").read_text()
+    (child, *_) = server_processes(replica)
+    assert "cygrpc" in Path(f"/proc/{child}/maps").read_text()  # what the check looks for
