@@ -74,9 +74,7 @@ class FamilySpec:
 
 class ProcessFamily:
     def __init__(self, spec: FamilySpec) -> None:
-        self.settings = spec
-        self.prefix = spec.prefix
-        self.count = spec.count
+        self.spec = spec
         self.children: list[subprocess.Popen[bytes]] = []
         self.metrics_ports: list[ReportedPort] = []  # by process index
         self._signalled: int | None = None
@@ -84,7 +82,7 @@ class ProcessFamily:
     def run(self) -> int:
         """Serve until signalled or until a server process exits; the replica's exit code."""
         try:
-            guard = claim_port(self.settings.host, self.settings.port)
+            guard = claim_port(self.spec.host, self.spec.port)
         except OSError as error:
             log.error("%s", error)
             return 2
@@ -93,20 +91,20 @@ class ProcessFamily:
             signal.signal(signum, self._on_signal)
         metrics = None
         try:
-            for index in range(self.count):
+            for index in range(self.spec.count):
                 self.children.append(self._start(index, port))
             log.info(
                 "serving on %s:%s with %d server processes (pids %s)",
-                self.settings.host,
+                self.spec.host,
                 port,
-                self.count,
+                self.spec.count,
                 ", ".join(str(child.pid) for child in self.children),
             )
-            if self.settings.metrics_port is not None:
+            if self.spec.metrics_port is not None:
                 from protomesh.telemetry.process_metrics import serve_family_metrics
 
                 metrics = serve_family_metrics(
-                    self.settings.host, self.settings.metrics_port, self.metrics_ports
+                    self.spec.host, self.spec.metrics_port, self.metrics_ports
                 )
             return self._supervise()
         finally:
@@ -118,23 +116,23 @@ class ProcessFamily:
                 reported.close()
 
     def _start(self, index: int, port: int) -> subprocess.Popen[bytes]:
-        role = ProcessRole(index, self.count, os.getpid())
-        env = {**os.environ, **role.environment(), f"{self.prefix}PORT": str(port)}
+        role = ProcessRole(index, self.spec.count, os.getpid())
+        env = {**os.environ, **role.environment(), f"{self.spec.prefix}PORT": str(port)}
         inherited: tuple[int, ...] = ()
-        if self.settings.metrics_port is not None:
+        if self.spec.metrics_port is not None:
             # A private port each, told to the parent over a pipe (no file: the
             # container's root filesystem may be read-only); the parent serves
             # the replica's metrics port and merges theirs.
             read_end, write_end = os.pipe()
             self.metrics_ports.append(ReportedPort(read_end))
-            env[f"{self.prefix}METRICS_PORT"] = "0"
+            env[f"{self.spec.prefix}METRICS_PORT"] = "0"
             env[METRICS_PORT_FD_ENV] = str(write_end)
             inherited = (write_end,)
         # The same command line again: `python -m services.user` imports nothing
         # the parent made, so no grpc state crosses a fork.
         try:
             return subprocess.Popen(
-                self.settings.argv, env=env, stdin=subprocess.DEVNULL, pass_fds=inherited
+                self.spec.argv, env=env, stdin=subprocess.DEVNULL, pass_fds=inherited
             )
         finally:
             for fd in inherited:
@@ -145,7 +143,7 @@ class ProcessFamily:
         forwarded = False
         while [child for child in self.children if child.poll() is None]:
             if self._signalled is not None and not forwarded:
-                log.info("signal received: draining %d server processes", self.count)
+                log.info("signal received: draining %d server processes", self.spec.count)
                 self._signal_living(signal.SIGTERM)
                 forwarded = True
             gone = [c for c in self.children if c.returncode is not None]
@@ -178,7 +176,7 @@ class ProcessFamily:
     def _stop_all(self) -> None:
         """On the way out for any reason, leave no server process behind."""
         self._signal_living(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.shutdown_delay + self.settings.grace_period + 5
+        deadline = time.monotonic() + self.spec.shutdown_delay + self.spec.grace_period + 5
         for child in self.children:
             try:
                 child.wait(max(0.0, deadline - time.monotonic()))
