@@ -5,15 +5,15 @@ uses about one core. `<PREFIX>WORKERS` (mesh.yaml's `workers:`) asks for more:
 
     USER_SERVICE_WORKERS=2 python -m services.user     # or `auto`: one per core
 
-The process started that way becomes the replica's *parent*: it claims the
-port, starts N *server processes* (the same command line again, each a whole
-service with its own pool and health) and supervises them
-(`protomesh.process_family`). With 1 — the default of a bare run — nothing of
-this happens: the service runs in the process that was started, as always.
+The process started that way becomes the replica's *parent*: it execs into
+`python -m protomesh.process_family`, which claims the port, starts N *server
+processes* (the same command line again, each a whole service with its own
+pool and health) and supervises them. With 1 — the default of a bare run —
+nothing of this happens: the service runs in the process that was started.
 
 "Server processes" is the name on purpose: a service's `workers` in
-`protomesh.server` are its background tasks (outbox relay, consumers), and
-those run in server process 0 alone (see `protomesh.process_role`).
+`protomesh.server` are its background tasks (outbox relay, consumers), which
+run in server process 0 alone; its `process_workers` run in each.
 """
 
 from __future__ import annotations
