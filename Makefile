@@ -90,8 +90,9 @@ contracts: gen ## record the consumer contracts (contracts/) from the consumers'
 pipelines: gen ## render .github/workflows/ (one pipeline per service, runtime, contracts) from the graph
 	$(BIN)/python -m protomesh_toolkit.pipelines
 
-bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI; mTLS + full chain vs bare; the order write path; CDC vs the outbox relay; telemetry off vs on; strict JSON off vs on; read-model lag and rebuild; the BFF dashboard cold vs warm cache
+bench: gen ## GetUser: gRPC vs REST via Envoy vs FastAPI, and against 1-2 processes x 1-64 connections; mTLS + full chain vs bare; the order write path; CDC vs the outbox relay; telemetry off vs on; strict JSON off vs on; read-model lag and rebuild; the BFF dashboard cold vs warm cache
 	$(BIN)/python -m protomesh_toolkit.bench.edge
+	$(BIN)/python -m protomesh_toolkit.bench.scaling
 	$(BIN)/python -m protomesh_toolkit.bench.mtls
 	$(BIN)/python -m protomesh_toolkit.bench.write_path
 	$(BIN)/python -m protomesh_toolkit.bench.cdc

@@ -27,6 +27,13 @@ HEALTH_CHECK = {
     "healthy_threshold": 1,
     "grpc_health_check": {"service_name": ""},  # the whole server, as the runtime reports it
 }
+# A replica of several server processes shares one port (SO_REUSEPORT), and the
+# kernel spreads *connections* over them, not requests. Envoy's HTTP/2 pool
+# holds a single connection per upstream host unless a connection is full, so
+# without a bound all of a replica's REST traffic would reach one process.
+# Four streams per connection make Envoy open one connection per four calls
+# in flight (docs/performance.md measured the spread).
+UPSTREAM_STREAMS_PER_CONNECTION = 4
 OUTLIER_DETECTION = {
     "consecutive_5xx": 5,
     "consecutive_gateway_failure": 3,
@@ -62,7 +69,11 @@ def cluster(
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": HTTP_PROTOCOL_OPTIONS,
-                "explicit_http_config": {"http2_protocol_options": {}},
+                "explicit_http_config": {
+                    "http2_protocol_options": {
+                        "max_concurrent_streams": UPSTREAM_STREAMS_PER_CONNECTION
+                    }
+                },
                 # Recycled connections pick up a rotated client certificate.
                 "common_http_protocol_options": {
                     "max_connection_duration": f"{edge.connection_lifetime:g}s"

@@ -16,7 +16,9 @@ lesson):
 4. then run the service's closers (database pool, ...) in reverse order.
 
 Workers start after the server does, so a worker's effects never precede the
-service being reachable.
+service being reachable. A replica run as several server processes
+(`protomesh.processes`) starts `workers` in its process 0 only, and
+`process_workers` in each.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from protomesh.interceptors import server_chain
 from protomesh.interceptors.readiness_gate import ReadinessGate
 from protomesh.interceptors.validation import Validator
 from protomesh.policies import ServicePolicies
+from protomesh.process_role import current_role
 from protomesh.readiness import ReadinessCheck, ReadinessMonitor
 from protomesh.settings import ServerSettings
 from protomesh.telemetry.runtime import Telemetry
@@ -47,6 +50,9 @@ log = logging.getLogger("protomesh.server")
 # grpc turns SO_REUSEPORT on by default: a second server on a taken port would
 # silently share its traffic instead of failing. Port clashes must be loud.
 SERVER_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0)]
+# Server processes of one replica share its port on purpose; their parent
+# holds the port against anyone else (protomesh.process_family).
+SHARED_PORT_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 1)]
 
 
 class Worker(Protocol):
@@ -81,7 +87,12 @@ class ServiceDefinition:
     policies: ServicePolicies
     validators: Mapping[str, Validator] = field(default_factory=dict)
     readiness_checks: Sequence[ReadinessCheck] = ()
+    # Work for the replica as a whole (outbox relay, consumers, sweepers): with
+    # several server processes, process 0 alone runs them.
     workers: Sequence[Worker] = ()
+    # Work that keeps this process's own state (a cache's invalidation): every
+    # server process runs its own.
+    process_workers: Sequence[Worker] = ()
     closers: Sequence[Callable[[], Awaitable[None]]] = ()
 
 
@@ -116,6 +127,7 @@ class GrpcService:
         self._readiness = ReadinessMonitor(
             self.health, names, definition.readiness_checks, settings.readiness_interval
         )
+        self.role = current_role()
         self._server = grpc.aio.server(
             interceptors=server_chain(
                 domain=f"{definition.name}.protomesh",
@@ -130,7 +142,7 @@ class GrpcService:
                     self._readiness.failing, retry_after=settings.readiness_interval
                 ),
             ),
-            options=SERVER_OPTIONS,
+            options=SHARED_PORT_OPTIONS if self.role.shares_port else SERVER_OPTIONS,
         )
         self._stopping = False
         self._started_workers: list[Worker] = []
@@ -159,7 +171,8 @@ class GrpcService:
         await self._server.start()
         self.telemetry.start()
         self._readiness.start()
-        for worker in self.definition.workers:
+        replica_work = self.definition.workers if self.role.runs_background_work else ()
+        for worker in [*self.definition.process_workers, *replica_work]:
             await worker.start()
             self._started_workers.append(worker)
         log.info(

@@ -54,3 +54,8 @@ class ServerSettings:
     metrics_port: int | None = setting(
         None, minimum=0, maximum=65535, doc="Prometheus /metrics port; unset turns it off"
     )
+    workers: str = setting(
+        "1",
+        doc="server processes of this replica, sharing its port: a number, or auto for one "
+        "per core (protomesh.processes)",
+    )

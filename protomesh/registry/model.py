@@ -11,6 +11,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
 Ports = Mapping[str, int]  # by environment
+Workers = Mapping[
+    str, int | None
+]  # server processes per replica, by environment; None: a core each
 LOCAL = "local"  # the environment whose components all listen on loopback
 LOOPBACK = "127.0.0.1"
 
@@ -124,6 +127,8 @@ class Service(Component):
     consumes: tuple[str, ...] = ()
     # How long the runtime's own tables keep rows (the pruner reads it).
     retention: Retention = field(default_factory=Retention)
+    # Server processes each replica runs (protomesh.registry.workers).
+    workers: Workers = field(default_factory=dict)
 
     def replicas_in(self, environment: str) -> tuple[Replica, ...]:
         return tuple(r for r in self.replicas if environment in r.ports)

@@ -34,6 +34,7 @@ from protomesh.registry.model import (
 from protomesh.registry.observability import read_observability
 from protomesh.registry.reading import RULES, Reader, StrictLoader, join, suggest
 from protomesh.registry.retention import read_retention
+from protomesh.registry.workers import read_workers
 
 DEFAULT_MESH_FILE = ROOT / "mesh.yaml"
 # What the local cluster knows how to run; a new kind needs a cluster component too.
@@ -159,6 +160,7 @@ class _MeshReader(Reader):
             "limits",
             *("produces", "consumes"),
             "retention",
+            "workers",
         )
         fields = self.mapping(value, path, required, optional)
         module = self.string(fields, "module", path)
@@ -178,6 +180,7 @@ class _MeshReader(Reader):
         produces = self.strings(fields, "produces", path)
         consumes = self.strings(fields, "consumes", path)
         retention = read_retention(self, fields.get("retention", {}), f"{path}.retention")
+        workers = read_workers(self, fields, path, environments)
         if module is None or prefix is None:
             return None
         first = {
@@ -200,6 +203,7 @@ class _MeshReader(Reader):
             produces,
             consumes,
             retention,
+            workers,
         )
 
     def replicas(

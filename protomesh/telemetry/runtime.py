@@ -94,9 +94,11 @@ class Telemetry:
 
     def start(self) -> None:
         if self.metrics_port is not None:
+            from protomesh.process_role import report_metrics_port
             from protomesh.telemetry.exposition import serve_metrics
 
             self.metrics_server = serve_metrics(self.metrics_host, self.metrics_port)
+            report_metrics_port(self.metrics_server.port)
             log.info("metrics on http://%s:%s/metrics", self.metrics_host, self.metrics_server.port)
 
     async def stop(self) -> None:

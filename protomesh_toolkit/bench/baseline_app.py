@@ -1,6 +1,6 @@
 """The stack a Python user would otherwise pick, as the benchmark's yardstick.
 
-A minimal FastAPI app on uvicorn (uvloop, httptools, one worker) serving
+A minimal FastAPI app on uvicorn (uvloop, httptools) serving
 `GET /v1/users/{user_id}` from the same row, through the same pool helper and
 pool size, with the same JSON shape as the user service's REST API behind
 Envoy. Written the way its documentation teaches, not tuned: it stands for
@@ -8,7 +8,9 @@ what people would get without protomesh.
 
 Run as `python -m protomesh_toolkit.bench.baseline_app` with BENCH_BASELINE_* settings;
 BENCH_BASELINE_ACCESS_LOG=1 logs every request, as the user service does at
-log level info.
+log level info. BENCH_BASELINE_WORKERS=N runs N uvicorn worker processes (its
+own multi-process mode: one listening socket its workers inherit), so it gets
+the cores the user service's server processes get.
 """
 
 from __future__ import annotations
@@ -72,23 +74,29 @@ def create_app(dsn: str, password: Secret | None, schema: str, pool_size: int) -
     return app
 
 
-def main() -> None:
+def app_from_environment() -> FastAPI:
+    """The app as each uvicorn worker builds it (uvicorn imports a factory per worker)."""
     env = os.environ
     password_file = env.get("BENCH_BASELINE_DATABASE_PASSWORD_FILE")
-    app = create_app(
+    return create_app(
         env["BENCH_BASELINE_DATABASE_URL"],
         Secret(Path(password_file).read_text().strip()) if password_file else None,
         env["BENCH_BASELINE_DATABASE_SCHEMA"],
         int(env.get("BENCH_BASELINE_POOL_SIZE", "8")),
     )
+
+
+def main() -> None:
+    env = os.environ
     access_log = bool(env.get("BENCH_BASELINE_ACCESS_LOG"))
     uvicorn.run(
-        app,
+        f"{__spec__.name}:app_from_environment",
+        factory=True,
         host="127.0.0.1",
         port=int(env["BENCH_BASELINE_PORT"]),
         loop="uvloop",
         http="httptools",
-        workers=1,
+        workers=int(env.get("BENCH_BASELINE_WORKERS", "1")),
         access_log=access_log,
         log_level="info" if access_log else "warning",
     )

@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"GetUser on one row: {options.connections} connections, {options.rounds} rounds of"
         f" {options.seconds:g} s after {options.warmup:g} s warm-up, load from {tool},"
-        f" asyncpg pool of {options.pool_size} in both servers,"
+        f" {options.workers} process(es) per server (server processes / uvicorn workers),"
+        f" asyncpg pool of {options.pool_size} in each process,"
         f" access logs {'on' if options.access_log else 'off'}",
         flush=True,
     )
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pool_size=options.pool_size,
         access_log=options.access_log,
         envoy=not options.no_envoy,
+        workers=options.workers,
     ) as stack:
         targets = _targets(stack)
         for target in targets:
@@ -90,7 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured time before it")
     parser.add_argument("--rounds", type=int, default=3, help="runs per target, interleaved")
     parser.add_argument("--connections", type=int, default=16, help="concurrent clients")
-    parser.add_argument("--pool-size", type=int, default=8, help="asyncpg pool of each server")
+    parser.add_argument("--pool-size", type=int, default=8, help="asyncpg pool of each process")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes of each server: the user service's WORKERS, uvicorn's --workers",
+    )
     parser.add_argument(
         "--max-requests", type=int, default=1_000_000, help="per-run bound (python load)"
     )

@@ -28,8 +28,10 @@ from protomesh_toolkit.bench.processes import (
     HOST,
     START_TIMEOUT,
     BenchProcess,
+    family,
     free_port,
     http_status,
+    listening,
 )
 from protomesh_toolkit.db.provision import ServiceRole, provision
 from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
@@ -49,10 +51,15 @@ class Stack:
     directory: Path
     user_pid: int  # the Python servers, for their CPU time per request
     baseline_pid: int
+    user_options: UserServiceOptions  # to start more user services on the same data
 
 
 @contextlib.contextmanager
-def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[Stack]:
+def running_stack(
+    *, pool_size: int, access_log: bool, envoy: bool, workers: int = 1
+) -> Iterator[Stack]:
+    """`workers`: server processes of the user service, and uvicorn workers of the baseline
+    (each process with its own pool of `pool_size`)."""
     with contextlib.ExitStack() as cleanup:
         directory = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pm-bench-")))
         postgres = EmbeddedPostgres(directory / "pgdata", free_port(), host=HOST)
@@ -68,29 +75,17 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
             "DATABASE_SCHEMA": SCHEMA,
         }
         port = free_port()
-        user = BenchProcess(
-            "user service",
-            [sys.executable, "-m", "services.user"],
-            directory / "user.log",
-            PLAINTEXT
-            | prefixed_environment(
-                "USER_SERVICE_",
-                {
-                    **database,
-                    "PORT": str(port),
-                    "POOL_MIN_SIZE": str(pool_size),
-                    "POOL_MAX_SIZE": str(pool_size),
-                    # Per-request logging is on or off in both servers alike.
-                    "LOG_LEVEL": "info" if access_log else "warning",
-                },
-            ),
-        )
-        cleanup.callback(user.stop)
+        options = UserServiceOptions(database, pool_size, access_log)
+        user = start_user_service(cleanup, directory, port, options, workers=workers)
         grpc_address = f"{HOST}:{port}"
-        user.wait_until(functools.partial(healthcheck.serving, grpc_address, 1.0), START_TIMEOUT)
         user_id = _seed(grpc_address)
         baseline_url, baseline_pid = _start_baseline(
-            cleanup, directory, database, pool_size, access_log
+            cleanup,
+            directory,
+            database,
+            pool_size=pool_size,
+            access_log=access_log,
+            workers=workers,
         )
         rest_url = None
         if envoy:
@@ -101,16 +96,69 @@ def running_stack(*, pool_size: int, access_log: bool, envoy: bool) -> Iterator[
             except EdgeUnavailable as error:
                 print(f"  no Envoy: {error}", flush=True)
         yield Stack(
-            user_id, grpc_address, baseline_url, rest_url, directory, user.pid, baseline_pid
+            user_id,
+            grpc_address,
+            baseline_url,
+            rest_url,
+            directory,
+            user.pid,
+            baseline_pid,
+            options,
         )
+
+
+@dataclass(frozen=True)
+class UserServiceOptions:
+    """What every user service of one stack shares: its database, pool size and logging."""
+
+    database: dict[str, str]
+    pool_size: int
+    access_log: bool
+
+
+def start_user_service(
+    cleanup: contextlib.ExitStack,
+    directory: Path,
+    port: int,
+    options: UserServiceOptions,
+    *,
+    workers: int,
+) -> BenchProcess:
+    """`python -m services.user` on `port`, plaintext; returns once all its server
+    processes listen (a replica is SERVING as soon as one of them is)."""
+    user = BenchProcess(
+        f"user service on {port}",
+        [sys.executable, "-m", "services.user"],
+        directory / f"user-{port}.log",
+        PLAINTEXT
+        | prefixed_environment(
+            "USER_SERVICE_",
+            {
+                **options.database,
+                "PORT": str(port),
+                "POOL_MIN_SIZE": str(options.pool_size),
+                "POOL_MAX_SIZE": str(options.pool_size),
+                "WORKERS": str(workers),
+                # Per-request logging is on or off in both servers alike.
+                "LOG_LEVEL": "info" if options.access_log else "warning",
+            },
+        ),
+    )
+    cleanup.callback(user.stop)
+    address = f"{HOST}:{port}"
+    user.wait_until(functools.partial(healthcheck.serving, address, 1.0), START_TIMEOUT)
+    user.wait_until(lambda: len(listening(family(user.pid), port)) == workers, START_TIMEOUT)
+    return user
 
 
 def _start_baseline(
     cleanup: contextlib.ExitStack,
     directory: Path,
     database: dict[str, str],
+    *,
     pool_size: int,
     access_log: bool,
+    workers: int,
 ) -> tuple[str, int]:
     port = free_port()
     baseline = BenchProcess(
@@ -124,6 +172,7 @@ def _start_baseline(
                 "PORT": str(port),
                 "POOL_SIZE": str(pool_size),
                 "ACCESS_LOG": "1" if access_log else "",
+                "WORKERS": str(workers),
             },
         ),
     )

@@ -10,10 +10,12 @@ import math
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
 SCRAPE_TIMEOUT = 1.0
+K = TypeVar("K")
 
 Buckets = dict[float, float]  # upper bound (seconds) -> cumulative count
 
@@ -32,23 +34,29 @@ class Scrape:
 
 
 def parse(text: str, at: float) -> Scrape:
+    """Samples of one label set add up: a replica of several server processes serves
+    each process's under a `process` label of its own (`protomesh.telemetry.process_metrics`)."""
     scrape = Scrape(at)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels, value = sample.labels, sample.value
             if sample.name == "rpc_server_requests_total":
-                scrape.requests[labels["method"], labels["code"]] = value
+                _add(scrape.requests, (labels["method"], labels["code"]), value)
             elif sample.name == "rpc_server_duration_seconds_bucket":
-                scrape.latency[labels["method"]][float(labels["le"])] = value
+                _add(scrape.latency[labels["method"]], float(labels["le"]), value)
             elif sample.name == "outbox_backlog_rows":
-                scrape.backlog[labels["stream"]] = value
+                _add(scrape.backlog, labels["stream"], value)
             elif sample.name == "outbox_relay_lag_seconds_sum":
-                scrape.relay_lag_sum[labels["stream"]] = value
+                _add(scrape.relay_lag_sum, labels["stream"], value)
             elif sample.name == "outbox_relay_lag_seconds_count":
-                scrape.relay_lag_count[labels["stream"]] = value
+                _add(scrape.relay_lag_count, labels["stream"], value)
             elif sample.name == "consumer_dead_letters_total":
-                scrape.dead_letters[labels["consumer"]] = value
+                _add(scrape.dead_letters, labels["consumer"], value)
     return scrape
+
+
+def _add(into: dict[K, float], key: K, value: float) -> None:
+    into[key] = into.get(key, 0.0) + value
 
 
 def fetch(port: int, at: float, host: str = "127.0.0.1") -> Scrape:

@@ -270,6 +270,9 @@ def _payment_sandbox(port: int) -> dict[str, Any]:
     }
 
 
+CONTAINER_CPUS = 2.0  # as the Kubernetes pods' CPU limit
+
+
 def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
     containers = {}
     for replica in service.replicas_in(ENVIRONMENT):
@@ -297,6 +300,10 @@ def _replicas(mesh: Mesh, service: Service, wiring: Wiring) -> dict[str, Any]:
             "depends_on": depends_on,
             "healthcheck": healthcheck(health_command(service, port, wiring)),
             "networks": [BACKEND],
+            # WORKERS=auto follows the container's CPU quota: a server process per
+            # core would otherwise mean one per core of the host, for every replica,
+            # each with its own database pool (PostgreSQL allows 100 connections).
+            "cpus": CONTAINER_CPUS,
         }
     return containers
 

@@ -10,8 +10,9 @@ provisioning step alone (`provision_command`). So do the service's
 certificate and key (`TLS_*_PATH`) and the registry whose `callers` it
 enforces (`MESH_FILE`). Telemetry rides along: the OTLP collector of the
 environment (`OTLP_ENDPOINT`, `TRACE_SAMPLE_RATE`) when it has one, and the
-replica's Prometheus port (`METRICS_PORT`) when the registry names one, and a
-replicated service's `SHUTDOWN_DELAY` (zero failed requests in a rolling restart).
+replica's Prometheus port (`METRICS_PORT`) when the registry names one, a
+replicated service's `SHUTDOWN_DELAY` (zero failed requests in a rolling restart),
+and how many server processes a replica runs (`WORKERS`, mesh.yaml's `workers:`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import PurePosixPath
 from gateway.upstreams import HEALTH_CHECK
 from protomesh.registry import ChangeCapture, Mesh, Service
 from protomesh.registry.model import host_of
+from protomesh.registry.workers import workers_setting
 from protomesh_toolkit.topology.images import SECRETS_DIR
 
 ADMIN_PASSWORD = "postgres_admin_password"  # the PostgreSQL superuser's password file
@@ -154,6 +156,8 @@ def service_settings(
         settings["METRICS_PORT"] = str(metrics_port)
     if wiring.environment is not None and len(service.replicas_in(wiring.environment)) > 1:
         settings["SHUTDOWN_DELAY"] = f"{SHUTDOWN_DELAY:g}"
+    if wiring.environment is not None and wiring.environment in service.workers:
+        settings["WORKERS"] = workers_setting(service.workers[wiring.environment])
     return {f"{service.env_prefix}{key}": value for key, value in settings.items()}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from protomesh import logs, runner
+from protomesh import logs, processes
 from protomesh.config import ConfigError, load_config
 from protomesh.server import serve_until_signalled
 from services.bff.bootstrap import build
@@ -26,7 +26,7 @@ def main() -> None:
     async def serve() -> None:
         await serve_until_signalled(await build(config))
 
-    runner.run(serve)
+    processes.run(serve, config, PREFIX)
 
 
 if __name__ == "__main__":

@@ -91,7 +91,8 @@ async def build(config: BffServiceConfig) -> GrpcService:
         policies=ServicePolicies.of(mesh, "bff"),
         validators=VALIDATORS,
         readiness_checks=checks,
-        workers=workers,
+        # Each server process holds its own tier 1: each listens for evictions.
+        process_workers=workers,
         closers=[close_channels],
     )
     return GrpcService(definition, config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from protomesh import logs, runner
+from protomesh import logs, processes, runner
 from protomesh.bus.connection import connect_nats
 from protomesh.config import ConfigError, load_config, secret_values
 from protomesh.db.pool import create_pool
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         await serve_until_signalled(await build(config))
 
     try:
-        runner.run(serve)
+        processes.run(serve, config, PREFIX)
     except (TlsConfigurationError, RegistryError) as error:
         print(f"reporting service: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from protomesh import logs, runner
+from protomesh import logs, processes
 from protomesh.config import ConfigError, load_config, secret_values
 from protomesh.registry import RegistryError
 from protomesh.server import serve_until_signalled
@@ -31,7 +31,7 @@ def main() -> None:
         await serve_until_signalled(await build(config))
 
     try:
-        runner.run(serve)
+        processes.run(serve, config, PREFIX)
     except (TlsConfigurationError, RegistryError) as error:
         # No certificate, or a registry that says nothing sane about its callers.
         print(f"user service: {error}", file=sys.stderr)

@@ -20,6 +20,8 @@ from protomesh_toolkit.topology.wiring import (
     service_settings,
 )
 
+POD_CPU_LIMIT = "2"  # cores: two server processes (~17 MiB parent + 2 x ~65 MiB) fit 256Mi
+
 
 # Containers listen on the ports the registry gives the `compose` environment.
 def service_documents(service: Service, wiring: Wiring) -> list[dict[str, Any]]:
@@ -119,9 +121,12 @@ def _deployment(
         "readinessProbe": {**probe, "failureThreshold": 2},
         "livenessProbe": {**probe, "failureThreshold": 6, "initialDelaySeconds": 10},
         "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": 30},
+        # WORKERS=auto runs a server process per core the pod may use, which its
+        # CPU limit caps (without one it would be every core of the node, and
+        # ~65 MiB each would overrun the memory limit): raise them together.
         "resources": {
             "requests": {"cpu": "100m", "memory": "96Mi"},
-            "limits": {"memory": "256Mi"},
+            "limits": {"cpu": POD_CPU_LIMIT, "memory": "256Mi"},
         },
         "securityContext": {
             "allowPrivilegeEscalation": False,

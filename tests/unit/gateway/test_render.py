@@ -166,6 +166,17 @@ def test_upstreams_are_health_checked_soon_after_start() -> None:
     assert cluster["circuit_breakers"]["thresholds"][0]["max_retries"] == 3
 
 
+def test_envoy_opens_a_connection_per_few_calls_so_server_processes_share_the_load() -> None:
+    """A replica's server processes share a port; the kernel spreads connections, not calls."""
+    cluster = rendered()["static_resources"]["clusters"][0]
+    options = cluster["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    ]
+    assert options["explicit_http_config"]["http2_protocol_options"] == {
+        "max_concurrent_streams": 4
+    }
+
+
 @pytest.mark.parametrize("environment", ["local", "compose"])
 def test_the_admin_interface_listens_on_loopback_only(environment: str) -> None:
     admin = rendered(environment=environment)["admin"]["address"]["socket_address"]

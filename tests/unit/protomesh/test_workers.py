@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import grpc
 import pytest
 
+from protomesh.process_role import ROLE_ENV
 from protomesh.server import GrpcService, ServiceDefinition
 from protomesh.settings import ServerSettings
 from tests.support import mesh_tls
@@ -77,3 +80,27 @@ async def test_workers_start_after_the_server_and_stop_before_the_closers() -> N
         "stop relay (server answering: False)",
         "close pool",
     ]
+
+
+@pytest.mark.parametrize(("index", "started"), [(0, ["cache", "relay"]), (1, ["cache"])])
+async def test_a_server_process_runs_its_own_workers_and_process_0_the_replica_s(
+    monkeypatch: pytest.MonkeyPatch, index: int, started: list[str]
+) -> None:
+    """With several server processes, a relay runs once per replica, a cache's invalidation
+    once per process (each holds its own cache)."""
+    monkeypatch.setenv(ROLE_ENV, f"{index}/2/{os.getppid()}")
+    events: list[str] = []
+    relay, cache = RecordingWorker("relay", events), RecordingWorker("cache", events)
+    definition = ServiceDefinition(
+        name="worker-test",
+        policies=project_policies("worker-test"),
+        registrations=[],
+        workers=[relay],
+        process_workers=[cache],
+    )
+    service = GrpcService(definition, mesh_tls.with_identity(ServerSettings(port=0)))
+    relay.service = cache.service = service
+    await service.start()
+    await service.stop()
+
+    assert [event.split()[1] for event in events if event.startswith("start")] == started

@@ -65,3 +65,18 @@ def test_no_calls_in_the_window_means_no_latency_rather_than_zero() -> None:
 
 def test_the_outbox_backlog_is_read() -> None:
     assert parse(BEFORE, at=0.0).backlog == {"ORDER_EVENTS": 3.0}
+
+
+def test_the_server_processes_of_one_replica_add_up() -> None:
+    """A replica of two server processes: its parent labels each process's samples."""
+    merged = """
+# TYPE rpc_server_requests counter
+rpc_server_requests_total{code="OK",method="/u.v1.U/Get",process="0"} 7
+rpc_server_requests_total{code="OK",method="/u.v1.U/Get",process="1"} 5
+# TYPE rpc_server_duration_seconds histogram
+rpc_server_duration_seconds_bucket{le="+Inf",method="/u.v1.U/Get",process="0"} 7
+rpc_server_duration_seconds_bucket{le="+Inf",method="/u.v1.U/Get",process="1"} 5
+"""
+    scrape = parse(merged, at=0.0)
+    assert scrape.requests == {("/u.v1.U/Get", "OK"): 12.0}
+    assert scrape.latency["/u.v1.U/Get"] == {float("inf"): 12.0}

@@ -138,3 +138,44 @@ def test_replicas_of_a_service_share_its_role_password(tmp_path: Path) -> None:
         assert isinstance(replica, ServiceProcess)
         files.add(replica.environment()["ORDER_SERVICE_DATABASE_PASSWORD_FILE"])
     assert files == {str(tmp_path / "run" / "secrets" / "order_db_password")}
+
+
+def test_each_replica_is_told_its_server_processes_in_every_environment(tmp_path: Path) -> None:
+    """`workers:` from the registry: one process locally by default, one per core elsewhere."""
+    mesh_file, _ = mesh_with_order(tmp_path)
+    document = yaml.safe_load(mesh_file.read_text())
+    document["services"]["order"]["workers"] = {"local": 2, "compose": 3}
+    mesh_file.write_text(yaml.safe_dump(document))
+    mesh = load_mesh(mesh_file)
+    planned = components(mesh, prepared(tmp_path, mesh_file))
+    containers = compose.render(mesh)["services"]
+    k8s_order = next(
+        document["data"]
+        for document in kubernetes.render(mesh)["order.yaml"]
+        if document["kind"] == "ConfigMap"
+    )
+
+    user, order = planned["user"], planned["order"]
+    assert isinstance(user, ServiceProcess)
+    assert isinstance(order, ServiceProcess)
+    assert user.environment()["USER_SERVICE_WORKERS"] == "1"
+    assert containers["user"]["environment"]["USER_SERVICE_WORKERS"] == "auto"
+    assert order.environment()["ORDER_SERVICE_WORKERS"] == "2"
+    for name in ("order-1", "order-2"):
+        assert containers[name]["environment"]["ORDER_SERVICE_WORKERS"] == "3"
+    assert k8s_order["ORDER_SERVICE_WORKERS"] == "3"
+
+
+def test_auto_follows_a_cpu_bound_on_every_container(tmp_path: Path) -> None:
+    """A server process per core of the *host* would multiply memory and database pools."""
+    _, mesh = mesh_with_order(tmp_path)
+    containers = compose.render(mesh)["services"]
+    deployment = next(
+        document
+        for document in kubernetes.render(mesh)["user.yaml"]
+        if document["kind"] == "Deployment"
+    )
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for name in ("user", "order-1", "order-2", "bff-1", "bff-2", "reporting"):
+        assert containers[name]["cpus"] == 2.0
+    assert container["resources"]["limits"]["cpu"] == "2"
