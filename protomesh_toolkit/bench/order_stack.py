@@ -4,7 +4,9 @@ Both run as processes (`python -m services.user`, `python -m services.order`)
 against the benchmark's PostgreSQL and nats-server, each with its own role and
 schema; the order service finds the user service through a copy of the
 registry that names the user service's port, as it would in the cluster. The
-order service runs its outbox relay in-process.
+order service runs its outbox relay in-process and holds each order's payment
+at the provider's sandbox (`python -m protomesh_toolkit.payment_sandbox`, a
+process of its own here too), as PlaceOrder does everywhere.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from protomesh.config import Secret
 from protomesh.registry import DEFAULT_MESH_FILE, load_mesh
 from protomesh.tls.client import channel_credentials, server_name_options
 from protomesh.tls.files import INSECURE_VARIABLE, TlsFiles
-from protomesh_toolkit.bench.processes import HOST, START_TIMEOUT, BenchProcess, free_port
+from protomesh_toolkit.bench.processes import (
+    HOST,
+    START_TIMEOUT,
+    BenchProcess,
+    free_port,
+    http_status,
+)
 from protomesh_toolkit.bench.stack import PLAINTEXT
 from protomesh_toolkit.bench.write_stack import WriteStack, write_secret
 from protomesh_toolkit.certs.issuance import ensure_certificates
@@ -114,6 +122,8 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
         user_address = f"{HOST}:{user_port}"
         user.wait_until(functools.partial(_serving, user_address, operator, "user"), START_TIMEOUT)
         mesh = mesh_with_ports(stack.directory / "mesh.yaml", {"user": user_port})
+        payments, payments_url = _payment_sandbox(stack)
+        cleanup.callback(payments.stop)
         order = service_process(
             stack,
             "order",
@@ -122,6 +132,7 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
             {
                 "MESH_FILE": str(mesh),
                 "NATS_URL": stack.nats_url,
+                "PAYMENTS_URL": payments_url,
                 "POOL_MIN_SIZE": str(pool_size),
                 "POOL_MAX_SIZE": str(pool_size),
             },
@@ -133,6 +144,30 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
             functools.partial(_serving, order_address, operator, "order"), START_TIMEOUT
         )
         yield order_address, _customer(user_address, operator), operator
+
+
+def _payment_sandbox(stack: WriteStack) -> tuple[BenchProcess, str]:
+    """The provider's sandbox on a free port, answering its health check; and its URL."""
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    sandbox = BenchProcess(
+        "payment sandbox",
+        [
+            sys.executable,
+            "-m",
+            "protomesh_toolkit.payment_sandbox",
+            f"--host={HOST}",
+            f"--port={port}",
+        ],
+        stack.directory / "payments.log",
+        dict(os.environ),
+    )
+    try:
+        sandbox.wait_until(lambda: http_status(f"{url}/health") == 200, START_TIMEOUT)
+    except BaseException:
+        sandbox.stop()
+        raise
+    return sandbox, url
 
 
 def _customer(user_address: str, operator: TlsFiles) -> str:
