@@ -15,10 +15,12 @@ import contextlib
 import functools
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
 import yaml
 from shop.user.v1 import user_pb2, user_pb2_grpc
@@ -41,6 +43,8 @@ from protomesh_toolkit.certs.issuance import ensure_certificates
 from protomesh_toolkit.db.provision import ServiceRole, provision
 
 ENVIRONMENT = "local"
+ORDER_SCHEMA = "bench_order"
+BUYER_EMAIL = "buyer@bench.example"  # `service_process`'s schema for the order service
 
 
 def mesh_with_ports(path: Path, ports: dict[str, int]) -> Path:
@@ -146,6 +150,27 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
         yield order_address, _customer(user_address, operator), operator
 
 
+async def seed_copy(stack: WriteStack, customer_id: str) -> None:
+    """Put the customer in the order context's copy, as its UserRegistered would.
+
+    The bench's user service runs without NATS, so the phase prices PlaceOrder
+    alone: with NATS the user context also consumes every OrderPlaced (its
+    order counts) on the same two cores. The copy being fed by events is proven
+    by tests/patterns/test_p08_event_fed_copy.py.
+    """
+    admin = await asyncpg.connect(stack.admin_dsn, password=stack.admin_password)
+    try:
+        await admin.execute(
+            f"INSERT INTO {ORDER_SCHEMA}.customer_directory"
+            " (customer_id, display_name, email, changed_at) VALUES ($1, $2, $3, now())",
+            uuid.UUID(customer_id),
+            "Bench Buyer",
+            BUYER_EMAIL,
+        )
+    finally:
+        await admin.close()
+
+
 def _payment_sandbox(stack: WriteStack) -> tuple[BenchProcess, str]:
     """The provider's sandbox on a free port, answering its health check; and its URL."""
     port = free_port()
@@ -174,7 +199,7 @@ def _customer(user_address: str, operator: TlsFiles) -> str:
     credentials = channel_credentials(operator)
     with grpc.secure_channel(user_address, credentials, server_name_options("user")) as channel:
         created = user_pb2_grpc.UserServiceStub(channel).CreateUser(
-            user_pb2.CreateUserRequest(email="buyer@bench.example", display_name="Bench Buyer"),
+            user_pb2.CreateUserRequest(email=BUYER_EMAIL, display_name="Bench Buyer"),
             timeout=10,
         )
     return created.user.user_id

@@ -194,6 +194,6 @@ async def build(config: OrderServiceConfig) -> GrpcService:
         validators=VALIDATORS,
         readiness_checks=checks,
         workers=workers,
-        closers=[pool.close, postgres_ready.close, close_users],
+        closers=[pool.close, postgres_ready.close, close_users, payments.close],
     )
     return GrpcService(definition, config)
