@@ -1,4 +1,5 @@
-"""A circuit breaker for a dependency outside the mesh: stop calling it while it is down.
+"""A circuit breaker for a dependency (the payment provider, another service): stop calling it
+while it is down.
 
 Closed: calls pass; `failure_threshold` failures in a row open it. Open: calls
 are refused at once (`CircuitOpen`, with the seconds left) for

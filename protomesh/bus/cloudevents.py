@@ -21,6 +21,7 @@ builds its headers with it), and every consumer reads the same names
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 MSG_ID = "Nats-Msg-Id"
 CE_ID = "ce-id"
@@ -60,7 +61,11 @@ def envelope(
         CE_TYPE: event_type,
         CE_SOURCE: source,
         CE_TIME: time.isoformat(),
-        CE_DATASCHEMA: dataschema_for(event_type),
+        CE_DATASCHEMA: _dataschema(event_type),
         CE_DATACONTENTTYPE: CONTENT_TYPE,
         SCHEMA_VERSION: str(schema_version),
     }
+
+
+# Once per event in the relay's loop, for a handful of event types.
+_dataschema = lru_cache(maxsize=256)(dataschema_for)

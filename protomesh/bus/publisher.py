@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from typing import Protocol
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import api
 
 from protomesh.bus.cloudevents import envelope
@@ -31,8 +34,8 @@ AGGREGATE_ID = "aggregate-id"
 AGGREGATE_SEQUENCE = "aggregate-sequence"
 log = logging.getLogger("protomesh.bus.publisher")
 
-# nats-py's own bound on pending publishes, set out of the way (see JetStreamPublisher).
-_NO_CLIENT_LIMIT = 1 << 30
+# The status header of the server's reply when no stream takes the subject.
+NO_RESPONDERS = "503"
 
 # What a failed publish raises: the server is away, slow, or refuses the message.
 PUBLISH_ERRORS = (nats.errors.Error, nats.js.errors.Error, TimeoutError, OSError)
@@ -81,57 +84,94 @@ class EventPublisher(Protocol):
 class JetStreamPublisher:
     """Publishes over one NATS connection with at most `max_in_flight` unacknowledged.
 
-    The bound is ours, not nats-py's `wait_stall`: waiting on its semaphore
-    (even when a slot is free) yields to the event loop after every message,
-    so each one leaves in a send() of its own — about ten times slower than
-    letting the client's flusher write a whole burst at once. Here the loop
-    yields only when the window is full.
+    JetStream acknowledges a publish by replying to its reply subject. Here
+    every publish names `<inbox>.<n>` under one inbox this publisher
+    subscribes to once, and the reply resolves the n-th future: a plain
+    core-NATS publish per event plus a dict entry. nats-py's `publish_async`
+    does the same job at about twice the CPU per message (a NUID and
+    `secrets.token_hex` per message, a `wait_for` around its own semaphore,
+    a dataclass per ack; docs/performance.md): on two cores shared with
+    nats-server and PostgreSQL that was the relay's bound.
+
+    The window is ours too: waiting on a semaphore even when a slot is free
+    yields to the event loop after every message, so each one would leave in a
+    send() of its own. Here the loop yields only when the window is full, and
+    nats-py's flusher writes the whole burst at once.
     """
 
     def __init__(self, client: Client, *, max_in_flight: int = 256, ack_timeout: float = 5.0):
         self._client = client
         self._ack_timeout = ack_timeout
         self._window = asyncio.Semaphore(max_in_flight)
-        self._js = client.jetstream(publish_async_max_pending=_NO_CLIENT_LIMIT, timeout=ack_timeout)
+        self._inbox: str | None = None
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._tokens = itertools.count()
 
     async def publish_all(self, events: Sequence[OutgoingEvent]) -> list[BaseException | None]:
         results: list[BaseException | None] = [None] * len(events)
-        futures: dict[int, asyncio.Future[api.PubAck]] = {}
-        for index, event in enumerate(events):
-            try:
-                await self._take_slot()
+        futures: dict[int, asyncio.Future[None]] = {}
+        tokens: list[str] = []
+        try:
+            inbox = self._inbox or await self._subscribe()
+            loop = asyncio.get_running_loop()
+            for index, event in enumerate(events):
                 try:
+                    await self._take_slot()
+                    token = f"{next(self._tokens):x}"
+                    future: asyncio.Future[None] = loop.create_future()
+                    self._waiting[token] = future
+                    tokens.append(token)
+                    future.add_done_callback(self._free_slot)
                     if TRACEPARENT in event.extra_headers:
                         with _traced(event) as headers:
-                            future = await self._js.publish_async(
-                                event.subject, event.payload, headers=headers
+                            await self._client.publish(
+                                event.subject, event.payload, reply=inbox + token, headers=headers
                             )
                     else:  # untraced: no span, and no context manager per event
-                        future = await self._js.publish_async(
-                            event.subject, event.payload, headers=event.headers()
+                        await self._client.publish(
+                            event.subject,
+                            event.payload,
+                            reply=inbox + token,
+                            headers=event.headers(),
                         )
-                except BaseException:
-                    self._window.release()
-                    raise
-            except PUBLISH_ERRORS as error:
-                # Acks stopped coming, or the connection is closed: the rest of
-                # the batch would fail the same way.
-                for rest in range(index, len(events)):
-                    results[rest] = error
-                break
-            future.add_done_callback(self._free_slot)
-            futures[index] = future
-        if futures:
-            await asyncio.wait(futures.values(), timeout=self._ack_timeout)
+                except PUBLISH_ERRORS as error:
+                    # Acks stopped coming, or the connection is closed: the rest of
+                    # the batch would fail the same way.
+                    for rest in range(index, len(events)):
+                        results[rest] = error
+                    break
+                futures[index] = future
+            if futures:
+                await asyncio.wait(futures.values(), timeout=self._ack_timeout)
+        finally:
+            for token in tokens:  # unanswered (or never sent): free their slots
+                unanswered = self._waiting.pop(token, None)
+                if unanswered is not None and not unanswered.done():
+                    unanswered.cancel()
         for index, future in futures.items():
-            if not future.done():
-                future.cancel()
+            if future.cancelled():
                 results[index] = TimeoutError(f"no ack within {self._ack_timeout}s")
-            elif future.cancelled():
-                results[index] = TimeoutError("publish cancelled")
             else:
                 results[index] = future.exception()
         return results
+
+    async def _subscribe(self) -> str:
+        """Subscribe once to this publisher's ack inbox (re-subscribed by nats-py on reconnect)."""
+        inbox = self._client.new_inbox() + "."
+        await self._client.subscribe(inbox + "*", cb=self._on_ack)
+        self._inbox = inbox
+        return inbox
+
+    async def _on_ack(self, msg: Msg) -> None:
+        assert self._inbox is not None
+        future = self._waiting.pop(msg.subject[len(self._inbox) :], None)
+        if future is None or future.done():
+            return  # late: its batch gave up waiting
+        error = _ack_error(msg)
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
     async def _take_slot(self) -> None:
         if self._window.locked():
@@ -139,8 +179,27 @@ class JetStreamPublisher:
         else:
             await self._window.acquire()  # free: returns without yielding
 
-    def _free_slot(self, _future: asyncio.Future[api.PubAck]) -> None:
+    def _free_slot(self, _future: asyncio.Future[None]) -> None:
         self._window.release()
+
+
+def _ack_error(msg: Msg) -> BaseException | None:
+    """None for a stored (or deduplicated) message; else why JetStream did not take it."""
+    if msg.headers and msg.headers.get(api.Header.STATUS) == NO_RESPONDERS:
+        return nats.js.errors.NoStreamResponseError()
+    try:
+        answer = json.loads(msg.data)
+    except ValueError:
+        return nats.js.errors.Error(f"not a publish ack: {msg.data[:100]!r}")
+    if not isinstance(answer, dict) or "stream" not in answer:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if isinstance(error, dict):
+            try:  # raises the error class of its code (ServiceUnavailableError, ...)
+                nats.js.errors.APIError.from_error(error)
+            except nats.js.errors.APIError as refused:
+                return refused
+        return nats.js.errors.Error(f"not a publish ack: {msg.data[:100]!r}")
+    return None
 
 
 @contextlib.contextmanager

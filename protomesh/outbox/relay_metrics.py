@@ -27,10 +27,14 @@ class RelayMetrics:
     def __init__(self, streams: Sequence[StreamSpec]) -> None:
         self._streams = tuple(streams)
         self._next_count = 0.0
+        self._labels: dict[str, str] = {}  # subject -> stream; one per event type
 
     def stream_of(self, subject: str) -> str:
         """The label: the declared stream capturing `subject`, else the subject itself."""
-        return stream_for(subject, self._streams) or subject
+        label = self._labels.get(subject)
+        if label is None:  # matched once per subject, not once per event
+            label = self._labels[subject] = stream_for(subject, self._streams) or subject
+        return label
 
     def published(self, sent: Sequence[OutgoingEvent]) -> None:
         """Record each acknowledged event's commit-to-ack lag."""

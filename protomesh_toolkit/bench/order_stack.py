@@ -4,7 +4,9 @@ Both run as processes (`python -m services.user`, `python -m services.order`)
 against the benchmark's PostgreSQL and nats-server, each with its own role and
 schema; the order service finds the user service through a copy of the
 registry that names the user service's port, as it would in the cluster. The
-order service runs its outbox relay in-process.
+order service runs its outbox relay in-process and holds each order's payment
+at the provider's sandbox (`python -m protomesh_toolkit.payment_sandbox`, a
+process of its own here too), as PlaceOrder does everywhere.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import contextlib
 import functools
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import grpc
 import yaml
 from shop.user.v1 import user_pb2, user_pb2_grpc
@@ -26,13 +30,21 @@ from protomesh.config import Secret
 from protomesh.registry import DEFAULT_MESH_FILE, load_mesh
 from protomesh.tls.client import channel_credentials, server_name_options
 from protomesh.tls.files import INSECURE_VARIABLE, TlsFiles
-from protomesh_toolkit.bench.processes import HOST, START_TIMEOUT, BenchProcess, free_port
+from protomesh_toolkit.bench.processes import (
+    HOST,
+    START_TIMEOUT,
+    BenchProcess,
+    free_port,
+    http_status,
+)
 from protomesh_toolkit.bench.stack import PLAINTEXT
 from protomesh_toolkit.bench.write_stack import WriteStack, write_secret
 from protomesh_toolkit.certs.issuance import ensure_certificates
 from protomesh_toolkit.db.provision import ServiceRole, provision
 
 ENVIRONMENT = "local"
+ORDER_SCHEMA = "bench_order"
+BUYER_EMAIL = "buyer@bench.example"  # `service_process`'s schema for the order service
 
 
 def mesh_with_ports(path: Path, ports: dict[str, int]) -> Path:
@@ -114,6 +126,8 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
         user_address = f"{HOST}:{user_port}"
         user.wait_until(functools.partial(_serving, user_address, operator, "user"), START_TIMEOUT)
         mesh = mesh_with_ports(stack.directory / "mesh.yaml", {"user": user_port})
+        payments, payments_url = _payment_sandbox(stack)
+        cleanup.callback(payments.stop)
         order = service_process(
             stack,
             "order",
@@ -122,6 +136,7 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
             {
                 "MESH_FILE": str(mesh),
                 "NATS_URL": stack.nats_url,
+                "PAYMENTS_URL": payments_url,
                 "POOL_MIN_SIZE": str(pool_size),
                 "POOL_MAX_SIZE": str(pool_size),
             },
@@ -135,11 +150,56 @@ def running_order_service(stack: WriteStack, pool_size: int) -> Iterator[tuple[s
         yield order_address, _customer(user_address, operator), operator
 
 
+async def seed_copy(stack: WriteStack, customer_id: str) -> None:
+    """Put the customer in the order context's copy, as its UserRegistered would.
+
+    The bench's user service runs without NATS, so the phase prices PlaceOrder
+    alone: with NATS the user context also consumes every OrderPlaced (its
+    order counts) on the same two cores. The copy being fed by events is proven
+    by tests/patterns/test_p08_event_fed_copy.py.
+    """
+    admin = await asyncpg.connect(stack.admin_dsn, password=stack.admin_password)
+    try:
+        await admin.execute(
+            f"INSERT INTO {ORDER_SCHEMA}.customer_directory"
+            " (customer_id, display_name, email, changed_at) VALUES ($1, $2, $3, now())",
+            uuid.UUID(customer_id),
+            "Bench Buyer",
+            BUYER_EMAIL,
+        )
+    finally:
+        await admin.close()
+
+
+def _payment_sandbox(stack: WriteStack) -> tuple[BenchProcess, str]:
+    """The provider's sandbox on a free port, answering its health check; and its URL."""
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    sandbox = BenchProcess(
+        "payment sandbox",
+        [
+            sys.executable,
+            "-m",
+            "protomesh_toolkit.payment_sandbox",
+            f"--host={HOST}",
+            f"--port={port}",
+        ],
+        stack.directory / "payments.log",
+        dict(os.environ),
+    )
+    try:
+        sandbox.wait_until(lambda: http_status(f"{url}/health") == 200, START_TIMEOUT)
+    except BaseException:
+        sandbox.stop()
+        raise
+    return sandbox, url
+
+
 def _customer(user_address: str, operator: TlsFiles) -> str:
     credentials = channel_credentials(operator)
     with grpc.secure_channel(user_address, credentials, server_name_options("user")) as channel:
         created = user_pb2_grpc.UserServiceStub(channel).CreateUser(
-            user_pb2.CreateUserRequest(email="buyer@bench.example", display_name="Bench Buyer"),
+            user_pb2.CreateUserRequest(email=BUYER_EMAIL, display_name="Bench Buyer"),
             timeout=10,
         )
     return created.user.user_id

@@ -20,6 +20,7 @@ from services.order.streams import ORDER_EVENTS, USER_EVENTS
 # Issue 15: the whole gRPC call (mTLS, interceptors, customer check, idempotency,
 # the in-process relay) at half the rate of its bare transaction, at least.
 PLACE_ORDER_AIM = 0.5
+RELAY_AIM = 4.0  # the relay ÷ `await js.publish` one message at a time
 SETTLE = 10.0  # seconds the lag phase waits for stragglers
 
 
@@ -105,7 +106,10 @@ async def _phases(
     )
     ratio = drained.per_second / one_by_one.per_second if one_by_one.per_second else 0.0
     print("against the issue's aims (2 cores):")
-    print(f"  relay ÷ one-at-a-time publish: {ratio:.1f}x (aim ≥ 4x)")
+    print(
+        f"  relay ÷ one-at-a-time publish: {ratio:.1f}x"
+        f" (aim ≥ {RELAY_AIM:g}x: {'meets' if ratio >= RELAY_AIM else 'below'})"
+    )
     print(f"  relay throughput: {drained.per_second:,.0f} events/s (aim ≥ 10,000)")
     print(f"  commit → consumer p99 at {lag.rate:g}/s: {lag.p99_ms:.1f} ms (aim ≤ 25 ms)")
     print(
@@ -125,10 +129,13 @@ async def _through_the_order_service(
     stack: WriteStack, options: Options, js: JetStreamContext
 ) -> Rate:
     """PlaceOrder over gRPC on the real services; their events, counted in the stream."""
-    from protomesh_toolkit.bench.order_stack import running_order_service
+    from protomesh_toolkit.bench.order_stack import running_order_service, seed_copy
 
     before = await measure.stored_messages(js, ORDER_EVENTS.name)
     with running_order_service(stack, options.pool_size) as (address, customer_id, tls):
+        # A customer who registered before the phase, as ordering customers mostly are:
+        # the order service finds them in its own copy and does not call GetUser.
+        await seed_copy(stack, customer_id)
         placed = await measure.place_orders_over_grpc(
             address,
             customer_id,

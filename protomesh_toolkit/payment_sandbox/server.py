@@ -39,6 +39,9 @@ class SandboxServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: SandboxServer
     protocol_version = "HTTP/1.1"
+    # The head and the body leave in two writes: with Nagle's algorithm the body of an
+    # answer on a kept-alive connection waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)

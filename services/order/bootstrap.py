@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import grpc
 from nats.aio.client import Client as NatsClient
 from shop.order.v1 import order_pb2_grpc
 
@@ -48,6 +49,7 @@ from protomesh.registry.model import host_of
 from protomesh.server import GrpcService, Registration, ServiceDefinition, Worker
 from protomesh.tls.files import TlsFiles
 from services.order.config import OrderServiceConfig
+from services.order.customer_check import CopyFirstCustomers
 from services.order.customer_directory import EVENT_TYPES, SPEC, CustomerDirectoryHandler
 from services.order.customer_store import PostgresCustomerDirectory
 from services.order.handlers import (
@@ -104,6 +106,17 @@ def payment_gateway(config: OrderServiceConfig, url: str) -> ProviderPaymentGate
     return ProviderPaymentGateway(url, timeout=config.payments_timeout, breaker=breaker)
 
 
+def user_service_customers(
+    config: OrderServiceConfig, users: grpc.aio.Channel
+) -> UserServiceCustomers:
+    breaker = CircuitBreaker(
+        "user-service",
+        failure_threshold=config.user_service_failure_threshold,
+        reset_timeout=config.user_service_reset_timeout,
+    )
+    return UserServiceCustomers(users, timeout=config.user_service_timeout, breaker=breaker)
+
+
 def customer_directory_consumer(
     nats: NatsClient | str, pool: asyncpg.Pool, *, tls: TlsFiles | None = None
 ) -> DurableConsumer:
@@ -149,7 +162,11 @@ async def build(config: OrderServiceConfig) -> GrpcService:
     users = channel_for(
         "user", mesh, environment, tls=config.tls, default_timeout=config.user_service_timeout
     )
-    customers = UserServiceCustomers(users, timeout=config.user_service_timeout)
+    # The order context's own copy of customers first; the user service only for a
+    # customer the copy does not know yet (services/order/customer_check.py).
+    customers = CopyFirstCustomers(
+        PostgresCustomerDirectory(pool), user_service_customers(config, users)
+    )
     postgres_ready = PostgresProbe(config.database_url, config.database_password)
     # Expired rows of the runtime's tables, kept as long as mesh.yaml's `retention` says.
     retention = effective_retention(mesh.services["order"].retention)
@@ -190,6 +207,6 @@ async def build(config: OrderServiceConfig) -> GrpcService:
         validators=VALIDATORS,
         readiness_checks=checks,
         workers=workers,
-        closers=[pool.close, postgres_ready.close, close_users],
+        closers=[pool.close, postgres_ready.close, close_users, payments.close],
     )
     return GrpcService(definition, config)

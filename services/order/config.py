@@ -24,6 +24,12 @@ class OrderServiceConfig(ServerSettings, DatabaseSettings, IdempotencySettings):
     user_service_timeout: float = setting(
         2.0, minimum=0.01, doc="seconds a customer check may take (less if the caller has less)"
     )
+    user_service_failure_threshold: int = setting(
+        3, minimum=1, doc="customer checks in a row without an answer that open the user circuit"
+    )
+    user_service_reset_timeout: float = setting(
+        5.0, minimum=0.01, doc="seconds the open user circuit answers UNAVAILABLE at once"
+    )
     nats_url: str | None = setting(
         None, doc="nats://HOST:PORT for the outbox relay; default: the registry's nats"
     )

@@ -23,9 +23,11 @@ _UPSERT = (
     " WHERE customer_directory.changed_at <= EXCLUDED.changed_at"
 )
 
+_KNOWS = "SELECT true FROM customer_directory WHERE customer_id = $1"
+
 
 class PostgresCustomerDirectory:
-    """The writer (`CustomerCopy`) and the reader of `customer_directory`."""
+    """The writer (`CustomerCopy`) and the readers (`KnownCustomers`, `get`) of the copy."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -41,6 +43,10 @@ class PostgresCustomerDirectory:
             )
 
         return await handle_once(self._pool, CONSUMER, event_id, upsert)
+
+    async def knows(self, customer_id: uuid.UUID) -> bool:
+        """The copy holds the customer (`services.order.customer_check`): one index probe."""
+        return bool(await self._pool.fetchval(_KNOWS, customer_id))
 
     async def get(self, customer_id: uuid.UUID) -> Customer | None:
         row = await self._pool.fetchrow(

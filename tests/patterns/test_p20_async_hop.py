@@ -7,13 +7,15 @@ OTLP/gRPC receiver:
   continues the request's trace, a redelivery included, with the request id
   on its log lines;
 - one REST call through the edge that places an order is ONE trace: edge →
-  order (PlaceOrder) → user (GetUser) → SQL, the outbox INSERT, the relay's
+  order (PlaceOrder) → user (GetUser, asked for a customer the order context's
+  own copy does not know yet) → SQL, the outbox INSERT, the relay's
   publish under PlaceOrder and the user service's consumer under the publish;
   the order service's metrics count the call and its GetUser client call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -41,7 +43,7 @@ from protomesh_toolkit.traces.view import Span
 from tests.support.consumers import event_headers, eventually
 from tests.support.envoy import Envoy, edge_mesh, running_envoy
 from tests.support.nats import Nats, declare, start_nats, unique_stream
-from tests.support.order_service import order_service
+from tests.support.order_service import order_service, schema_of
 from tests.support.otlp import Receiver, by_service_and_kind, scrape_metrics, tracing_to
 from tests.support.ports import free_port
 from tests.support.postgres import Postgres
@@ -228,11 +230,28 @@ def create_user(edge: Envoy) -> str:
     return user_id
 
 
+async def _not_yet_in_the_copy(postgres: Postgres, orders: ServiceProcess, customer: str) -> None:
+    """Once the customer's UserRegistered has reached the order context's copy, take the
+    row out again: PlaceOrder asks the copy first, and only a miss makes the GetUser hop."""
+    table = f"{schema_of(orders)}.customer_directory"
+    connection = await postgres.connect()
+    try:
+        for _ in range(150):
+            query = f"SELECT true FROM {table} WHERE customer_id = $1"
+            if await connection.fetchval(query, uuid.UUID(customer)):
+                break
+            await asyncio.sleep(0.1)
+        await connection.execute(f"DELETE FROM {table} WHERE customer_id = $1", uuid.UUID(customer))
+    finally:
+        await connection.close()
+
+
 def test_one_order_is_one_trace_from_the_edge_through_the_outbox_to_the_consumer(
-    order_stack: OrderStack, receiver: Receiver
+    order_stack: OrderStack, receiver: Receiver, postgres: Postgres
 ) -> None:
     edge, users, orders = order_stack.edge, order_stack.users, order_stack.orders
     customer = create_user(edge)
+    asyncio.run(_not_yet_in_the_copy(postgres, orders, customer))
     price = {"currency_code": "EUR", "amount_minor": "1250"}
     reply = edge.request(
         "POST",

@@ -8,7 +8,7 @@ handlers.py), `Money`, `PaymentAuthorization`, `PaymentDeclined` and
 `PaymentUnavailable`.
 
 - `wire.py`: the provider's vocabulary and the translation both ways (pure)
-- `transport.py`: one JSON call over HTTP (stdlib urllib in a worker thread)
+- `transport.py`: JSON calls over a few kept-open HTTP/1.1 connections (asyncio streams)
 - `gateway.py`: `ProviderPaymentGateway`, the port's implementation, behind a
   circuit breaker, counted in Prometheus
 """

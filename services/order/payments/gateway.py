@@ -24,7 +24,7 @@ from protomesh.circuit_breaker import CircuitBreaker, CircuitOpen
 from protomesh.telemetry.breaker_metrics import count_external_call
 from services.order.domain import Money, PaymentAuthorization, PaymentDeclined, PaymentUnavailable
 from services.order.payments import wire
-from services.order.payments.transport import Unreachable, post_json
+from services.order.payments.transport import ProviderConnections, Unreachable
 
 log = logging.getLogger("services.order.payments")
 DEPENDENCY = "payments"
@@ -39,7 +39,7 @@ class ProviderPaymentGateway:
     def __init__(
         self, base_url: str, *, timeout: float, breaker: CircuitBreaker, retry_after: float = 1.0
     ) -> None:
-        self._base_url = base_url.rstrip("/")
+        self._connections = ProviderConnections(base_url)
         self._timeout = timeout
         self._breaker = breaker
         self._retry_after = retry_after
@@ -89,11 +89,15 @@ class ProviderPaymentGateway:
 
     async def probe(self) -> None:
         """Readiness: raises unless the provider says it is UP (not through the breaker)."""
-        answer = await post_json(
-            self._base_url + wire.HEALTH_PATH, None, headers={}, seconds=self._timeout
+        answer = await self._connections.post_json(
+            wire.HEALTH_PATH, None, headers={}, seconds=self._timeout
         )
         if not wire.is_up(answer):
             raise Unreachable(f"health answered {answer!r}")
+
+    async def close(self) -> None:
+        """Close the kept connections (at shutdown, after the last call)."""
+        await self._connections.close()
 
     async def _call(
         self, operation: str, path: str, body: dict[str, str], headers: dict[str, str]
@@ -105,8 +109,8 @@ class ProviderPaymentGateway:
             count_external_call(DEPENDENCY, operation, "rejected_open")
             raise PaymentUnavailable(max(open_circuit.retry_after, self._retry_after)) from None
         try:
-            answer = await post_json(
-                self._base_url + path, body, headers=headers, seconds=self._timeout
+            answer = await self._connections.post_json(
+                path, body, headers=headers, seconds=self._timeout
             )
         except Unreachable as error:
             self._fail(operation, "unavailable", str(error))

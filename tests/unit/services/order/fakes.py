@@ -95,7 +95,7 @@ class FakeCustomers:
 
 
 class InMemoryCustomerCopy:
-    """The CustomerCopy contract of PostgresCustomerDirectory, in a dict."""
+    """The CustomerCopy and KnownCustomers contracts of PostgresCustomerDirectory, in a dict."""
 
     def __init__(self) -> None:
         self.customers: dict[uuid.UUID, Customer] = {}
@@ -109,6 +109,9 @@ class InMemoryCustomerCopy:
         if stored is None or stored.changed_at <= customer.changed_at:
             self.customers[customer.customer_id] = customer
         return True
+
+    async def knows(self, customer_id: uuid.UUID) -> bool:
+        return customer_id in self.customers
 
 
 class FakePayments:
