@@ -34,9 +34,9 @@ from protomesh_toolkit.cluster.nats import probe_nats
 POLL = 0.05  # seconds between probes
 CHECK_TIMEOUT = 0.5
 # Redial a refused connection within 50-100 ms: the probe must not sleep through a recovery.
+# (Not `min_reconnect_backoff_ms`: grpc takes it as the least time a handshake may take too.)
 REDIAL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 50),
-    ("grpc.min_reconnect_backoff_ms", 50),
     ("grpc.max_reconnect_backoff_ms", 100),
 ]
 
