@@ -17,12 +17,20 @@ from gateway.upstream_tls import transport_socket
 from protomesh.registry import LOCAL, Edge, Service
 
 HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-# Health checks. The default no_traffic_interval is 60 s: an edge that has not
-# sent a service traffic yet would take a minute to notice it come up.
+# Health checks. A healthy host is checked every 2 s (`interval`: with the
+# threshold and timeout, how long a drained replica keeps serving, see
+# topology/wiring.py's SHUTDOWN_DELAY). A host out of rotation is checked every
+# 0.5 s (`unhealthy_interval`), so one restarted after a crash takes traffic
+# again within half a second of answering SERVING, not within 2 s. The same
+# split before a cluster has had any traffic (`no_traffic_interval`, Envoy's
+# default a minute, takes precedence over the others then; healthy hosts use
+# `no_traffic_healthy_interval`).
 HEALTH_CHECK = {
     "timeout": "1s",
     "interval": "2s",
-    "no_traffic_interval": "2s",
+    "unhealthy_interval": "0.5s",
+    "no_traffic_interval": "0.5s",
+    "no_traffic_healthy_interval": "2s",
     "unhealthy_threshold": 2,
     "healthy_threshold": 1,
     "grpc_health_check": {"service_name": ""},  # the whole server, as the runtime reports it

@@ -56,6 +56,16 @@ KEEPALIVE_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_timeout_ms", 10_000),
 ]
 
+# Redial a lost replica after 0.1 s, growing to at most 1 s (grpc's defaults:
+# 1 s growing 1.6-fold to 2 minutes). A replica restarted after a crash took
+# calls again only on the caller's next attempt, seconds after it served: a
+# chaos run saw PlaceOrder refused for ~0.5 s after the user service was back.
+# A redial a second per replica per caller is nothing to a down server.
+RECONNECT_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+]
+
 Request = TypeVar("Request")
 Response = TypeVar("Response")
 
@@ -155,7 +165,11 @@ class OutboundDeadline(grpc.aio.UnaryUnaryClientInterceptor):
 
 
 def channel_options(health_service: str = "") -> list[tuple[str, Any]]:
-    return [("grpc.service_config", service_config(health_service)), *KEEPALIVE_OPTIONS]
+    return [
+        ("grpc.service_config", service_config(health_service)),
+        *KEEPALIVE_OPTIONS,
+        *RECONNECT_OPTIONS,
+    ]
 
 
 def channel_for(

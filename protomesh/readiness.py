@@ -21,6 +21,12 @@ from grpc_health.v1 import health, health_pb2
 
 log = logging.getLogger("protomesh.readiness")
 
+# While a required dependency is down, look again this often (or at the interval,
+# when shorter): a service is back in rotation within a quarter of a second of its
+# database, not up to a whole interval later, while every call meanwhile is refused
+# with UNAVAILABLE. A check of a dead dependency is a refused connect: cheap.
+RECHECK_WHILE_FAILING = 0.25  # seconds
+
 
 @dataclass(frozen=True)
 class ReadinessCheck:
@@ -102,9 +108,15 @@ class ReadinessMonitor:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="readiness")
 
+    def next_check_in(self) -> float:
+        """Seconds until the next check: sooner while a required dependency is down."""
+        if self._failing:
+            return min(self._interval, RECHECK_WHILE_FAILING)
+        return self._interval
+
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self.next_check_in())
             await self.check_once()
 
     async def stop(self) -> None:

@@ -85,6 +85,12 @@ class Layout:
         return self.run_dir / "certs"
 
     @property
+    def bytecode_dir(self) -> Path:
+        """Compiled modules of the cluster's Python processes, when the shell says not to
+        write them beside the sources (`cluster/bytecode.py`)."""
+        return self.run_dir / "pycache"
+
+    @property
     def mail_dir(self) -> Path:
         """Messages the local mail sink received, one JSON file each (`protomesh mail`)."""
         return self.run_dir / "mail"

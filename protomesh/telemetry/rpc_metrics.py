@@ -19,8 +19,8 @@ from google.protobuf.message import Message
 from prometheus_client import Counter, Histogram
 
 from protomesh.interceptors.base import Behavior, UnaryInterceptor
+from protomesh.telemetry.call_status import code_of
 from protomesh.telemetry.metrics import instruments
-from protomesh.telemetry.server_spans import code_of
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")

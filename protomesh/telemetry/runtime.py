@@ -114,10 +114,9 @@ def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:
     """For channels to other services: a CLIENT span that passes the trace on, and RED metrics.
 
     The spans come from the process's tracer provider when `install` has run
-    (even after the channel was made); until then they are no-ops.
+    (even after the channel was made; client_spans.py); until then there are none.
     """
-    from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
+    from protomesh.telemetry.client_spans import deferred_client_spans
     from protomesh.telemetry.rpc_metrics import ClientMetricsInterceptor
 
-    return [*aio_client_interceptors(), ClientMetricsInterceptor()]
+    return [*deferred_client_spans(), ClientMetricsInterceptor()]

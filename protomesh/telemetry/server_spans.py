@@ -45,6 +45,7 @@ from opentelemetry.trace import (
 )
 
 from protomesh.interceptors.base import Behavior, UnaryInterceptor
+from protomesh.telemetry.call_status import code_of
 from protomesh.telemetry.tracing import PRESET_TRACE_ID
 
 TRACE_ID_LIMIT = (1 << 64) - 1  # the ratio sampler compares the trace id's low 64 bits
@@ -70,12 +71,6 @@ def remote_context(metadata: Any) -> otel_context.Context | None:
     if "traceparent" not in carrier:
         return None
     return propagate.extract(carrier)
-
-
-def code_of(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
-    """The status a failed call ends with (set by an abort), UNKNOWN if none was set."""
-    code = context.code()
-    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
 
 
 class ServerSpanInterceptor(UnaryInterceptor):

@@ -26,7 +26,7 @@ from protomesh import healthcheck
 from protomesh.paths import ROOT
 from protomesh.registry import LOCAL, Service
 from protomesh.tls.files import TlsFiles, insecure
-from protomesh_toolkit.cluster import processes
+from protomesh_toolkit.cluster import bytecode, processes
 from protomesh_toolkit.cluster.ports import HOST
 from protomesh_toolkit.cluster.state import Record
 from protomesh_toolkit.embedded.postgres import (
@@ -73,11 +73,14 @@ class Component(ABC):
 
     def spawn(self, command: list[str], env: Mapping[str, str] | None = None) -> int:
         """Run `command` from the checkout in a session of its own, logging to its log file."""
+        environment = bytecode.cached_in(
+            self.layout.bytecode_dir, os.environ if env is None else env
+        )
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
-                env=None if env is None else dict(env),
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+from pathlib import Path
 
 from gateway.prepare import prepare_edge_files
 from protomesh.registry import LOCAL, Edge
@@ -29,21 +30,24 @@ class EdgeProcess(Component):
         super().__init__("edge", edge.ports[LOCAL], layout)
         self.admin_port = edge.admin_ports[LOCAL]
         self.otlp_endpoint: str | None = None  # the local receiver, with `up --otlp`
+        self.config: Path | None = None  # what this `up` prepared, for the supervisor's restarts
 
     def launch(self, timeout: float) -> int:
-        layout = self.layout
-        codegen.ensure_generated()
-        config = prepare_edge_files(
-            layout.mesh_file,
-            LOCAL,
-            layout.run_dir,
-            layout.issuer_key,
-            tls=not insecure(),
-            otlp_endpoint=self.otlp_endpoint,
-        )
+        # A restart after a crash runs on the files this `up` prepared: they match the
+        # services running now, and rendering them again cost ~0.1 s of the edge's outage.
+        if self.config is None or not self.config.exists():
+            codegen.ensure_generated()
+            self.config = prepare_edge_files(
+                self.layout.mesh_file,
+                LOCAL,
+                self.layout.run_dir,
+                self.layout.issuer_key,
+                tls=not insecure(),
+                otlp_endpoint=self.otlp_endpoint,
+            )
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                admin.envoy_command(config),
+                admin.envoy_command(self.config),
                 cwd=self.layout.run_dir,  # the config's file paths are relative to it
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 
 from protomesh.registry import Mesh
-from protomesh_toolkit.cluster import state
+from protomesh_toolkit.cluster import exits, state
 from protomesh_toolkit.cluster.components import Component, ServiceProcess, stop
 from protomesh_toolkit.cluster.restarts import RestartBudget, exit_reason
 from protomesh_toolkit.cluster.state import Record
@@ -27,7 +27,9 @@ from protomesh_toolkit.layout import Layout
 
 log = logging.getLogger("protomesh_toolkit.cluster.watchdog")
 
-POLL_INTERVAL = 0.2  # how soon a death is noticed
+# A death wakes the loop at once (exits.py); this is how often it looks anyway,
+# for SIGTERM and for what an `up` or a `down` changed meanwhile.
+POLL_INTERVAL = 0.2
 
 
 class Watchdog:
@@ -49,8 +51,13 @@ class Watchdog:
         log.info("supervising %s", ", ".join(self.planned))
         while not self.stopping:
             self.round()
-            self._sleep(POLL_INTERVAL)
+            exits.wait_any(self.watched(), POLL_INTERVAL)
         log.info("supervisor stopping")
+
+    def watched(self) -> list[int]:
+        """The pids whose exit must wake the loop: every planned component running now."""
+        records = state.load(self.layout).values()
+        return [r.pid for r in records if r.name in self.planned and r.is_running()]
 
     def round(self) -> None:
         """Restart whatever has exited, in start order; skip the round if the lock is busy."""

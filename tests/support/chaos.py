@@ -14,7 +14,9 @@ back. Afterwards, with the load stopped and the events given time to flow:
 - every failed request failed with a retryable answer (503, 429, or no answer
   while the edge itself was down), never a 500, and none took longer than the
   route's timeout;
-- the seconds from each kill to the part SERVING again, and to the next write.
+- the seconds from each kill to the part SERVING again (a direct probe from
+  outside, recovery_probe.py), to the edge routing to it again, and to the next
+  acknowledged write.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +38,7 @@ from shop.order.events.v1 import events_pb2
 
 from protomesh.bus.connection import connect_nats
 from protomesh.tls.files import TlsFiles
+from tests.support import recovery_probe
 from tests.support.edge_load import EdgeClient, Outcome, running
 from tests.support.mesh_cluster import MeshCluster
 
@@ -61,6 +65,7 @@ class Recovery:
     part: str
     killed_at: float
     serving_after: float | None
+    routed_after: float | None  # the edge's health checks count it healthy (services only)
     write_after: float | None
 
 
@@ -139,12 +144,15 @@ class Report:
             f"slower than the route timeout {len(self.too_slow)}, "
             f"event problems {len(self.event_problems)}",
             "",
-            f"{'PART':<10} {'SERVING AGAIN (s)':>18} {'FIRST WRITE (s)':>16}",
+            f"{'PART':<10} {'SERVING AGAIN (s)':>18} {'IN THE EDGE (s)':>16} "
+            f"{'FIRST WRITE (s)':>16}",
         ]
         for r in self.recoveries:
-            serving = "-" if r.serving_after is None else f"{r.serving_after:.1f}"
-            write = "-" if r.write_after is None else f"{r.write_after:.1f}"
-            lines.append(f"{r.part:<10} {serving:>18} {write:>16}")
+            serving, routed, write = (
+                "-" if value is None else f"{value:.2f}"
+                for value in (r.serving_after, r.routed_after, r.write_after)
+            )
+            lines.append(f"{r.part:<10} {serving:>18} {routed:>16} {write:>16}")
         return "\n".join(lines)
 
 
@@ -195,20 +203,23 @@ def _kill_and_watch(
     cluster: MeshCluster, client: EdgeClient, part: str, seconds: float
 ) -> Recovery:
     name = _process_of(cluster, part)
-    pid = cluster.recorded()[name]["pid"]
-    killed_at = time.monotonic()
-    if part == "postgres":
-        os.kill(pid, signal.SIGKILL)  # the postmaster: its backends notice and exit
-    else:
-        os.killpg(pid, signal.SIGKILL)
-    serving_after = None
-    deadline = killed_at + 60
-    while time.monotonic() < deadline:
-        status = cluster.status().get(name, {})
-        if status.get("pid") != pid and status.get("state") == "healthy":
-            serving_after = time.monotonic() - killed_at
-            break
-        time.sleep(0.2)
+    record = cluster.recorded()[name]
+    pid = record["pid"]
+    watch, close = _watch(cluster, part)
+    try:
+        killed_at = time.monotonic()
+        if part == "postgres":
+            os.kill(pid, signal.SIGKILL)  # the postmaster: its backends notice and exit
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        deadline = killed_at + 60
+        recovery_probe.wait_gone(pid, record.get("start_ticks"), deadline)
+        serving_after = recovery_probe.seconds_until(watch.serving, killed_at, deadline)
+        routed_after = None
+        if watch.routed is not None and serving_after is not None:
+            routed_after = recovery_probe.seconds_until(watch.routed, killed_at, deadline)
+    finally:
+        close()
     time.sleep(max(0.0, seconds - (time.monotonic() - killed_at)))
     writes = [  # sent after the kill: one in flight may still be answered by a dying part
         o.at
@@ -216,7 +227,27 @@ def _kill_and_watch(
         if o.operation == "place_order" and o.status == 200 and o.at - o.elapsed > killed_at
     ]
     write_after = min(writes) - killed_at if writes else None
-    return Recovery(part, killed_at, serving_after, write_after)
+    return Recovery(part, killed_at, serving_after, routed_after, write_after)
+
+
+def _watch(cluster: MeshCluster, part: str) -> tuple[recovery_probe.Watch, Callable[[], None]]:
+    """The probes that say `part` is back, and how to let go of them afterwards."""
+    admin_port = int(cluster.document["edge"]["admin_port"]["local"])
+    if part == "postgres":
+        return recovery_probe.Watch(recovery_probe.postgres_ready(cluster.port_of(part))), _nothing
+    if part == "nats":
+        monitor = int(cluster.document["infrastructure"]["nats"]["monitor_port"]["local"])
+        return recovery_probe.Watch(recovery_probe.nats_healthy(monitor)), _nothing
+    if part == "edge":
+        return recovery_probe.Watch(recovery_probe.edge_live(admin_port)), _nothing
+    port = int(cluster.document["services"][part]["port"]["local"])
+    health = recovery_probe.ServiceHealth(port, recovery_probe.operator_tls(cluster.run_dir))
+    in_edge = recovery_probe.in_edge(admin_port, part)
+    return recovery_probe.Watch(health, lambda: health() and in_edge()), health.close
+
+
+def _nothing() -> None:
+    return None
 
 
 def _unreadable(client: EdgeClient, ledger: Ledger, tokens: dict[str, str]) -> list[str]:

@@ -161,7 +161,10 @@ def test_upstreams_are_health_checked_soon_after_start() -> None:
     cluster = rendered()["static_resources"]["clusters"][0]
     check = cluster["health_checks"][0]
     assert "grpc_health_check" in check
-    assert check["no_traffic_interval"] == "2s"  # Envoy's default is a minute
+    assert check["no_traffic_healthy_interval"] == "2s"  # Envoy's default is a minute
+    # A host out of rotation (a restarted one) is checked more often than a healthy one.
+    assert check["unhealthy_interval"] == check["no_traffic_interval"] == "0.5s"
+    assert check["interval"] == "2s"  # what the replicas' shutdown delay is made of
     assert cluster["outlier_detection"]["consecutive_5xx"] == 5
     assert cluster["circuit_breakers"]["thresholds"][0]["max_retries"] == 3
 

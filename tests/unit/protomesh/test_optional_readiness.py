@@ -8,7 +8,7 @@ import pytest
 from grpc_health.v1 import health, health_pb2
 
 from protomesh.nats_probe import NatsProbe
-from protomesh.readiness import ReadinessCheck, ReadinessMonitor
+from protomesh.readiness import RECHECK_WHILE_FAILING, ReadinessCheck, ReadinessMonitor
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -69,3 +69,32 @@ async def test_the_nats_probe_wants_a_nats_greeting() -> None:
         greeting = b"HTTP/1.1 400 Bad Request\r\n"
         with pytest.raises(ConnectionError, match="NATS"):
             await NatsProbe(f"nats://127.0.0.1:{port}")()
+
+
+async def test_a_required_dependency_that_is_down_is_checked_again_sooner() -> None:
+    servicer = health.aio.HealthServicer()
+    database, nats = Switch(), Switch()
+    monitor = ReadinessMonitor(
+        servicer,
+        [],
+        [ReadinessCheck("postgres", database), ReadinessCheck("nats", nats, required=False)],
+        interval=60,
+    )
+    nats.up = False
+    await monitor.check_once()
+    assert monitor.next_check_in() == 60  # an optional one down changes nothing
+
+    database.up = False
+    await monitor.check_once()
+    assert monitor.next_check_in() == RECHECK_WHILE_FAILING
+    monitor.start()
+    try:
+        database.up = True
+        for _ in range(100):  # well before the 60 s interval: the loop looked again
+            if await status(servicer, "") == SERVING:
+                break
+            await asyncio.sleep(0.05)
+        assert await status(servicer, "") == SERVING
+        assert monitor.next_check_in() == 60
+    finally:
+        await monitor.stop()

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,3 +129,29 @@ def test_exit_reasons_read_as_a_person_says_them() -> None:
     assert exit_reason(-9) == "killed by SIGKILL"
     assert exit_reason(1) == "exited with code 1"
     assert exit_reason(None).startswith("exited (not started by this supervisor")
+
+
+def test_the_running_loop_restarts_a_killed_component_without_a_round_being_asked(
+    layout: Layout,
+) -> None:
+    sleeper = Script("sleeper", "import time; time.sleep(60)", layout)
+    watchdog = started(layout, sleeper)
+    first = state.load(layout)["sleeper"].pid
+    assert watchdog.watched() == [first]
+    loop = threading.Thread(target=watchdog.run)
+    loop.start()
+    try:
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            record = state.load(layout)["sleeper"]
+            if record.restarts and record.is_running():
+                break
+            time.sleep(0.05)
+    finally:
+        watchdog.stop()
+        loop.join(10)
+    record = state.load(layout)["sleeper"]
+    assert (record.restarts, record.last_exit) == (1, "killed by SIGKILL")
+    assert watchdog.watched() == [record.pid]
+    assert not loop.is_alive()

@@ -75,6 +75,17 @@ def test_the_service_image_holds_the_runtime_without_the_tools(instructions: lis
     assert ("/opt/venv", "/opt/venv") in copied
 
 
+def test_the_project_is_compiled_in_the_image_so_no_start_compiles_it(
+    instructions: list[Any],
+) -> None:
+    """The images forbid writing bytecode at run time; without it here, every start compiles."""
+    commands = [i.value[0] for i in stage_named(instructions, "build") if i.cmd == "RUN"]
+    compiled = next(c for c in commands if "compileall" in c)
+    folders = compiled.split("compileall", 1)[1].split()
+    assert {"protomesh", "services", "gen"} <= set(folders)
+    assert compiled.index("compileall") > compiled.index("protomesh_toolkit.codegen"), "gen/ first"
+
+
 @pytest.mark.parametrize(("stage", "mounted"), [("service", 1), ("toolkit", 3)])
 def test_the_final_images_run_as_the_app_user(
     instructions: list[Any], stage: str, mounted: int
