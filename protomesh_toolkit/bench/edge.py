@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 DIRECT, REST, BASELINE = "(a) gRPC direct", "(b) REST via Envoy", "(c) FastAPI + uvicorn"
 # numerator, denominator, the issue's aim
 AIMS = ((REST, DIRECT, 0.8), (DIRECT, BASELINE, 1.0), (REST, BASELINE, 0.75))
+TAIL_AIM = 2.0  # REST via Envoy: p99 at most twice its p50 (at 16 connections, the default)
 Runner = Callable[[Target, Load], Measurement]
 
 
@@ -164,6 +165,7 @@ def measurement_row(measured: Measurement) -> str:
 
 def _report(results: dict[str, list[Measurement]], cpu: dict[str, list[float]]) -> None:
     rates = print_medians(results)
+    _report_tail(results.get(REST, []))
     # Steadier than req/s on a shared machine: what one request costs the Python
     # server behind each target (for REST that is the user service; Envoy's own
     # CPU is not in it).
@@ -185,6 +187,19 @@ def _report(results: dict[str, list[Measurement]], cpu: dict[str, list[float]]) 
             ratio = rates[top] / rates[bottom]
             verdict = "meets" if ratio >= aim else "below"
             print(f"  {top} / {bottom}: {ratio:5.2f}   aim >= {aim:.2f}: {verdict}")
+
+
+def _report_tail(runs: list[Measurement]) -> None:
+    """The edge's tail against its median: queueing in Envoy or the service shows here first."""
+    tails = [m.percentile(99) / m.percentile(50) for m in runs if m.latencies]
+    if not tails:
+        return
+    ratio = statistics.median(tails)
+    verdict = "meets" if ratio <= TAIL_AIM else "above"
+    print(
+        f"\n{REST} p99 / p50 (median over the rounds): {ratio:4.2f}"
+        f"   aim <= {TAIL_AIM:.1f}: {verdict}"
+    )
 
 
 def print_medians(results: dict[str, list[Measurement]]) -> dict[str, float]:
