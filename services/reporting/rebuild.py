@@ -255,6 +255,15 @@ async def _write_new_set(connection: Connection, fold: Fold) -> None:
         )
 
 
+async def lock_live_set(connection: Connection) -> None:
+    """EXCLUSIVE: the live projector's writes wait, queries (ACCESS SHARE) do not.
+
+    Taken in the projector's own order (`tables.NAMES`): in any other, a projector
+    holding the first table it writes and wanting the next one deadlocks with the swap.
+    """
+    await connection.execute(f"LOCK TABLE {', '.join(NAMES)} IN EXCLUSIVE MODE")
+
+
 async def _swap(connection: Connection, js: JetStreamContext, fold: Fold) -> int:
     """Catch the new set up under a write lock on the live one, then put it in its place."""
     caught_up = 0
@@ -278,8 +287,7 @@ async def _swap(connection: Connection, js: JetStreamContext, fold: Fold) -> int
         caught_up += int(applied)
 
     async with connection.transaction():
-        # EXCLUSIVE: the live projector's writes wait, queries (ACCESS SHARE) do not.
-        await connection.execute(f"LOCK TABLE {', '.join(NAMES)} IN EXCLUSIVE MODE")
+        await lock_live_set(connection)
         for source in SOURCES:
             after = fold.read_to.get(source.spec.stream, 0)
             await read_stream(js, source, after, into_new_set)

@@ -33,12 +33,14 @@ from shop.reporting.v1 import reporting_pb2 as v1
 from shop.reporting.v1 import reporting_pb2_grpc
 from shop.user.events.v1 import events_pb2 as user_events
 
+from protomesh.bus.processed import record_once
 from protomesh.bus.publisher import JetStreamPublisher
 from protomesh.bus.streams import ensure_streams
 from services.reporting.domain import CustomerNamed, OrderPlaced
 from services.reporting.projection import apply_event
+from services.reporting.rebuild import lock_live_set
 from services.reporting.streams import ORDER_EVENTS, USER_EVENTS
-from services.reporting.tables import create_tables
+from services.reporting.tables import APPLIED, create_tables
 from tests.support import mesh_tls
 from tests.support.consumers import eventually, publish_event, schema_pool
 from tests.support.envoy import edge_mesh, running_envoy
@@ -344,6 +346,35 @@ async def test_two_consumers_meeting_a_new_customer_at_once_lose_no_update(
         )
     assert row is not None
     assert tuple(row) == ("Grace", 1, '{"EUR": 700}')
+
+
+async def test_a_swap_waits_behind_a_projector_mid_event_instead_of_deadlocking(
+    postgres: Postgres,
+) -> None:
+    """The projector has recorded an event's id and is about to write its summary when a
+    rebuild locks the live set; locking in another order than the projector writes would
+    make PostgreSQL abort one of them (the full suite once saw it)."""
+    async with schema_pool(postgres) as pool:
+        async with pool.acquire() as connection:
+            await create_tables(connection)
+        async with pool.acquire() as projector, pool.acquire() as rebuilder:
+            mid_event = projector.transaction()
+            await mid_event.start()
+            assert await record_once(projector, "reporting-orders", "e-1", table=APPLIED)
+
+            async def swap_lock() -> None:
+                async with rebuilder.transaction():
+                    await lock_live_set(rebuilder)
+
+            swapping = asyncio.create_task(swap_lock())
+            await asyncio.sleep(0.3)  # the swap is now queued for the live set's locks
+            assert not swapping.done()
+            await projector.execute(
+                "INSERT INTO customer_summaries (customer_id) VALUES ($1)", "c-1"
+            )
+            await mid_event.commit()
+            await asyncio.wait_for(swapping, timeout=10)
+        assert await pool.fetchval("SELECT count(*) FROM customer_summaries") == 1
 
 
 async def test_the_edge_serves_the_summary_as_rest_to_its_owner_only(
