@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import asyncpg
 
 from protomesh.config import Secret
@@ -36,10 +38,16 @@ async def create_pool(
         server_settings={"search_path": schema, "application_name": application_name},
         connection_class=PooledConnection,
         reset=reset_on_release,
+        init=functools.partial(_mark_schema, schema),
     )
     assert pool is not None
     watch_pool(schema, pool.get_size, pool.get_idle_size, pool.get_max_size())
     return pool
+
+
+async def _mark_schema(schema: str, connection: asyncpg.Connection) -> None:
+    if isinstance(connection, PooledConnection):
+        connection.pool_schema = schema
 
 
 class PostgresProbe:

@@ -34,6 +34,9 @@ class PooledConnection(asyncpg.Connection):
     """An asyncpg connection that remembers whether it kept session state."""
 
     _keeps_session_state = False
+    # The schema its pool was made for (`create_pool` sets it on each new connection):
+    # the outbox writer wakes a relay of that schema in this process by it.
+    pool_schema: str | None = None
 
     def keep_session_state(self) -> None:
         """Reset this connection in full when the pool takes it back."""
