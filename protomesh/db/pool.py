@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import asyncpg
 
 from protomesh.config import Secret
+from protomesh.db.session_state import PooledConnection, reset_on_release
 from protomesh.telemetry.metrics import watch_pool
 
 
@@ -23,6 +26,8 @@ async def create_pool(
     The password is passed separately, never embedded in the DSN, so the DSN can
     be logged and shown by `status` without leaking it. Its usage is exposed
     as `db_pool_connections{pool="<schema>"}` on the service's metrics port.
+    A connection goes back without asyncpg's full reset unless it kept session
+    state (`protomesh.db.session_state`): one round trip less per release.
     """
     pool = await asyncpg.create_pool(
         dsn,
@@ -31,10 +36,18 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         server_settings={"search_path": schema, "application_name": application_name},
+        connection_class=PooledConnection,
+        reset=reset_on_release,
+        init=functools.partial(_mark_schema, schema),
     )
     assert pool is not None
     watch_pool(schema, pool.get_size, pool.get_idle_size, pool.get_max_size())
     return pool
+
+
+async def _mark_schema(schema: str, connection: asyncpg.Connection) -> None:
+    if isinstance(connection, PooledConnection):
+        connection.pool_schema = schema
 
 
 class PostgresProbe:

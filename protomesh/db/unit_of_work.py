@@ -5,7 +5,8 @@ rows (through the repository a subclass builds on `connection`), its events
 in the outbox (`protomesh.outbox.append_event`) and, for a call with an
 idempotency key, the key and its reply (`protomesh.idempotency.claim` on
 entering, `record` at commit). After the commit a NOTIFY wakes the relay:
-a hint outside the transaction, since the relay polls as well.
+a hint outside the transaction, since the relay polls as well (this
+process's own relay, when awake, is woken without one: `notify_relay`).
 
 A context subclasses it to name its repository, and hands in how its domain
 events become outbox records:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -35,6 +35,7 @@ from protomesh.bus.connection import connect_nats
 from protomesh.bus.publisher import PUBLISH_ERRORS, EventPublisher, JetStreamPublisher
 from protomesh.bus.streams import StreamSpec, ensure_streams
 from protomesh.config import Secret
+from protomesh.outbox import local_wake
 from protomesh.outbox.batch import relay_batch
 from protomesh.outbox.claims import delete_expired
 from protomesh.outbox.relay_metrics import RelayMetrics
@@ -91,6 +92,7 @@ class OutboxRelay:
         self._publisher: EventPublisher | None = None
         self._next_cleanup = 0.0
         self._metrics = RelayMetrics(self._streams)
+        self._withdraw_waker: Callable[[], None] | None = None
         self.published = 0  # events acknowledged by JetStream since start
 
     async def start(self) -> None:
@@ -145,6 +147,9 @@ class OutboxRelay:
                     await self._close_database()
                     await self._pause(self._settings.max_backoff)
         finally:
+            if self._withdraw_waker is not None:
+                self._withdraw_waker()
+                self._withdraw_waker = None
             await self._close_database()
             if self._nats is not None:
                 await self._nats.close()
@@ -171,6 +176,9 @@ class OutboxRelay:
         if self._listen is None or self._listen.is_closed():
             self._listen = await self._connect_database()
             await self._listen.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        if self._withdraw_waker is None:
+            # Commits in this process wake the relay without a NOTIFY while it is awake.
+            self._withdraw_waker = local_wake.register(self._database.schema, self._wake_if_awake)
 
     async def _connect_database(self) -> asyncpg.Connection:
         return await asyncpg.connect(
@@ -255,6 +263,12 @@ class OutboxRelay:
                 await self._sleep(self._settings.poll_interval, first=first)
             else:
                 self._backlog.set()
+
+    def _wake_if_awake(self) -> bool:
+        awake = self._nats_connected() and self._listen is not None and not self._listen.is_closed()
+        if awake:
+            self._wake.set()
+        return awake
 
     def _nats_connected(self) -> bool:
         return self._nats is not None and bool(self._nats.is_connected)

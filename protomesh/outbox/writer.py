@@ -17,6 +17,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from protomesh.outbox.declared import check_declared
+from protomesh.outbox.local_wake import wake_local
 from protomesh.outbox.naming import schema_version, subject_for
 from protomesh.outbox.schema import TABLE
 
@@ -75,6 +76,10 @@ async def append_event(
 async def notify_relay(connection: Connection) -> None:
     """Wake the relays of this connection's schema (send it after the commit).
 
+    After a commit on a pool from `protomesh.db.pool.create_pool`, an awake relay
+    of the schema in this process is woken directly instead
+    (`protomesh.outbox.local_wake`): no round trip.
+
     Outside a transaction the NOTIFY commits on its own, and without waiting
     for the WAL flush: it carries no data worth an fsync per write, so a
     NOTIFY after every commit costs a round trip, not a second disk flush.
@@ -83,7 +88,11 @@ async def notify_relay(connection: Connection) -> None:
     are committed all the same and the relay's next poll finds them, so a
     failure is logged, never raised to the caller.
     """
-    statement = _NOTIFY if connection.is_in_transaction() else _NOTIFY_WITHOUT_FLUSH
+    in_transaction = connection.is_in_transaction()
+    schema = getattr(connection, "pool_schema", None)  # set by protomesh.db.pool's pools
+    if not in_transaction and schema is not None and wake_local(schema):
+        return  # this process's relay of the schema is awake: woken without a round trip
+    statement = _NOTIFY if in_transaction else _NOTIFY_WITHOUT_FLUSH
     try:
         await connection.execute(statement, NOTIFY_CHANNEL)
     except (

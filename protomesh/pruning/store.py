@@ -16,6 +16,7 @@ from typing import Protocol
 
 import asyncpg
 
+from protomesh.db.session_state import session_connection
 from protomesh.pruning.targets import PruneTarget
 
 _LOCK = "hashtext('protomesh.prune:' || current_schema())"
@@ -60,7 +61,8 @@ class PostgresPruneStore:
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[Deleter | None]:
-        async with self._pool.acquire() as connection:
+        # The session lock outlives the DELETEs' transactions: a session connection.
+        async with session_connection(self._pool) as connection:
             if not await connection.fetchval(f"SELECT pg_try_advisory_lock({_LOCK})"):
                 yield None
                 return

@@ -34,6 +34,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from protomesh.bus.consumer import Rejected
 from protomesh.bus.decoding import DecodedEvent, Undecodable
+from protomesh.db.session_state import session_connection
 from services.reporting.domain import CustomerSummary, OrderTotal, apply, order_id_of
 from services.reporting.facts import event_time, fact_of
 from services.reporting.projection import apply_event, order_row, summary_row
@@ -189,7 +190,8 @@ def _decoded(source: Source, message: Msg, sequence: int) -> DecodedEvent | None
 
 async def rebuild(pool: asyncpg.Pool, js: JetStreamContext) -> RebuildReport:
     """Rebuild the read model from the streams and swap it in (one rebuild at a time)."""
-    async with pool.acquire() as connection:
+    # A session lock, held across the rebuild's transactions: a session connection.
+    async with session_connection(pool) as connection:
         await connection.execute(_LOCK)
         try:
             return await _rebuild(connection, js)
