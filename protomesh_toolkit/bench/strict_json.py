@@ -175,7 +175,7 @@ def _variant(
     refused = _send(target, misspelt)[0] == 400
     if refused != (change is None):
         raise RuntimeError(f"{name}: a misspelt field was {'' if refused else 'not '}refused")
-    return Variant(target, _envoy_pid(directory / "envoy.yaml"), edge.admin_ports[LOCAL])
+    return Variant(target, _envoy_pid(directory), edge.admin_ports[LOCAL])
 
 
 def _read(writes: Variant, name: str, user_id: str) -> Variant:
@@ -184,17 +184,19 @@ def _read(writes: Variant, name: str, user_id: str) -> Variant:
     return Variant(Target(name, url), writes.envoy_pid, writes.admin_port)
 
 
-def _envoy_pid(config: Path) -> int:
-    """The Envoy running on `config` (a path no other process names): read, never signalled."""
+def _envoy_pid(directory: Path) -> int:
+    """The Envoy whose config lies under `directory` (no other process names it): read,
+    never signalled. Where under it `prepare_edge_files` puts the config is its business."""
+    inside = f"{directory}/".encode()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if str(config).encode() in argv:
+            if b"--config-path" in argv and any(a.startswith(inside) for a in argv):
                 return int(entry.name)
-    raise RuntimeError(f"no Envoy process runs on {config}")
+    raise RuntimeError(f"no Envoy process runs on a config under {directory}")
 
 
 def _send(target: Target, body: bytes) -> tuple[int, Any]:
