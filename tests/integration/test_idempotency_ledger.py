@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -18,30 +17,17 @@ from protomesh.idempotency import (
     stored_response,
 )
 from protomesh.pruning import PostgresPruneStore, Pruner, idempotency_keys
-from tests.support.postgres import Postgres
+from tests.support.postgres import Postgres, fresh_schema_pool
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def pool(postgres: Postgres) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"idem_{secrets.token_hex(3)}"
-    admin = await postgres.connect()
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    await admin.close()
-    created = await asyncpg.create_pool(
-        postgres.admin_dsn,
-        password=postgres.password,
-        min_size=1,
-        max_size=4,
-        server_settings={"search_path": schema},
-    )
-    assert created is not None
-    async with created.acquire() as connection:
-        await install_idempotency(connection)
-        await install_idempotency(connection)  # idempotent itself
-    yield created
-    await created.close()
+    # Installed twice: the install is idempotent itself.
+    installs = (install_idempotency, install_idempotency)
+    async with fresh_schema_pool(postgres, *installs, prefix="idem") as pool:
+        yield pool
 
 
 def call(key: str = "k", request: bytes = b"req") -> IdempotentCall:

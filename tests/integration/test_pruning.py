@@ -4,7 +4,6 @@ bounded batches, live ones stay, and two replicas never prune one schema at once
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,7 @@ from protomesh.idempotency import install_idempotency
 from protomesh.outbox import install_outbox
 from protomesh.pruning import PostgresPruneStore, Pruner, runtime_targets
 from protomesh.registry import Retention
-from tests.support.postgres import Postgres
+from tests.support.postgres import Postgres, fresh_schema_pool
 
 pytestmark = pytest.mark.integration
 
@@ -29,23 +28,9 @@ RECENT = "now() - interval '10 minutes'"  # inside every retention above
 
 @pytest.fixture
 async def pool(postgres: Postgres) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"prune_{secrets.token_hex(3)}"
-    admin = await postgres.connect()
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    await admin.close()
-    created = await asyncpg.create_pool(
-        postgres.admin_dsn,
-        password=postgres.password,
-        min_size=1,
-        max_size=4,
-        server_settings={"search_path": schema},
-    )
-    assert created is not None
-    async with created.acquire() as connection:
-        for install in (install_processed_events, install_idempotency, install_outbox):
-            await install(connection)
-    yield created
-    await created.close()
+    installs = (install_processed_events, install_idempotency, install_outbox)
+    async with fresh_schema_pool(postgres, *installs, prefix="prune") as pool:
+        yield pool
 
 
 async def fill(pool: asyncpg.Pool, *, expired: int, live: int) -> None:

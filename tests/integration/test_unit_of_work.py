@@ -4,7 +4,6 @@ change, its outbox events and its idempotent reply, or none of them."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 
@@ -21,7 +20,7 @@ from protomesh.idempotency import (
     install_idempotency,
 )
 from protomesh.outbox import NOTIFY_CHANNEL, install_outbox
-from tests.support.postgres import Postgres
+from tests.support.postgres import Postgres, fresh_schema_pool
 
 pytestmark = pytest.mark.integration
 
@@ -41,26 +40,15 @@ class NotesUnitOfWork(PostgresUnitOfWork[str, str]):
         await self.connection.execute("INSERT INTO notes (body) VALUES ($1)", note)
 
 
+async def notes_table(connection: asyncpg.pool.PoolConnectionProxy) -> None:
+    await connection.execute("CREATE TABLE notes (body text PRIMARY KEY)")
+
+
 @pytest.fixture
 async def pool(postgres: Postgres) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"uow_{secrets.token_hex(3)}"
-    admin = await postgres.connect()
-    await admin.execute(f"CREATE SCHEMA {schema}")
-    await admin.close()
-    created = await asyncpg.create_pool(
-        postgres.admin_dsn,
-        password=postgres.password,
-        min_size=1,
-        max_size=4,
-        server_settings={"search_path": schema},
-    )
-    assert created is not None
-    async with created.acquire() as connection:
-        await install_outbox(connection)
-        await install_idempotency(connection)
-        await connection.execute("CREATE TABLE notes (body text PRIMARY KEY)")
-    yield created
-    await created.close()
+    installs = (install_outbox, install_idempotency, notes_table)
+    async with fresh_schema_pool(postgres, *installs, prefix="uow") as pool:
+        yield pool
 
 
 def keyed(key: str, request: bytes = b"req") -> IdempotentReply[str]:

@@ -18,7 +18,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from protomesh.bus.cloudevents import CE_ID, CE_SOURCE, CE_TYPE, MSG_ID, SCHEMA_VERSION
 from protomesh.bus.processed import install_processed_events
 from protomesh.bus.streams import DEAD_LETTERS
-from tests.support.postgres import Postgres
+from tests.support.postgres import Postgres, fresh_schema_pool
 
 
 def event_headers(
@@ -86,25 +86,12 @@ async def eventually(condition: Callable[[], Awaitable[bool]], within: float = 1
 @asynccontextmanager
 async def schema_pool(postgres: Postgres, *sql: str) -> AsyncIterator[asyncpg.Pool]:
     """A pool on a fresh schema holding `processed_events` and the given DDL."""
-    schema = f"consumers_{secrets.token_hex(4)}"
-    admin = await postgres.connect()
-    try:
-        await admin.execute(f'CREATE SCHEMA "{schema}"')
-    finally:
-        await admin.close()
-    pool = await asyncpg.create_pool(
-        postgres.admin_dsn,
-        password=postgres.password,
-        min_size=1,
-        max_size=4,
-        server_settings={"search_path": schema},
-    )
-    assert pool is not None
-    try:
-        async with pool.acquire() as connection:
-            await install_processed_events(connection)
-            for statement in sql:
-                await connection.execute(statement)
+
+    async def statements(connection: asyncpg.pool.PoolConnectionProxy) -> None:
+        for statement in sql:
+            await connection.execute(statement)
+
+    async with fresh_schema_pool(
+        postgres, install_processed_events, statements, prefix="consumers"
+    ) as pool:
         yield pool
-    finally:
-        await pool.close()

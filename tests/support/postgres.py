@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,9 @@ from protomesh.config import Secret
 from protomesh_toolkit.db.provision import ServiceRole, provision
 from protomesh_toolkit.embedded.postgres import EmbeddedPostgres
 from tests.support.ports import free_port
+
+# Makes tables on a connection: the runtime's `install_*` functions, or a test's own DDL.
+Install = Callable[[asyncpg.pool.PoolConnectionProxy], Awaitable[object]]
 
 
 @dataclass
@@ -36,6 +41,38 @@ class Postgres:
         provision(
             self.admin_dsn, Secret(self.password), [ServiceRole(role, Secret(password), schema)]
         )
+
+
+@asynccontextmanager
+async def fresh_schema_pool(
+    postgres: Postgres, *installs: Install, prefix: str = "t"
+) -> AsyncIterator[asyncpg.Pool]:
+    """A pool (as the admin) on a schema of its own, with what `installs` make in it.
+
+    A schema per test keeps tests that share the session's PostgreSQL from seeing each
+    other's rows, without a database per test.
+    """
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await postgres.connect()
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+    finally:
+        await admin.close()
+    pool = await asyncpg.create_pool(
+        postgres.admin_dsn,
+        password=postgres.password,
+        min_size=1,
+        max_size=4,
+        server_settings={"search_path": schema},
+    )
+    assert pool is not None
+    try:
+        async with pool.acquire() as connection:
+            for install in installs:
+                await install(connection)
+        yield pool
+    finally:
+        await pool.close()
 
 
 def start_postgres(directory: Path, settings: dict[str, str] | None = None) -> Postgres:
