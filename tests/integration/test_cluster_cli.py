@@ -19,7 +19,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from protomesh.paths import ROOT
 from protomesh.tls.files import TlsFiles
 from protomesh_toolkit.codegen import tool
 from tests.support.cluster_cli import PROTOMESH, cli_environment, run_protomesh
+from tests.support.mesh_cluster import wait_until
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -363,15 +364,6 @@ def test_up_restarts_what_exited_while_no_supervisor_ran(cluster: Cluster) -> No
     assert after["nats"] != before["nats"]
     assert {c["state"] for c in cluster.status().values()} == {"healthy"}
     assert is_alive(json.loads((cluster.run_dir / "supervisor.json").read_text())["pid"])
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def test_logs_follow_prints_lines_as_they_are_written(cluster: Cluster) -> None:

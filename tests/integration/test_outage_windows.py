@@ -24,7 +24,7 @@ import pytest
 from protomesh_toolkit.cluster import processes
 from tests.support.chaos import placed_in_stream
 from tests.support.edge_load import ITEMS, EdgeClient
-from tests.support.mesh_cluster import MeshCluster, mesh_cluster
+from tests.support.mesh_cluster import MeshCluster, mesh_cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,16 +36,6 @@ def cluster(tmp_path: Path) -> Iterator[MeshCluster]:
     with mesh_cluster(tmp_path) as cluster:
         cluster.cli("up", timeout=180)
         yield cluster
-
-
-def wait_until(condition: object, timeout: float) -> bool:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def test_postgres_unreachable_means_unavailable_at_once_and_recovery_without_restart(

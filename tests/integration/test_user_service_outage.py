@@ -17,18 +17,16 @@ import http.client
 import json
 import os
 import signal
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from protomesh_toolkit.cluster import processes
 from tests.support.edge_load import ITEMS, EdgeClient
-from tests.support.mesh_cluster import MeshCluster, mesh_cluster
+from tests.support.mesh_cluster import MeshCluster, mesh_cluster, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -43,26 +41,10 @@ def cluster(tmp_path: Path) -> Iterator[MeshCluster]:
         yield cluster
 
 
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 async def _in_copy(cluster: MeshCluster, user: str, *, forget: bool = False) -> bool:
     """Whether the order context's copy holds `user`; `forget` deletes the row first, as if
     the user's UserRegistered had not arrived yet."""
-    password = (cluster.run_dir / "secrets" / "postgres_admin_password").read_text().strip()
-    connection = await asyncpg.connect(
-        host="127.0.0.1",
-        port=cluster.port_of("postgres"),
-        user="postgres",
-        password=password,
-        database="postgres",
-    )
+    connection = await cluster.admin_connection()
     try:
         if forget:
             await connection.execute(

@@ -33,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 from shop.order.events.v1 import events_pb2
 
 from protomesh.bus.connection import connect_nats
@@ -325,14 +324,7 @@ async def _event_problems(
     for order in acked:
         if placed[order] != 1:
             problems.append(f"{order}: {placed[order]} OrderPlaced in JetStream")
-    password = (cluster.run_dir / "secrets" / "postgres_admin_password").read_text().strip()
-    connection = await asyncpg.connect(
-        host="127.0.0.1",
-        port=cluster.port_of("postgres"),
-        user="postgres",
-        password=password,
-        database="postgres",
-    )
+    connection = await cluster.admin_connection()
     try:
         counts = {
             str(r[0]): (r[1], r[2])
