@@ -46,14 +46,6 @@ _DELETE_PUBLISHED = f"DELETE FROM {TABLE} WHERE id = ANY($1::uuid[])"
 _UNPUBLISHED = (
     f"SELECT subject, count(*) AS rows FROM {TABLE} WHERE published_at IS NULL GROUP BY subject"
 )
-_DELETE_EXPIRED = f"""
-DELETE FROM {TABLE} WHERE id IN (
-    SELECT id FROM {TABLE}
-    WHERE published_at < clock_timestamp() - make_interval(secs => $1)
-    LIMIT $2
-)
-"""
-
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
@@ -82,12 +74,6 @@ async def mark_published(connection: Connection, event_ids: Sequence[str], *, ke
 async def count_unpublished(connection: Connection) -> dict[str, int]:
     """Unpublished rows by subject (the backlog gauge); reads the partial index only."""
     return {row["subject"]: row["rows"] for row in await connection.fetch(_UNPUBLISHED)}
-
-
-async def delete_expired(connection: Connection, retention: float, limit: int = 5000) -> int:
-    """Delete up to `limit` rows published more than `retention` seconds ago."""
-    status = await connection.execute(_DELETE_EXPIRED, retention, limit)
-    return int(status.rsplit(" ", 1)[-1])
 
 
 def publish_waves(events: Iterable[OutgoingEvent]) -> list[list[OutgoingEvent]]:

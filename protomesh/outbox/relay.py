@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,7 +36,6 @@ from protomesh.bus.streams import StreamSpec, ensure_streams
 from protomesh.config import Secret
 from protomesh.outbox import local_wake
 from protomesh.outbox.batch import relay_batch
-from protomesh.outbox.claims import delete_expired
 from protomesh.outbox.relay_metrics import RelayMetrics
 from protomesh.outbox.settings import RelaySettings
 from protomesh.outbox.writer import NOTIFY_CHANNEL
@@ -90,7 +88,6 @@ class OutboxRelay:
         self._listen: asyncpg.Connection | None = None
         self._nats: Client | None = None
         self._publisher: EventPublisher | None = None
-        self._next_cleanup = 0.0
         self._metrics = RelayMetrics(self._streams)
         self._withdraw_waker: Callable[[], None] | None = None
         self.published = 0  # events acknowledged by JetStream since start
@@ -254,7 +251,6 @@ class OutboxRelay:
                 continue
             nats_delay = 0.0
             if first:
-                await self._clean_up_when_due(work)
                 await self._metrics.count_backlog_when_due(work)
             # A full batch means more work; one held back whole (another pipeline
             # or relay has the earlier events) means waiting for that one first.
@@ -272,14 +268,6 @@ class OutboxRelay:
 
     def _nats_connected(self) -> bool:
         return self._nats is not None and bool(self._nats.is_connected)
-
-    async def _clean_up_when_due(self, work: asyncpg.Connection) -> None:
-        if self._settings.retention <= 0 or time.monotonic() < self._next_cleanup:
-            return
-        self._next_cleanup = time.monotonic() + self._settings.cleanup_interval
-        deleted = await delete_expired(work, self._settings.retention)
-        if deleted:
-            log.info("deleted %d expired published events", deleted, extra=self._context())
 
     async def _sleep(self, seconds: float, *, first: bool) -> None:
         """Idle: the first pipeline waits for a NOTIFY, the others for a backlog;

@@ -36,9 +36,6 @@ class RelaySettings:
     retention: float = setting(
         3600.0, minimum=0, doc="seconds published rows are kept (0: delete when published)"
     )
-    cleanup_interval: float = setting(
-        60.0, minimum=0.1, doc="seconds between deletions of expired published rows"
-    )
     max_backoff: float = setting(
         5.0, minimum=0.01, doc="longest wait between retries while NATS or PostgreSQL is down"
     )
